@@ -1,0 +1,98 @@
+"""Optional capabilities of a model, checked with ``isinstance``.
+
+The studio decides which panels to show from these Protocols, so a new
+model gets the right views by implementing methods, not by touching the UI.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Latent(Protocol):
+    """A model that decodes a latent vector into data (autoencoders, GANs' z, flows).
+
+    ``decode`` returns data space (images in [0, 1]); ``prior_sample`` draws
+    latents the model was trained to decode.
+    """
+
+    latent_dim: int
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A ``Latent`` model that can also map data to its latent (the mean for a VAE)."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Likelihood(Protocol):
+    """A model that scores data: ``log_prob`` per example in nats (exact, or a lower bound)."""
+
+    exact_likelihood: bool
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Invertible(Protocol):
+    """A bijection data <-> latent with per-layer access (normalizing flows)."""
+
+    def forward_with_logdet(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """A diffusion-type model: a noise schedule, the forward process and an interruptible sampler."""
+
+    schedule: object
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def denoise_steps(self, n: int, generator: torch.Generator | None = None, **kwargs) -> Iterator[object]: ...
+
+
+@runtime_checkable
+class Autoregressive(Protocol):
+    """Generation one pixel (or row) at a time, and completion of a masked input."""
+
+    def generate_steps(self, n: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]: ...
+
+    def complete(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Conditional(Protocol):
+    """A model that samples given class labels."""
+
+    num_classes: int
+
+    def sample_conditional(
+        self, labels: torch.Tensor, generator: torch.Generator | None = None, guidance_scale: float = 1.0
+    ) -> torch.Tensor: ...
+
+
+ALL = {
+    "Latent": Latent,
+    "Encoder": Encoder,
+    "Likelihood": Likelihood,
+    "Invertible": Invertible,
+    "Denoiser": Denoiser,
+    "Autoregressive": Autoregressive,
+    "Conditional": Conditional,
+}
+
+
+def capabilities_of(model: object) -> list[str]:
+    """Names of the capabilities a model instance offers."""
+    return [name for name, proto in ALL.items() if isinstance(model, proto)]

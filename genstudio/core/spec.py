@@ -1,0 +1,140 @@
+"""A run's full specification: run settings, model config and data options.
+
+This is what ``config.toml`` in a run folder holds, what ``--config`` reads
+and what the studio's forms edit. Building it validates every value, so a
+bad setting is refused before a run folder exists.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from . import config as cfg
+from .config import ConfigError, param
+from .registry import get_model_class, get_dataset_loader
+
+
+@dataclass
+class RunConfig:
+    """Settings of the training loop, shared by every model."""
+
+    model: str = param("vae", "model id (genstudio list models)")
+    dataset: str = param("mnist5k", "dataset id (genstudio list datasets)")
+    steps: int = param(2000, "number of training steps", min=1, max=10_000_000)
+    batch_size: int = param(64, "examples per training step", min=1, max=65536)
+    seed: int = param(0, "seed for weights, batches and noise", min=0)
+    device: str = param("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    threads: int = param(0, "torch CPU threads (0: all cores in the CLI, one fewer in the studio)", min=0, max=256)
+    log_every: int = param(10, "write metrics every N steps", min=1)
+    sample_every: int = param(500, "save a preview grid every N steps (0: only at the end)", min=0)
+    preview_every_s: float = param(30.0, "also make a preview after this many seconds (0: off)", min=0.0)
+    preview_n: int = param(64, "samples in a preview grid", min=1, max=1024)
+    checkpoint_every: int = param(1000, "save a checkpoint every N steps (0: only at the end)", min=0)
+    eval_every: int = param(500, "validation metrics every N steps (0: off)", min=0)
+    eval_batches: int = param(4, "validation batches per evaluation", min=1)
+    max_minutes: float = param(0.0, "stop after this many minutes of training (0: no limit)", min=0.0)
+
+
+@dataclass
+class RunSpec:
+    run: RunConfig
+    model: Any
+    data: Any = None
+
+    def __post_init__(self) -> None:
+        if self.data is None:
+            from genstudio.data.dataset import DataOptions
+
+            self.data = DataOptions(seed=self.run.seed)
+
+    @classmethod
+    def create(
+        cls,
+        model: str,
+        dataset: str,
+        run_overrides: dict[str, Any] | None = None,
+        model_overrides: dict[str, Any] | None = None,
+        data_overrides: dict[str, Any] | None = None,
+    ) -> "RunSpec":
+        """Build a validated spec from ids and overrides (unknown ids and bad values raise)."""
+        from genstudio.data.dataset import DataOptions
+
+        model_cls = get_model_class(model)
+        get_dataset_loader(dataset)
+        run = cfg.with_overrides(RunConfig(model=model, dataset=dataset), run_overrides or {})
+        mcfg = cfg.with_overrides(model_cls.config_class(), model_overrides or {})
+        data = cfg.with_overrides(DataOptions(seed=run.seed), data_overrides or {})
+        return cls(run, mcfg, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": cfg.to_dict(self.run), "model": cfg.to_dict(self.model), "data": cfg.to_dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
+        from genstudio.data.dataset import DataOptions
+
+        unknown = set(d) - {"run", "model", "data"}
+        if unknown:
+            raise ConfigError(f"unknown section(s) {sorted(unknown)} in config; expected [run], [model], [data]")
+        run = cfg.from_dict(RunConfig, d.get("run", {}))
+        get_dataset_loader(run.dataset)
+        model_cls = get_model_class(run.model)
+        model = cfg.from_dict(model_cls.config_class, d.get("model", {}))
+        data = cfg.from_dict(DataOptions, {"seed": run.seed, **d.get("data", {})})
+        return cls(run, model, data)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml_file(cls, path: str | Path) -> "RunSpec":
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file '{p}' does not exist")
+        try:
+            d = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file '{p}' is not valid TOML: {e}") from None
+        return cls.from_dict(d)
+
+    def with_overrides(
+        self, run: dict[str, Any] | None = None, model: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+    ) -> "RunSpec":
+        return RunSpec(
+            cfg.with_overrides(self.run, run or {}),
+            cfg.with_overrides(self.model, model or {}),
+            cfg.with_overrides(self.data, data or {}),
+        )
+
+
+def split_overrides(assignments: dict[str, Any], model_cls: type) -> tuple[dict, dict, dict]:
+    """Route ``--set`` keys to run, model or data settings.
+
+    Keys may be qualified (``run.steps``, ``model.lr``, ``data.path``); a bare
+    key is looked up in the model config first, then run, then data.
+    """
+    from genstudio.data.dataset import DataOptions
+
+    sections = {"run": RunConfig, "model": model_cls.config_class, "data": DataOptions}
+    out: dict[str, dict] = {"run": {}, "model": {}, "data": {}}
+    for key, value in assignments.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            if section not in sections:
+                raise ConfigError(f"unknown section '{section}' in '{key}'; use run., model. or data.")
+            cfg.spec_of(sections[section], name)
+            out[section][name] = value
+            continue
+        for section in ("model", "run", "data"):
+            if any(s.name == key for s in cfg.specs(sections[section])):
+                out[section][key] = value
+                break
+        else:
+            names = sorted({s.name for c in sections.values() for s in cfg.specs(c)})
+            raise ConfigError(f"unknown setting '{key}' for model '{model_cls.__name__}'; known: {', '.join(names)}")
+    return out["run"], out["model"], out["data"]
