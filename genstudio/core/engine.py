@@ -1,0 +1,420 @@
+"""The training loop, as a generator of events.
+
+``train`` builds the data and the model from a RunSpec, opens (or resumes) a
+run folder and yields events: RunStarted, Metrics every ``log_every`` steps,
+Preview grids from a fixed seed, CheckpointSaved, Notice, Paused and one
+final Finished. Between steps it reads a :class:`RunControl`, so the caller's
+thread can pause, single-step, checkpoint or stop it. The command line
+iterates it directly; the studio runs it on a QThread.
+
+Exact resume: the weights, optimiser state, global RNG state and the step are
+checkpointed, batches depend only on (seed, step), and previews and
+evaluations run under ``fork_rng`` so they never disturb the training RNG.
+Ten steps, stop, ten more steps therefore equal twenty steps straight.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+import genstudio
+
+from . import device as devmod
+from .capabilities import capabilities_of
+from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
+from .model import GenerativeModel, NonFiniteError
+from .registry import get_model_class
+from .runs import RunError, RunFolder
+from .spec import RunSpec
+
+PREVIEW_SEED = 1234  # one fixed seed, so the grids of a run can be replayed as a film
+
+
+def build_model(spec: RunSpec, data_info, device: torch.device) -> GenerativeModel:
+    """Seed, then build the model named in ``spec`` for ``data_info`` on ``device``."""
+    devmod.seed_everything(spec.run.seed)
+    cls = get_model_class(spec.run.model)
+    model = cls(spec.model, data_info)
+    return model.to(device)
+
+
+def trainer_state(model: GenerativeModel, step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "step": step,
+        "optimizers": {k: o.state_dict() for k, o in model.optimizers().items()},
+        "schedulers": {k: s.state_dict() for k, s in model.schedulers().items()},
+        "rng": devmod.rng_state(),
+        **(extra or {}),
+    }
+
+
+def restore(model: GenerativeModel, weights: dict[str, torch.Tensor], state: dict[str, Any] | None) -> None:
+    """Load weights (strictly) and, when given, optimiser, scheduler and RNG state."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise RunError(
+            f"checkpoint does not match the model: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
+        )
+    if state is None:
+        return
+    for name, opt in model.optimizers().items():
+        if name in state.get("optimizers", {}):
+            opt.load_state_dict(state["optimizers"][name])
+    for name, sch in model.schedulers().items():
+        if name in state.get("schedulers", {}):
+            sch.load_state_dict(state["schedulers"][name])
+    if "rng" in state:
+        devmod.set_rng_state(state["rng"])
+
+
+def load_run_model(run_dir: str | Path, step: int | None = None, device: str = "auto") -> tuple[GenerativeModel, RunSpec, int]:
+    """Rebuild a run's model from its config and load a checkpoint (the latest by default)."""
+    from genstudio.core.data_types import DataInfo
+
+    run = RunFolder(run_dir)
+    if not run.path.is_dir():
+        raise RunError(f"run folder '{run.path}' does not exist")
+    spec = run.spec()
+    meta = run.meta
+    if "data_info" not in meta:
+        raise RunError(f"'{run.meta_path}' has no data_info; the run folder is incomplete")
+    info = DataInfo.from_dict(meta["data_info"])
+    dev = devmod.resolve_device(device)
+    model = build_model(spec, info, dev)
+    ckpt_step, weights, _ = run.load_checkpoint(step, with_state=False)
+    restore(model, {k: v.to(dev) for k, v in weights.items()}, None)
+    model.eval()
+    return model, spec, ckpt_step
+
+
+# -- previews -----------------------------------------------------------------
+
+
+def images_to_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """N x C x H x W floats in [0, 1] to one uint8 H x W x 3 grid."""
+    from torchvision.utils import make_grid
+
+    images = images.detach().float().clamp(0, 1).cpu()
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    n = images.shape[0]
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    grid = make_grid(images, nrow=nrow, padding=pad, pad_value=0.5)
+    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def points_to_image(points: np.ndarray, extent: tuple[float, float, float, float] | None, size: int = 256) -> np.ndarray:
+    """Rasterise 2-D points to a uint8 image (a density picture for the samples folder)."""
+    if extent is None:
+        lo, hi = np.percentile(points, [0.5, 99.5], axis=0)
+        extent = (lo[0], hi[0], lo[1], hi[1])
+    x0, x1, y0, y1 = extent
+    finite = np.isfinite(points).all(axis=1)
+    h, _, _ = np.histogram2d(points[finite, 1], points[finite, 0], bins=size, range=[[y0, y1], [x0, x1]])
+    h = np.log1p(h[::-1])
+    h = h / h.max() if h.max() > 0 else h
+    img = (255 * (1 - h)).astype(np.uint8)
+    return np.stack([img, img, np.full_like(img, 255)], axis=-1)
+
+
+def waveforms_to_image(audio: np.ndarray, width: int = 512, height: int = 64) -> np.ndarray:
+    """Draw up to eight waveforms one above the other."""
+    rows = []
+    for wave in audio[:8].reshape(min(8, len(audio)), -1):
+        canvas = np.full((height, width), 255, np.uint8)
+        idx = np.linspace(0, len(wave) - 1, width).astype(int)
+        ys = ((1 - np.clip(wave[idx], -1, 1)) * 0.5 * (height - 1)).astype(int)
+        canvas[ys, np.arange(width)] = 0
+        rows.append(canvas)
+    img = np.concatenate(rows, axis=0)
+    return np.stack([img] * 3, axis=-1)
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    from .runs import atomic_write_bytes
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def make_preview(model: GenerativeModel, n: int, data_info, step: int, run: RunFolder | None) -> Preview:
+    """Samples from the fixed preview seed, without disturbing the training RNG or mode."""
+    was_training = model.training
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        try:
+            g = torch.Generator().manual_seed(PREVIEW_SEED)
+            with torch.no_grad():
+                samples = model.sample(n, generator=g, **model.preview_kwargs())
+        finally:
+            model.train(was_training)
+    samples = samples.detach().float().cpu()
+    path = run.sample_path(step) if run is not None else None
+    if data_info.kind == "points":
+        pts = samples.numpy().astype(np.float32)
+        if path is not None:
+            np.save(path.with_suffix(".npy"), pts)
+            save_png(path, points_to_image(pts, data_info.extent))
+        return Preview(step=step, points=pts, path=str(path) if path else None)
+    if data_info.kind == "audio":
+        image = waveforms_to_image(samples.numpy())
+    else:
+        image = images_to_grid(samples)
+    if path is not None:
+        save_png(path, image)
+    return Preview(step=step, image=image, path=str(path) if path else None)
+
+
+def evaluate(model: GenerativeModel, val_batches: list, device: torch.device) -> dict[str, float]:
+    """Average ``model.evaluate`` over fixed validation batches, RNG and mode untouched."""
+    was_training = model.training
+    sums: dict[str, float] = {}
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)  # the same noise at every evaluation makes curves comparable
+        model.eval()
+        try:
+            for b in val_batches:
+                for k, v in model.evaluate(b.to(device)).items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+        finally:
+            model.train(was_training)
+    return {k: v / len(val_batches) for k, v in sums.items()}
+
+
+# -- the loop -------------------------------------------------------------------
+
+
+def prepare(spec: RunSpec, gui: bool = False):
+    """Validate and build everything that can fail on bad input, before any run folder exists.
+
+    Returns (device, threads, train set, validation set or None, model).
+    Raises ConfigError, DataError, DataMismatchError with a one-line message.
+    """
+    from genstudio.data.dataset import load_dataset
+
+    threads = devmod.configure_threads(spec.run.threads, gui)
+    device = devmod.resolve_device(spec.run.device)
+    ds = load_dataset(spec.run.dataset, spec.data)
+    train_ds, val_ds = ds.split(spec.data.val_fraction, spec.data.seed)
+    model = build_model(spec, ds.info, device)
+    return device, threads, train_ds, val_ds, model, ds
+
+
+def train(
+    spec: RunSpec,
+    out_dir: str | Path,
+    control: RunControl | None = None,
+    resume: bool = False,
+    gui: bool = False,
+) -> Iterator[Event]:
+    """Train ``spec`` into the run folder ``out_dir``, yielding events; see the module docstring.
+
+    Bad input (unknown ids, bad values, missing data, an existing folder
+    without ``resume``, an unreadable checkpoint) raises before the first
+    event and before anything is written. Errors during training never
+    raise: they end the run with Finished(status='failed' or 'diverged').
+    """
+    control = control or RunControl()
+    out = Path(out_dir)
+    if resume:
+        run = RunFolder(out)
+        if not run.exists():
+            raise RunError(f"cannot resume: '{out}' is not a run folder (no config.toml / meta.json)")
+        meta = run.meta
+        ckpt = run.latest_checkpoint()
+        loaded = run.load_checkpoint(ckpt) if ckpt is not None else None  # validates before we touch anything
+    elif out.exists() and any(out.iterdir()):
+        raise RunError(f"'{out}' already exists and is not empty; choose another --out, or pass --resume to continue it")
+
+    device, threads, train_ds, val_ds, model, ds = prepare(spec, gui=gui)
+    start_step = 0
+    info = ds.info
+    base_meta = {
+        "model": spec.run.model,
+        "dataset": spec.run.dataset,
+        "seed": spec.run.seed,
+        "device": devmod.describe_device(device),
+        "threads": threads,
+        "total_steps": spec.run.steps,
+        "data_info": info.to_dict(),
+        "num_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "capabilities": capabilities_of(model),
+        "metric_groups": model.metric_groups,
+        "family": model.family,
+        "versions": {
+            "genstudio": genstudio.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    if resume:
+        if loaded is not None:
+            start_step, weights, state = loaded
+            restore(model, {k: v.to(device) for k, v in weights.items()}, state)
+        from .runs import atomic_write_bytes
+
+        atomic_write_bytes(run.config_path, spec.to_toml().encode())
+        run.truncate_metrics_after(start_step)
+        wall_before = float(meta.get("wall_time_s", 0.0))
+        run.update_meta(**base_meta, status="running", step=start_step, resumed_from=start_step)
+    else:
+        run = RunFolder.create(out, spec, {**base_meta, "step": 0, "wall_time_s": 0.0})
+        wall_before = 0.0
+        run.update_meta(status="running")
+
+    return _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control)
+
+
+def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control) -> Iterator[Event]:
+    rc = spec.run
+    total = rc.steps
+    step = start_step
+    model.train()
+    yield RunStarted(
+        run_dir=str(run.path),
+        config=spec.to_dict(),
+        start_step=start_step,
+        total_steps=total,
+        device=devmod.describe_device(device),
+        threads=threads,
+        capabilities=capabilities_of(model),
+        metric_groups=model.metric_groups,
+        data_info=info.to_dict(),
+    )
+    batches = train_ds.batches(rc.batch_size, rc.seed, start_step)
+    val_batches = []
+    if val_ds is not None and rc.eval_every > 0:
+        vb = min(rc.batch_size, len(val_ds))
+        val_batches = [val_ds.get(slice(i * vb, (i + 1) * vb)) for i in range(max(1, min(rc.eval_batches, len(val_ds) // vb)))]
+
+    train_time = 0.0  # seconds spent training, pauses excluded
+    seg_start = time.perf_counter()
+    last_log_time, last_log_step = 0.0, step
+    last_preview = time.perf_counter()
+    last_ckpt_step = start_step if run.latest_checkpoint() == start_step else -1
+    sums: dict[str, float] = {}
+    count = 0
+    status, message, term, tb = "completed", "", None, ""
+
+    def elapsed() -> float:
+        return train_time + (time.perf_counter() - seg_start)
+
+    def checkpoint() -> Iterator[Event]:
+        nonlocal last_ckpt_step
+        path = run.save_checkpoint(step, model.state_dict(), trainer_state(model, step))
+        last_ckpt_step = step
+        run.update_meta(step=step, wall_time_s=wall_before + elapsed(), checkpoint_step=step)
+        yield CheckpointSaved(step=step, path=str(path))
+
+    try:
+        while step < total:
+            if control.stopped:
+                status = "stopped"
+                break
+            single = False
+            if control.paused:
+                if not control.has_single_steps():
+                    train_time += time.perf_counter() - seg_start
+                    run.update_meta(status="paused", step=step, wall_time_s=wall_before + train_time)
+                    yield Paused(step=step, paused=True)
+                    while control.paused and not control.stopped and not control.has_single_steps():
+                        control.wait(0.05)
+                        if control.take_save_request() and last_ckpt_step != step:
+                            yield from checkpoint()
+                    seg_start = time.perf_counter()
+                    if control.stopped:
+                        status = "stopped"
+                        break
+                    run.update_meta(status="running")
+                    if not control.paused:
+                        yield Paused(step=step, paused=False)
+                single = control.take_single_step()
+                if not single and control.paused:
+                    continue
+
+            batch = next(batches).to(device)
+            values = model.train_step(batch)
+            for k, v in values.items():
+                if not math.isfinite(v):
+                    raise NonFiniteError(k, step + 1)
+            step += 1
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            count += 1
+
+            if step % rc.log_every == 0 or single or step == total:
+                now = elapsed()
+                sps = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_step = now, step
+                avg = {k: v / count for k, v in sums.items()}
+                sums, count = {}, 0
+                eta = (total - step) / sps if sps > 0 else None
+                run.append_metrics([{"step": step, "split": "train", "elapsed_s": round(wall_before + now, 3), **avg}])
+                yield Metrics(step=step, values=avg, steps_per_s=sps, elapsed_s=wall_before + now, eta_s=eta)
+
+            if val_batches and (step % rc.eval_every == 0 or step == total):
+                vals = evaluate(model, val_batches, device)
+                if vals:
+                    run.append_metrics([{"step": step, "split": "val", "elapsed_s": round(wall_before + elapsed(), 3), **vals}])
+                    yield Metrics(step=step, values=vals, steps_per_s=0.0, elapsed_s=wall_before + elapsed(), split="val")
+
+            due = (rc.sample_every > 0 and step % rc.sample_every == 0) or control.take_preview_request()
+            due = due or (rc.preview_every_s > 0 and time.perf_counter() - last_preview >= rc.preview_every_s)
+            due = due or (single and info.kind == "points")
+            if due and step < total:
+                yield make_preview(model, rc.preview_n, info, step, run)
+                last_preview = time.perf_counter()
+
+            if (rc.checkpoint_every > 0 and step % rc.checkpoint_every == 0) or control.take_save_request():
+                yield from checkpoint()
+
+            if rc.max_minutes > 0 and elapsed() >= rc.max_minutes * 60:
+                message = f"time limit of {rc.max_minutes:g} min reached at step {step}"
+                status = "stopped"
+                break
+
+        # The end of a run (completed or stopped): a checkpoint and a final grid.
+        if last_ckpt_step != step:
+            yield from checkpoint()
+        yield make_preview(model, rc.preview_n, info, step, run)
+        if status == "stopped" and not message:
+            message = f"stopped at step {step} of {total}"
+        elif status == "completed":
+            message = f"completed {step} steps"
+    except NonFiniteError as e:
+        status, term = "diverged", e.term
+        last = run.latest_checkpoint()
+        message = f"training diverged at step {e.step or step + 1}: {e}. " + (
+            f"The last good checkpoint is step {last}." if last is not None else "No checkpoint had been saved yet."
+        )
+    except Exception as e:  # noqa: BLE001 - any failure ends the run with its traceback, never silently
+        status = "failed"
+        message = f"{type(e).__name__}: {e}"
+        tb = traceback.format_exc()
+    train_time = elapsed()
+    run.update_meta(
+        status=status,
+        step=step,
+        wall_time_s=wall_before + train_time,
+        message=message,
+        **({"diverged_term": term} if term else {}),
+        **({"traceback": tb} if tb else {}),
+    )
+    if status == "failed":
+        print(tb, file=sys.stderr)
+    yield Finished(status=status, step=step, message=message, traceback=tb, term=term)

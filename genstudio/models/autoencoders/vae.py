@@ -1,0 +1,333 @@
+"""Variational autoencoder (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014).
+
+The idea: an encoder q(z|x) = N(mu(x), diag sigma^2(x)) and a decoder p(x|z)
+are trained together by maximising the evidence lower bound
+
+    ELBO(x) = E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))        (paper eq. 3; beta = 1)
+
+with the reparameterisation z = mu + sigma * eps, eps ~ N(0, I) (paper
+section 2.4), which makes the sampled term differentiable. ``beta`` != 1 is
+the beta-VAE of Higgins et al. (2017), which ``beta-vae`` reuses.
+
+Decoder likelihoods:
+
+- ``bernoulli`` (images): log p(x|z) = -BCE(logits, x). On grey-level
+  targets in [0, 1] this is a cross-entropy, not a normalised density
+  (the continuous Bernoulli of Loaiza-Ganem & Cunningham 2019 would fix
+  that; we do not implement it), so the reported nats and bits/dim are only
+  true likelihoods when the images are binary; ``binarize`` thresholds them
+  at 0.5 so they are.
+- ``gaussian`` (default for 2-D points): N(x; mean(z), sigma^2) with sigma
+  either fixed or predicted per dimension by the decoder.
+
+Validation reports the ELBO terms per example in nats and ``nll_iw``, the
+importance-weighted bound of Burda et al. ("Importance Weighted
+Autoencoders", 2016, eq. 8) with K samples, which tightens towards -log p(x)
+as K grows. Points are normalised into [-1, 1] from the data's extent and
+their likelihoods corrected by the log-determinant of that affine map.
+
+Capabilities: Latent (``decode``, ``prior_sample``), Encoder (``encode``
+returns the posterior mean) and Likelihood (``log_prob`` is the IWAE bound,
+so ``exact_likelihood`` is False).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genstudio.core.config import param
+from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, rand, randn
+from genstudio.models.nets import crop_to, mlp, pad_to, padded_size, point_normalisation
+
+LOG_2PI = math.log(2 * math.pi)
+# Floor on a learned decoder variance (sigma >= 0.01): without it the
+# constant black border of MNIST drives the variance to zero and the
+# likelihood to infinity.
+MIN_LOGVAR = math.log(1e-4)
+# Fixed seed for the noise drawn in ``evaluate`` and ``log_prob``: validation
+# numbers are reproducible and never advance the training RNG stream, so a
+# resumed run stays identical to an uninterrupted one.
+EVAL_SEED = 1234
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = param(16, "dimension of the latent z (2 gives the 2-D manifold view)", min=1, max=512)
+    likelihood: str = param(
+        "auto",
+        "decoder likelihood: bernoulli (images), gaussian; auto picks bernoulli for images and gaussian for points",
+        choices=("auto", "bernoulli", "gaussian"),
+    )
+    gaussian_variance: str = param(
+        "learned", "gaussian decoder: variance predicted per dimension (learned) or fixed to sigma^2", choices=("learned", "fixed")
+    )
+    sigma: float = param(0.1, "decoder standard deviation when gaussian_variance is fixed", min=1e-3, max=10.0, log=True)
+    beta: float = param(1.0, "weight of the KL term (1 is the VAE; >1 the beta-VAE)", min=0.0, max=100.0)
+    binarize: bool = param(False, "threshold images at 0.5 so the bernoulli likelihood is a true likelihood")
+    channels: int = param(32, "channels of the first conv layer (doubled in the second)", min=4, max=256)
+    hidden: int = param(256, "width of the dense layers (the MLP's width for points)", min=16, max=2048)
+    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    iw_samples: int = param(64, "importance samples K for the IWAE bound in validation", min=1, max=5000)
+    iw_examples: int = param(32, "examples per validation batch scored with the IWAE bound (it costs K decoder passes each)", min=1, max=1024)
+
+
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(logvar)) summed over all but the first dimension."""
+    ll = -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * torch.exp(-logvar))
+    return ll.flatten(1).sum(1)
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per latent dimension, in closed form (paper appendix B)."""
+    return 0.5 * (mu**2 + torch.exp(logvar) - 1.0 - logvar)
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 convolutions and a dense layer to (mu, logvar)."""
+
+    def __init__(self, in_ch: int, height: int, width: int, channels: int, hidden: int, latent_dim: int):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_ch, channels, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 4, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.dense = mlp([2 * channels * (height // 4) * (width // 4), hidden, 2 * latent_dim], nn.ReLU)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.convs(x))
+
+
+class ConvDecoder(nn.Module):
+    """Dense layers to a (2C, H/4, W/4) map and two stride-2 transposed convolutions."""
+
+    def __init__(self, out_ch: int, height: int, width: int, channels: int, hidden: int, latent_dim: int):
+        super().__init__()
+        self.shape = (2 * channels, height // 4, width // 4)
+        self.dense = nn.Sequential(mlp([latent_dim, hidden, self.shape[0] * self.shape[1] * self.shape[2]], nn.ReLU), nn.ReLU())
+        self.deconvs = nn.Sequential(
+            nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, out_ch, 4, 2, 1),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconvs(self.dense(z).view(-1, *self.shape))
+
+
+class VAE(GenerativeModel):
+    config_class = VAEConfig
+    family = "autoencoder"
+    summary = "Variational autoencoder: encoder, reparameterised Gaussian latent, decoder, trained on the ELBO"
+    data_kinds = ("image", "points")
+    metric_groups = {
+        "ELBO terms": ["loss", "recon", "kl"],
+        "Likelihood bounds (nats)": ["nll_iw"],
+        "Bits/dim": ["bpd"],
+    }
+    exact_likelihood = False
+
+    def __init__(self, config: VAEConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        self.latent_dim = config.latent_dim
+        self.is_image = data_info.kind == "image"
+        lik = config.likelihood
+        if lik == "auto":
+            lik = "bernoulli" if self.is_image else "gaussian"
+        if lik == "bernoulli" and not self.is_image:
+            raise DataMismatchError("the bernoulli likelihood needs images in [0, 1]; use likelihood=gaussian for points")
+        self.likelihood_kind = lik
+        self.learned_variance = lik == "gaussian" and config.gaussian_variance == "learned"
+        out_mult = 2 if self.learned_variance else 1  # mean and log-variance
+
+        if self.is_image:
+            c, h, w = data_info.shape
+            self.hp, self.wp = padded_size(h, 4), padded_size(w, 4)
+            self.encoder = ConvEncoder(c, self.hp, self.wp, config.channels, config.hidden, config.latent_dim)
+            self.decoder = ConvDecoder(out_mult * c, self.hp, self.wp, config.channels, config.hidden, config.latent_dim)
+        else:
+            d = data_info.dim
+            self.encoder = mlp([d, config.hidden, config.hidden, 2 * config.latent_dim], nn.ReLU)
+            self.decoder = mlp([config.latent_dim, config.hidden, config.hidden, out_mult * d], nn.ReLU)
+            centre, scale = point_normalisation(data_info)
+            self.register_buffer("centre", centre)
+            self.register_buffer("scale", scale)
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+    # -- data space <-> model space --------------------------------------------
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_image:
+            if self.config.binarize:
+                x = (x > 0.5).to(x.dtype)
+            return x
+        return (x - self.centre) / self.scale
+
+    def _log_jacobian(self) -> torch.Tensor | float:
+        """log |d x_model / d x_data|, added to model-space log-densities to get data-space ones."""
+        if self.is_image:
+            return 0.0
+        return -torch.log(self.scale).sum()
+
+    # -- networks ---------------------------------------------------------------
+    def _posterior(self, x_model: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inp = pad_to(x_model, self.hp, self.wp) if self.is_image else x_model
+        mu, logvar = self.encoder(inp).chunk(2, dim=1)
+        return mu, logvar
+
+    def _decoder_out(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoder parameters in model space: (logits or mean, log-variance or None)."""
+        out = self.decoder(z)
+        if self.is_image:
+            out = crop_to(out, *self.data_info.shape[1:])
+        if self.learned_variance:
+            mean, raw = out.chunk(2, dim=1)
+            return mean, MIN_LOGVAR + F.softplus(raw - MIN_LOGVAR)
+        return out, None
+
+    def _log_px_given_z(self, x_model: torch.Tensor, params: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+        """log p(x|z) per example in model space (nats)."""
+        mean, logvar = params
+        if self.likelihood_kind == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(mean, x_model, reduction="none").flatten(1).sum(1)
+        if logvar is None:
+            logvar = torch.full_like(mean, 2 * math.log(self.config.sigma))
+        return gaussian_log_density(x_model, mean, logvar)
+
+    def _elbo_terms(self, x_model: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-example reconstruction NLL, KL per latent dim (N x L), and the posterior mean."""
+        mu, logvar = self._posterior(x_model)
+        z = mu + torch.exp(0.5 * logvar) * eps  # reparameterisation, paper eq. 10
+        recon = -self._log_px_given_z(x_model, self._decoder_out(z)) - self._log_jacobian()
+        return recon, kl_standard_normal(mu, logvar), mu
+
+    # -- training ---------------------------------------------------------------
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.train()
+        x = self._prepare(batch.x)
+        eps = torch.randn(x.shape[0], self.latent_dim, device=x.device)
+        recon, kl_dims, _ = self._elbo_terms(x, eps)
+        recon, kl = recon.mean(), kl_dims.sum(1).mean()
+        loss = recon + self.config.beta * kl
+        optimizer_step(loss, self.opt, {"recon": recon, "kl": kl})
+        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt}
+
+    @torch.no_grad()
+    def evaluate(self, batch: Batch) -> dict[str, float]:
+        self.eval()
+        gen = torch.Generator().manual_seed(EVAL_SEED)
+        x = self._prepare(batch.x)
+        eps = randn((x.shape[0], self.latent_dim), gen, x.device)
+        recon, kl_dims, _ = self._elbo_terms(x, eps)
+        recon, kl = recon.mean(), kl_dims.sum(1).mean()
+        out = {
+            "loss": (recon + self.config.beta * kl).item(),
+            "recon": recon.item(),
+            "kl": kl.item(),
+            "elbo": (-(recon + kl)).item(),
+        }
+        subset = batch.x[: self.config.iw_examples]
+        nll_iw = -self._iwae_bound(subset, self.config.iw_samples, gen).mean()
+        out["nll_iw"] = nll_iw.item()
+        if self.is_image:
+            out["bpd"] = (nll_iw / (self.data_info.dim * math.log(2))).item()
+        return out
+
+    def _iwae_bound(self, x_data: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
+        """log p(x) >= log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2016, eq. 8)."""
+        x = self._prepare(x_data)
+        n = x.shape[0]
+        mu, logvar = self._posterior(x)
+        std = torch.exp(0.5 * logvar)
+        # Chunks of importance samples bound the memory of one decoder pass to about 1024 examples.
+        chunk = max(1, 1024 // max(n, 1))
+        log_w = []
+        for start in range(0, k, chunk):
+            kk = min(chunk, k - start)
+            eps = randn((kk, n, self.latent_dim), generator, x.device)
+            z = mu + std * eps  # kk x n x L
+            params = self._decoder_out(z.reshape(kk * n, -1))
+            x_rep = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * n, *x.shape[1:])
+            log_px = self._log_px_given_z(x_rep, params).view(kk, n)
+            log_pz = (-0.5 * (LOG_2PI + z**2)).sum(-1)
+            log_qz = (-0.5 * (LOG_2PI + logvar + eps**2)).sum(-1)
+            log_w.append(log_px + log_pz - log_qz)
+        lw = torch.cat(log_w, 0)
+        bounds = torch.logsumexp(lw, 0) - math.log(k)
+        return bounds + self._log_jacobian()
+
+    # -- capabilities -----------------------------------------------------------
+    @torch.no_grad()
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-example IWAE lower bound on log p(x) in nats, with ``iw_samples`` samples (a fixed seed)."""
+        self.eval()
+        gen = torch.Generator().manual_seed(EVAL_SEED)
+        return self._iwae_bound(x, self.config.iw_samples, gen)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean mu(x) (N x latent_dim)."""
+        self.eval()
+        return self._posterior(self._prepare(x))[0]
+
+    @torch.no_grad()
+    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance (N x latent_dim each)."""
+        self.eval()
+        return self._posterior(self._prepare(x))
+
+    @torch.no_grad()
+    def kl_per_dim(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean KL(q(z_j|x) || N(0,1)) per latent dimension over ``x``: which dimensions are in use."""
+        mu, logvar = self.encode_distribution(x)
+        return kl_standard_normal(mu, logvar).mean(0)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, generator: torch.Generator | None = None, noise: bool = False) -> torch.Tensor:
+        """The decoder's mean in data space (images: probabilities in [0, 1]).
+
+        With ``noise`` a draw from p(x|z) instead: for points the Gaussian
+        decoder's spread is part of the model's density.
+        """
+        self.eval()
+        mean, logvar = self._decoder_out(z.to(self.device))
+        if self.likelihood_kind == "bernoulli":
+            probs = torch.sigmoid(mean)
+            if noise:
+                probs = (rand(probs.shape, generator, probs.device) < probs).to(probs.dtype)
+            return probs
+        if noise:
+            if logvar is None:
+                logvar = torch.full_like(mean, 2 * math.log(self.config.sigma))
+            mean = mean + torch.exp(0.5 * logvar) * randn(mean.shape, generator, mean.device)
+        if self.is_image:
+            return mean.clamp(0, 1)
+        return mean * self.scale + self.centre
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return randn((n, self.latent_dim), generator, self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        opts = {**self.sample_options(), **kwargs}
+        z = self.prior_sample(n, generator) * float(opts["temperature"])
+        return self.decode(z, generator, noise=bool(opts["decoder_noise"]))
+
+    def sample_options(self) -> dict[str, Any]:
+        # Images show the decoder mean (the usual VAE picture); points draw from
+        # p(x|z), since the Gaussian decoder's spread is part of their density.
+        return {"temperature": 1.0, "decoder_noise": not self.is_image}
+
+    def preview_kwargs(self) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,274 @@
+"""The model panel: family, model, its generated hyperparameter form, run settings, presets."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from genstudio.core import registry
+from genstudio.core.spec import RunConfig
+
+from .config_form import ConfigForm
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
+RUN_BASIC = ("steps", "batch_size", "seed", "device")
+RUN_HIDDEN = ("model", "dataset")
+FAMILY_TITLES = {
+    "autoregressive": "Autoregressive",
+    "autoencoder": "Autoencoders",
+    "adversarial": "Adversarial (GANs)",
+    "flow": "Normalizing flows",
+    "diffusion": "Diffusion",
+}
+
+
+def builtin_presets(model_id: str, dataset_id: str, kind: str | None) -> dict[str, dict]:
+    """Presets shipped in resources/presets/<model>.toml for this dataset (or its data kind)."""
+    path = PRESET_DIR / f"{model_id}.toml"
+    if not path.is_file():
+        return {}
+    try:
+        tables = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, OSError):
+        return {}
+    out = {}
+    for key in (dataset_id, kind):
+        if key and key in tables:
+            out[f"tuned for {key}"] = tables[key]
+    return out
+
+
+class ModelPanel(QWidget):
+    """Pick a model and edit its config; ``is_valid`` says whether Train may start."""
+
+    validityChanged = Signal(bool)
+    modelChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self._valid = False
+        self._data_kind: str | None = None
+        self._dataset_id = ""
+        self.family_box = QComboBox()
+        self.family_box.setToolTip("Model family")
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Model")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.compat = QLabel()
+        self.compat.setWordWrap(True)
+        self.compat.setStyleSheet("color: #d64541;")
+        self.compat.hide()
+        self.preset_box = QComboBox()
+        self.preset_box.setToolTip("Settings that train well for this dataset, or ones you saved")
+        self.save_preset_button = QPushButton("Save…")
+        self.save_preset_button.setToolTip("Save the current settings as a preset for this model and dataset")
+        self.reset_button = QPushButton("Defaults")
+        self.reset_button.setToolTip("Reset every setting of the model and the run to its default")
+        self.model_form = ConfigForm()
+        self.run_form = ConfigForm(RunConfig, include=[n for n in _run_fields() if n not in RUN_HIDDEN], basic=RUN_BASIC)
+
+        top = QFormLayout()
+        top.addRow("Family", self.family_box)
+        top.addRow("Model", self.model_box)
+        presets = QHBoxLayout()
+        presets.addWidget(self.preset_box, 1)
+        presets.addWidget(self.save_preset_button)
+        presets.addWidget(self.reset_button)
+        top.addRow("Preset", presets)
+        model_group = QGroupBox("Model settings")
+        QVBoxLayout(model_group).addWidget(self.model_form)
+        run_group = QGroupBox("Run settings")
+        QVBoxLayout(run_group).addWidget(self.run_form)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.compat)
+        lay.addWidget(model_group)
+        lay.addWidget(run_group)
+        lay.addStretch(1)
+
+        self.family_box.currentIndexChanged.connect(self._on_family)
+        self.model_box.currentIndexChanged.connect(self._on_model)
+        self.model_form.validityChanged.connect(self._update_validity)
+        self.run_form.validityChanged.connect(self._update_validity)
+        self.reset_button.clicked.connect(self.reset)
+        self.preset_box.activated.connect(self._apply_preset)
+        self.save_preset_button.clicked.connect(self._save_preset)
+        self.refresh_models()
+
+    # -- choosing -----------------------------------------------------------------
+    def refresh_models(self) -> None:
+        by_family = registry.models_by_family()
+        self.family_box.blockSignals(True)
+        self.family_box.clear()
+        for fam in sorted(by_family, key=lambda f: list(FAMILY_TITLES).index(f) if f in FAMILY_TITLES else 99):
+            self.family_box.addItem(FAMILY_TITLES.get(fam, fam.title() or "Other"), fam)
+        self.family_box.blockSignals(False)
+        self._by_family = by_family
+        self._on_family()
+
+    def _on_family(self, *_: Any) -> None:
+        fam = self.family_box.currentData()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for mid in self._by_family.get(fam, []):
+            self.model_box.addItem(mid)
+        self.model_box.blockSignals(False)
+        self._on_model()
+
+    def model_id(self) -> str:
+        return self.model_box.currentText()
+
+    def model_class(self) -> type | None:
+        mid = self.model_id()
+        return registry.get_model_class(mid) if mid else None
+
+    def select(self, model_id: str) -> bool:
+        if model_id not in registry.model_ids():
+            return False
+        fam = registry.get_model_class(model_id).family
+        self.family_box.setCurrentIndex(max(0, self.family_box.findData(fam)))
+        self.model_box.setCurrentIndex(max(0, self.model_box.findText(model_id)))
+        return True
+
+    def _on_model(self, *_: Any) -> None:
+        cls = self.model_class()
+        self.model_form.set_config_class(cls.config_class if cls else None)
+        if cls is not None:
+            kinds = ", ".join(cls.data_kinds)
+            self.summary.setText(f"{cls.summary}<br><i>works on {kinds} data</i>")
+        else:
+            self.summary.setText("No model is installed.")
+        self._refresh_presets()
+        self._update_validity()
+        self.modelChanged.emit(self.model_id())
+
+    def set_dataset(self, dataset_id: str, kind: str | None) -> None:
+        """Tell the panel which data it will train on (for compatibility and presets)."""
+        self._dataset_id, self._data_kind = dataset_id, kind
+        self._refresh_presets()
+        self._update_validity()
+
+    # -- validity -------------------------------------------------------------------
+    def compatibility_error(self) -> str | None:
+        cls = self.model_class()
+        if cls is None:
+            return "choose a model"
+        if self._data_kind and self._data_kind not in cls.data_kinds:
+            return f"{self.model_id()} works on {', '.join(cls.data_kinds)} data; {self._dataset_id or 'this dataset'} is {self._data_kind} data"
+        return None
+
+    def _update_validity(self, *_: Any) -> None:
+        err = self.compatibility_error()
+        self.compat.setText(err or "")
+        self.compat.setVisible(bool(err) and self.model_class() is not None)
+        valid = err is None and self.model_form.is_valid() and self.run_form.is_valid()
+        if valid != self._valid:
+            self._valid = valid
+            self.validityChanged.emit(valid)
+
+    def is_valid(self) -> bool:
+        return self._valid
+
+    def problems(self) -> list[str]:
+        out = []
+        err = self.compatibility_error()
+        if err:
+            out.append(err)
+        out += list(self.model_form.errors().values()) + list(self.run_form.errors().values())
+        return out
+
+    # -- values -------------------------------------------------------------------
+    def model_overrides(self) -> dict[str, Any]:
+        return self.model_form.values()
+
+    def run_overrides(self) -> dict[str, Any]:
+        return self.run_form.values()
+
+    def reset(self) -> None:
+        self.model_form.reset()
+        self.run_form.reset()
+        self.preset_box.setCurrentIndex(0)
+
+    def apply(self, run: dict[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
+        if model:
+            self.model_form.set_values(model)
+        if run:
+            self.run_form.set_values(run)
+
+    # -- presets -------------------------------------------------------------------
+    def _user_presets(self) -> dict[str, dict]:
+        if self.settings is None:
+            return {}
+        raw = self.settings.value(f"presets/{self.model_id()}", "")
+        try:
+            return json.loads(raw) if raw else {}
+        except (TypeError, json.JSONDecodeError):
+            return {}
+
+    def _refresh_presets(self) -> None:
+        self.preset_box.clear()
+        self.preset_box.addItem("Defaults", None)
+        for name, p in builtin_presets(self.model_id(), self._dataset_id, self._data_kind).items():
+            self.preset_box.addItem(name, p)
+        for name, p in self._user_presets().items():
+            ds = p.get("dataset")
+            self.preset_box.addItem(f"{name} ({ds})" if ds else name, p)
+
+    def _apply_preset(self, index: int) -> None:
+        p = self.preset_box.itemData(index)
+        self.model_form.reset()
+        self.run_form.reset()
+        if p:
+            self.apply(run=p.get("run"), model=p.get("model"))
+
+    def _save_preset(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save preset", "Name for these settings:")
+        if ok and name.strip():
+            self.save_preset(name.strip())
+
+    def save_preset(self, name: str) -> None:
+        if self.settings is None:
+            return
+        presets = self._user_presets()
+        presets[name] = {"dataset": self._dataset_id, "model": self.model_form.changed_values(), "run": self.run_form.changed_values()}
+        self.settings.setValue(f"presets/{self.model_id()}", json.dumps(presets))
+        self._refresh_presets()
+        self.preset_box.setCurrentIndex(self.preset_box.count() - 1)
+
+    # -- settings -------------------------------------------------------------------
+    def save_settings(self, s: QSettings) -> None:
+        s.setValue("model/id", self.model_id())
+        s.setValue("model/values", json.dumps(self.model_form.changed_values()))
+        s.setValue("model/run", json.dumps(self.run_form.changed_values()))
+
+    def restore_settings(self, s: QSettings) -> None:
+        mid = s.value("model/id", "")
+        if mid and self.select(str(mid)):
+            try:
+                self.apply(run=json.loads(s.value("model/run", "{}") or "{}"), model=json.loads(s.value("model/values", "{}") or "{}"))
+            except (TypeError, json.JSONDecodeError):
+                pass
+
+
+def _run_fields() -> list[str]:
+    from genstudio.core.config import specs
+
+    return [s.name for s in specs(RunConfig)]

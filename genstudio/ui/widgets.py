@@ -1,0 +1,131 @@
+"""Small reusable widgets: a scaled image view with captions, a class histogram, a scatter plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from .images import qimage_from_array
+
+
+class ImageView(QWidget):
+    """Shows one image scaled to fit, keeping its aspect; small images stay crisp (no smoothing).
+
+    ``captions`` are (x, y, w, h, text) rectangles in image pixels, drawn scaled
+    with the image (labels of a preview grid).
+    """
+
+    def __init__(self, parent: QWidget | None = None, placeholder: str = ""):
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._array: np.ndarray | None = None
+        self._captions: list[tuple[int, int, int, int, str]] = []
+        self.placeholder = placeholder
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 120)
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 320)
+
+    def set_array(self, image: np.ndarray | None, captions: list | None = None) -> None:
+        self._array = None if image is None else np.asarray(image)
+        self._image = None if image is None else qimage_from_array(image)
+        self._captions = list(captions or [])
+        self.update()
+
+    def set_qimage(self, image: QImage | None) -> None:
+        self._array = None
+        self._image = image
+        self._captions = []
+        self.update()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def has_image(self) -> bool:
+        return self._image is not None and not self._image.isNull()
+
+    def target_rect(self) -> QRectF:
+        if not self.has_image():
+            return QRectF()
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        if scale >= 1:
+            scale = max(1.0, float(int(scale))) if scale < 4 else scale  # integer zoom keeps pixels square
+        w, h = iw * scale, ih * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        p = QPainter(self)
+        if not self.has_image():
+            p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        rect = self.target_rect()
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, rect.width() < self._image.width())
+        p.drawImage(rect, self._image)
+        if self._captions:
+            scale = rect.width() / self._image.width()
+            font = QFont(self.font())
+            font.setPixelSize(max(9, min(14, int(scale * 6))))
+            p.setFont(font)
+            for x, y, w, h, text in self._captions:
+                r = QRectF(rect.x() + x * scale, rect.y() + y * scale, w * scale, h * scale)
+                bg = QRectF(r.x(), r.y(), max(14.0, p.fontMetrics().horizontalAdvance(text) + 4), font.pixelSize() + 3)
+                p.fillRect(bg, QColor(0, 0, 0, 150))
+                p.setPen(QColor(255, 230, 120))
+                p.drawText(bg, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def style_plot(plot: pg.PlotWidget | pg.PlotItem, palette: QPalette | None = None) -> None:
+    """Match a pyqtgraph plot to the application palette (light or dark theme)."""
+    from PySide6.QtWidgets import QApplication
+
+    pal = palette or QApplication.palette()
+    bg = pal.color(QPalette.ColorRole.Base)
+    fg = pal.color(QPalette.ColorRole.Text)
+    if isinstance(plot, pg.PlotWidget):
+        plot.setBackground(bg)
+        item = plot.getPlotItem()
+    else:
+        item = plot
+    for name in ("left", "bottom"):
+        ax = item.getAxis(name)
+        ax.setPen(pg.mkPen(fg))
+        ax.setTextPen(pg.mkPen(fg))
+    item.titleLabel.setAttr("color", fg.name())
+    item.titleLabel.setText(item.titleLabel.text)
+
+
+class ClassHistogram(pg.PlotWidget):
+    """Examples per class as bars, labelled with class names when short."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumHeight(90)
+        self.setMaximumHeight(140)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self._bars: pg.BarGraphItem | None = None
+        style_plot(self)
+
+    def set_counts(self, counts: dict[int, int], names: list[str] | tuple[str, ...] = ()) -> None:
+        self.clear()
+        if not counts:
+            self._bars = None
+            return
+        xs = np.array(sorted(counts))
+        hs = np.array([counts[k] for k in xs])
+        self._bars = pg.BarGraphItem(x=xs, height=hs, width=0.8, brush=pg.mkBrush(70, 130, 200))
+        self.addItem(self._bars)
+        ticks = []
+        for k in xs:
+            label = names[k] if k < len(names) and len(names[k]) <= 6 else str(k)
+            ticks.append((float(k), label))
+        self.getAxis("bottom").setTicks([ticks] if len(ticks) <= 20 else None)
+        self.setXRange(xs.min() - 0.6, xs.max() + 0.6, padding=0)
+        self.setYRange(0, hs.max() * 1.1, padding=0)

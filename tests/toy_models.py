@@ -1,0 +1,77 @@
+"""Tiny models for engine, CLI and UI tests: fast, deterministic, and able to fail on purpose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genstudio.core.config import param
+from genstudio.core.model import GenerativeModel, optimizer_step, randn
+from genstudio.core.registry import register_model
+
+
+@dataclass
+class ToyConfig:
+    lr: float = param(0.05, "learning rate", min=1e-6, max=1.0, log=True)
+    hidden: int = param(8, "hidden units", min=1, max=256)
+    fail_at: int = param(0, "raise RuntimeError at this step (0: never)", min=0)
+    diverge_at: int = param(0, "return a NaN loss at this step (0: never)", min=0)
+
+
+class ToyGaussian(GenerativeModel):
+    """A diagonal Gaussian over the flattened data, with a small MLP in the mean so weights have structure."""
+
+    config_class = ToyConfig
+    family = "test"
+    summary = "diagonal Gaussian (tests only)"
+    data_kinds = ("image", "points", "audio")
+    metric_groups = {"Loss": ["loss", "nll"]}
+    exact_likelihood = True
+
+    def __init__(self, config: ToyConfig, data_info):
+        super().__init__(config, data_info)
+        d = data_info.dim
+        self.mu = nn.Parameter(torch.zeros(d))
+        self.log_std = nn.Parameter(torch.zeros(d))
+        self.mix = nn.Sequential(nn.Linear(d, config.hidden), nn.Tanh(), nn.Linear(config.hidden, d))
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+        self.steps_done = 0
+
+    def optimizers(self):
+        return {"adam": self.opt}
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(len(x), -1)
+        noise = torch.randn_like(x) * 1e-3  # consumes global RNG, so resume must restore it
+        mean = self.mu + 0.01 * self.mix(x + noise)
+        z = (x - mean) / self.log_std.exp()
+        return (-0.5 * z.pow(2) - self.log_std - 0.9189385).sum(1)
+
+    def train_step(self, batch):
+        self.steps_done += 1
+        if self.config.fail_at and self.steps_done >= self.config.fail_at:
+            raise RuntimeError("toy model failed on purpose")
+        nll = -self.log_prob(batch.x).mean()
+        loss = nll
+        if self.config.diverge_at and self.steps_done >= self.config.diverge_at:
+            loss = loss * torch.tensor(float("nan"))
+        optimizer_step(loss, self.opt, {"nll": nll})
+        return {"loss": loss.item(), "nll": nll.item()}
+
+    @torch.no_grad()
+    def evaluate(self, batch):
+        return {"nll": float(-self.log_prob(batch.x).mean())}
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, **kwargs):
+        d = self.data_info.dim
+        z = randn((n, d), generator, self.device)
+        x = self.mu + z * self.log_std.exp()
+        x = x.reshape(n, *self.data_info.shape)
+        return x.clamp(0, 1) if self.data_info.kind == "image" else x
+
+
+def register_toys() -> None:
+    register_model("toy", ToyGaussian)
