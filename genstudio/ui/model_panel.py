@@ -115,13 +115,16 @@ class ModelPanel(QWidget):
 
     # -- choosing -----------------------------------------------------------------
     def refresh_models(self) -> None:
-        by_family = registry.models_by_family()
+        by_family, self.broken = models_by_family()
         self.family_box.blockSignals(True)
         self.family_box.clear()
         for fam in sorted(by_family, key=lambda f: list(FAMILY_TITLES).index(f) if f in FAMILY_TITLES else 99):
             self.family_box.addItem(FAMILY_TITLES.get(fam, fam.title() or "Other"), fam)
         self.family_box.blockSignals(False)
         self._by_family = by_family
+        if self.broken:
+            lines = "\n".join(f"{k}: {v}" for k, v in self.broken.items())
+            self.model_box.setToolTip(f"Model\n\nNot available (failed to load):\n{lines}")
         self._on_family()
 
     def _on_family(self, *_: Any) -> None:
@@ -266,6 +269,24 @@ class ModelPanel(QWidget):
                 self.apply(run=json.loads(s.value("model/run", "{}") or "{}"), model=json.loads(s.value("model/values", "{}") or "{}"))
             except (TypeError, json.JSONDecodeError):
                 pass
+
+
+def models_by_family() -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Installed models by family, and those whose module failed to import (id -> reason).
+
+    A broken plugin must not take the window down with it: it is listed in a
+    tooltip instead.
+    """
+    out: dict[str, list[str]] = {}
+    broken: dict[str, str] = {}
+    for mid in registry.model_ids():
+        try:
+            cls = registry.get_model_class(mid)
+        except Exception as e:  # noqa: BLE001 - any import error of a third-party model
+            broken[mid] = f"{type(e).__name__}: {e}"
+            continue
+        out.setdefault(getattr(cls, "family", "") or "other", []).append(mid)
+    return out, broken
 
 
 def _run_fields() -> list[str]:

@@ -1,0 +1,263 @@
+"""Live training curves: one plot per metric group, smoothing, log-y, hover readout.
+
+Curves are created once and refreshed with ``setData`` from a ~50 ms timer,
+and only when their series changed; long histories stay cheap through
+peak downsampling and clipping to the visible range (pyqtgraph's
+scrollingPlots habit).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from .metric_store import MetricStore, ema, nearest_index
+from .widgets import style_plot
+
+PALETTE = [
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+]  # fmt: skip
+
+
+class Curve:
+    """The raw (faint) and smoothed lines of one metric on one split."""
+
+    def __init__(self, plot: pg.PlotItem, name: str, split: str, color: tuple[int, int, int]):
+        self.name, self.split = name, split
+        dashed = split != "train"
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        label = name if split == "train" else f"{name} ({split})"
+        self.raw = plot.plot(pen=pg.mkPen((*color, 60), width=1, style=style))
+        self.smooth = plot.plot(
+            pen=pg.mkPen(color, width=2, style=style),
+            name=label,
+            symbol="o" if dashed else None,
+            symbolSize=4,
+            symbolBrush=color,
+            symbolPen=None,
+        )
+        for item in (self.raw, self.smooth):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+            item.setSkipFiniteCheck(True)
+        self.drawn = (-1, -1.0)  # (series version, smoothing) last drawn
+        self.steps = np.empty(0)
+        self.smoothed = np.empty(0)
+
+
+class MetricPlot:
+    def __init__(self, item: pg.PlotItem, title: str, names: list[str]):
+        self.item, self.title, self.names = item, title, list(names)
+        self.curves: dict[tuple[str, str], Curve] = {}
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128), style=Qt.PenStyle.DotLine))
+        self.cursor.setVisible(False)
+        item.addItem(self.cursor, ignoreBounds=True)
+
+
+class CurvesView(QWidget):
+    """Plots of a :class:`MetricStore`; call :meth:`mark_dirty` after adding metrics."""
+
+    hovered = Signal(str)
+
+    COLUMNS = 2
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = MetricStore()
+        self.groups: dict[str, list[str]] = {}
+        self.plots: dict[str, MetricPlot] = {}
+        self._dirty = False
+        self.last_redraw_s = 0.0
+
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(60)
+        self.smoothing.setMaximumWidth(160)
+        self.smoothing.setToolTip("Exponential moving average of the curves (0: raw values)")
+        self.smoothing_label = QLabel()
+        self.log_y = QCheckBox("log y")
+        self.log_y.setToolTip("Logarithmic y axis (for losses spanning orders of magnitude)")
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit all plots to their data")
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setSpacing(6)
+        self.empty_label = QLabel("Curves appear here once training starts.")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Smoothing"))
+        bar.addWidget(self.smoothing)
+        bar.addWidget(self.smoothing_label)
+        bar.addWidget(self.log_y)
+        bar.addWidget(self.fit_button)
+        bar.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.readout)
+        lay.addWidget(self.graphics, 1)
+        lay.addWidget(self.empty_label, 1)
+        self.graphics.hide()
+
+        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.log_y.toggled.connect(self._on_log)
+        self.fit_button.clicked.connect(self.fit)
+        self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
+        self._timer = QTimer(self, interval=50)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        self._on_smoothing(self.smoothing.value())
+
+    # -- content -------------------------------------------------------------------
+    def reset(self, groups: dict[str, list[str]] | None = None, store: MetricStore | None = None) -> None:
+        """Start over with new metric groups (a new run)."""
+        self.store = store or MetricStore()
+        self.groups = dict(groups or {})
+        self.graphics.clear()
+        self.plots = {}
+        self.readout.setText(" ")
+        self._dirty = True
+        self._ensure_plots()
+
+    def set_groups(self, groups: dict[str, list[str]]) -> None:
+        self.reset(groups, self.store)
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    @property
+    def smoothing_weight(self) -> float:
+        return self.smoothing.value() / 100.0
+
+    def _group_of(self, name: str) -> str:
+        for title, names in self.groups.items():
+            if name in names:
+                return title
+        return name  # an ungrouped metric gets a plot of its own
+
+    def _ensure_plots(self) -> None:
+        wanted: dict[str, list[str]] = {t: list(n) for t, n in self.groups.items()}
+        for name in self.store.names():
+            title = self._group_of(name)
+            wanted.setdefault(title, [])
+            if name not in wanted[title]:
+                wanted[title].append(name)
+        first = next(iter(self.plots.values()), None)
+        for title, names in wanted.items():
+            if title in self.plots:
+                self.plots[title].names = names
+                continue
+            if not any(self.store.get(n, s) for n in names for s in ("train", "val")):
+                continue  # create a plot only once it has something to show: no empty plots
+            k = len(self.plots)
+            item = self.graphics.addPlot(row=k // self.COLUMNS, col=k % self.COLUMNS, title=title)
+            item.showGrid(x=True, y=True, alpha=0.2)
+            item.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            item.setLabel("bottom", "step")
+            item.setLogMode(y=self.log_y.isChecked())
+            style_plot(item)
+            if first is not None:
+                item.setXLink(first.item)
+            self.plots[title] = MetricPlot(item, title, names)
+            first = first or self.plots[title]
+        self.graphics.setVisible(bool(self.plots))
+        self.empty_label.setVisible(not self.plots)
+
+    # -- drawing ---------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self._dirty and self.isVisible():
+            self.redraw()
+
+    def redraw(self) -> float:
+        """Push changed series into their curves; returns the seconds it took."""
+        t0 = time.perf_counter()
+        self._dirty = False
+        self._ensure_plots()
+        w = self.smoothing_weight
+        for plot in self.plots.values():
+            for ci, name in enumerate(plot.names):
+                for split in ("train", "val"):
+                    series = self.store.get(name, split)
+                    if series is None or series.n == 0:
+                        continue
+                    curve = plot.curves.get((name, split))
+                    if curve is None:
+                        color = PALETTE[ci % len(PALETTE)]
+                        curve = plot.curves[(name, split)] = Curve(plot.item, name, split, color)
+                    if curve.drawn == (series.version, w):
+                        continue
+                    steps, values = series.steps, series.values
+                    smooth = ema(values, w) if split == "train" else values
+                    curve.steps, curve.smoothed = steps, smooth
+                    if split == "train" and w > 0:
+                        curve.raw.setData(steps, values)
+                        curve.raw.show()
+                    else:
+                        curve.raw.hide()
+                    curve.smooth.setData(steps, smooth)
+                    curve.drawn = (series.version, w)
+        self.last_redraw_s = time.perf_counter() - t0
+        return self.last_redraw_s
+
+    def fit(self) -> None:
+        for plot in self.plots.values():
+            plot.item.enableAutoRange()
+
+    def _on_smoothing(self, v: int) -> None:
+        self.smoothing_label.setText(f"{v / 100:.2f}")
+        self._dirty = True
+
+    def _on_log(self, on: bool) -> None:
+        for plot in self.plots.values():
+            plot.item.setLogMode(y=on)
+
+    # -- hover readout ----------------------------------------------------------------
+    def _on_mouse(self, args) -> None:
+        pos = args[0]
+        text = " "
+        for plot in self.plots.values():
+            vb = plot.item.vb
+            if not plot.item.sceneBoundingRect().contains(pos):
+                plot.cursor.setVisible(False)
+                continue
+            x = vb.mapSceneToView(pos).x()
+            parts = []
+            step = None
+            for (name, split), c in plot.curves.items():
+                i = nearest_index(c.steps, x)
+                if i is None:
+                    continue
+                step = int(c.steps[i]) if step is None else step
+                label = name if split == "train" else f"{name} ({split})"
+                parts.append(f"{label} = {c.smoothed[i]:.4g}")
+            if step is not None:
+                plot.cursor.setPos(step)
+                plot.cursor.setVisible(True)
+                text = f"<b>{plot.title}</b> · step {step:,} · " + " · ".join(parts)
+        for other in self.plots.values():
+            if text == " ":
+                other.cursor.setVisible(False)
+        self.readout.setText(text)
+        self.hovered.emit(text)
+
+    def restyle(self) -> None:
+        for plot in self.plots.values():
+            style_plot(plot.item)
+        self.graphics.setBackground(self.palette().color(self.backgroundRole()))
+
+
+def add_metric_events(store: MetricStore, events: Iterable) -> int:
+    """Append Metrics events to ``store``; returns the last step seen."""
+    last = store.last_step
+    for m in events:
+        store.add(m.step, m.values, m.split)
+        last = max(last, m.step)
+    return last

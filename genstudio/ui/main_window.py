@@ -1,0 +1,557 @@
+"""The studio window: dataset and model docks, the training view, the runs browser, the status bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
+
+from genstudio.core.config import ConfigError
+from genstudio.core.events import Finished, Metrics, Notice, Preview, RunStarted
+from genstudio.core.runs import RunError, RunFolder, default_runs_root
+from genstudio.core.spec import RunSpec
+
+from . import dialogs
+from .dataset_panel import DatasetPanel
+from .model_panel import ModelPanel
+from .panels import PanelContext
+from .runs_browser import RunFollower, RunsBrowser
+from .samples_view import Frame
+from .status_bar import StudioStatusBar
+from .theme import apply_theme
+from .training_view import TrainingView
+from .training_worker import StartFailed, TrainingSession
+
+RESUMABLE = ("stopped", "diverged", "failed", "completed", "paused")
+SETTINGS_VERSION = 1
+
+
+def new_run_dir(root: Path, model_id: str, dataset_id: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / f"{model_id}-{dataset_id}-{stamp}"
+    p, k = base, 1
+    while p.exists():
+        k += 1
+        p = base.with_name(f"{base.name}-{k}")
+    return p
+
+
+def _scrolled(w: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(w.minimumSizeHint().width() + 20)
+    area.setWidget(w)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, runs_root: str | Path | None = None, restore: bool = True):
+        super().__init__()
+        self.setWindowTitle("genstudio")
+        self.setObjectName("genstudio-main")
+        self.settings = settings if settings is not None else QSettings("genstudio", "genstudio")
+        self.session: TrainingSession | None = None
+        self.follower: RunFollower | None = None
+        self.shown_run: Path | None = None
+        self.shown_meta: dict[str, Any] = {}
+        self.last_dialog = None
+        self._closing = False
+        self._total_steps = 0
+        self.theme = "light"
+
+        self._make_actions()
+        self.training_view = TrainingView(
+            [self.act_train, self.act_pause, self.act_step, self.act_stop, self.act_save, self.act_resume_run]
+        )
+        self.setCentralWidget(self.training_view)
+        self.dataset_panel = DatasetPanel()
+        self.model_panel = ModelPanel(settings=self.settings)
+        self.runs_browser = RunsBrowser(runs_root if runs_root is not None else default_runs_root())
+        self.data_dock = self._dock("Data", "dock_data", _scrolled(self.dataset_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.model_dock = self._dock("Model", "dock_model", _scrolled(self.model_panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        self.runs_dock = self._dock("Runs", "dock_runs", self.runs_browser, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.status = StudioStatusBar()
+        self.setStatusBar(self.status)
+        self._make_menus()
+        self._default_state = self.saveState(SETTINGS_VERSION)
+
+        self.dataset_panel.usableChanged.connect(self._on_dataset_state)
+        self.dataset_panel.datasetLoaded.connect(self._on_dataset_state)
+        self.dataset_panel.selectionChanged.connect(self._on_dataset_state)
+        self.model_panel.validityChanged.connect(self._update_actions)
+        self.model_panel.modelChanged.connect(lambda _: self._update_actions())
+        self.runs_browser.runOpened.connect(self.open_run)
+
+        self.resize(1500, 950)
+        self.resizeDocks([self.data_dock, self.model_dock], [360, 370], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.runs_dock], [170], Qt.Orientation.Vertical)
+        if restore:
+            self.restore_settings(runs_root_given=runs_root is not None)
+        else:
+            self.set_theme(self.theme)
+        self._update_actions()
+
+    # -- building ----------------------------------------------------------------------
+    def _action(self, name: str, text: str, shortcut: str | None, tip: str, slot) -> QAction:
+        a = QAction(text, self)
+        a.setObjectName(name)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        a.setData(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _make_actions(self) -> None:
+        self.act_train = self._action("train", "Train", "Ctrl+T", "Start training the chosen model on the chosen data", self.start_training)
+        self.act_pause = self._action("pause", "Pause", "Space", "Pause or resume training", self.toggle_pause)
+        self.act_step = self._action("step", "Step", "F10", "Pause and run exactly one training step", self.step_once)
+        self.act_stop = self._action("stop", "Stop", "Ctrl+.", "Stop training (a checkpoint is saved)", self.stop_training)
+        self.act_save = self._action("save", "Save checkpoint", "Ctrl+S", "Save a checkpoint now", self.save_checkpoint)
+        self.act_resume_run = self._action("resume_run", "Resume run", "Ctrl+R", "Continue the run shown from its last checkpoint", self.resume_shown_run)
+        self.act_open = self._action("open_run", "Open run folder…", "Ctrl+O", "Open a run folder", self._open_run_dialog)
+        self.act_quit = self._action("quit", "Quit", "Ctrl+Q", "Quit genstudio", self.close)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        d.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, d)
+        return d
+
+    def _make_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(self.act_open)
+        runs_root = QAction("Runs folder…", self)
+        runs_root.triggered.connect(self.runs_browser._choose_root)
+        f.addAction(runs_root)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        t = mb.addMenu("&Training")
+        for a in (self.act_train, self.act_pause, self.act_step, self.act_stop, self.act_save, self.act_resume_run):
+            t.addAction(a)
+        v = mb.addMenu("&View")
+        for d in (self.data_dock, self.model_dock, self.runs_dock):
+            v.addAction(d.toggleViewAction())
+        v.addSeparator()
+        theme_menu = v.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions = {}
+        for name in ("light", "dark"):
+            a = QAction(name.title(), self, checkable=True)
+            a.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            group.addAction(a)
+            theme_menu.addAction(a)
+            self.theme_actions[name] = a
+        reset = QAction("Reset layout", self)
+        reset.triggered.connect(lambda: self.restoreState(self._default_state, SETTINGS_VERSION))
+        v.addAction(reset)
+        h = mb.addMenu("&Help")
+        keys = QAction("Keyboard shortcuts", self)
+        keys.triggered.connect(self._show_shortcuts)
+        h.addAction(keys)
+
+    def _show_shortcuts(self) -> None:
+        lines = [f"{a.text()}: {a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}" for a in self.actions() if not a.shortcut().isEmpty()]
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "\n".join(lines), parent=self)
+        box.open()
+        self.last_dialog = box
+
+    # -- theme ----------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        self.theme = apply_theme(app, name)
+        if self.theme in self.theme_actions:
+            self.theme_actions[self.theme].setChecked(True)
+        self.training_view.curves.restyle()
+        self.training_view.samples.restyle()
+        from .widgets import style_plot
+
+        style_plot(self.dataset_panel.scatter)
+        style_plot(self.dataset_panel.histogram)
+
+    # -- state -------------------------------------------------------------------------------
+    def is_training(self) -> bool:
+        return self.session is not None
+
+    def train_blockers(self) -> list[str]:
+        out = []
+        if self.dataset_panel.is_loading() and not self.dataset_panel.is_usable():
+            out.append("the dataset is still loading")
+        elif not self.dataset_panel.is_usable():
+            out.append(f"the data is not usable: {self.dataset_panel.error}" if self.dataset_panel.error else "load a dataset first")
+        out += self.model_panel.problems()
+        return out
+
+    def _on_dataset_state(self, *_: Any) -> None:
+        ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
+        self.model_panel.set_dataset(self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None)
+        self._update_actions()
+
+    def _update_actions(self, *_: Any) -> None:
+        running = self.session is not None and not self._closing
+        blockers = [] if running else self.train_blockers()
+        self.act_train.setEnabled(not running and not blockers and not self._closing)
+        base = self.act_train.data()
+        self.act_train.setToolTip(base if not blockers else f"{base}\nNot yet: " + "; ".join(blockers))
+        for a in (self.act_pause, self.act_step, self.act_stop, self.act_save):
+            a.setEnabled(running)
+        paused = running and self.session.is_paused
+        self.act_pause.setText("Resume" if paused else "Pause")
+        self.act_resume_run.setEnabled(not running and not self._closing and self._shown_run_resumable())
+        self.dataset_panel.setEnabled(not running)
+        self.model_panel.setEnabled(not running)
+
+    def _shown_run_resumable(self) -> bool:
+        if self.shown_run is None or self.follower is not None:
+            return False
+        status = self.shown_meta.get("status")
+        return status in RESUMABLE and RunFolder(self.shown_run).latest_checkpoint() is not None
+
+    # -- training ------------------------------------------------------------------------------
+    def build_spec(self) -> RunSpec:
+        return RunSpec.create(
+            self.model_panel.model_id(),
+            self.dataset_panel.dataset_id(),
+            self.model_panel.run_overrides(),
+            self.model_panel.model_overrides(),
+            self.dataset_panel.overrides(),
+        )
+
+    def start_training(self) -> bool:
+        if self.session is not None or not self.act_train.isEnabled():
+            return False
+        try:
+            spec = self.build_spec()
+        except (ConfigError, KeyError, ValueError) as e:
+            self.training_view.show_banner(f"Cannot start: {e}", "error")
+            return False
+        out = new_run_dir(self.runs_browser.root, spec.run.model, spec.run.dataset)
+        cls = self.model_panel.model_class()
+        self._begin(spec, out, resume=False, groups=getattr(cls, "metric_groups", {}))
+        return True
+
+    def _reference_points(self) -> np.ndarray | None:
+        ds = self.dataset_panel.dataset
+        if ds is None or ds.info.kind != "points":
+            return None
+        x = np.asarray(ds.x, dtype=np.float32)
+        return x[np.random.default_rng(0).choice(len(x), size=min(len(x), 3000), replace=False)]
+
+    def _begin(self, spec: RunSpec, out: Path, resume: bool, groups: dict[str, list[str]]) -> None:
+        self._stop_following()
+        tv = self.training_view
+        tv.hide_banner()
+        if not resume:
+            tv.curves.reset(groups)
+            tv.samples.clear(self._reference_points())
+        self.shown_run, self.shown_meta = out, {}
+        self._total_steps = spec.run.steps
+        tv.title.setText(f"<b>{spec.run.model}</b> on <b>{spec.run.dataset}</b> · starting… · {out}")
+        s = TrainingSession(spec, out, resume=resume, parent=self)
+        s.started.connect(self._on_started)
+        s.metrics.connect(self._on_metrics)
+        s.preview.connect(self._on_preview)
+        s.checkpoint.connect(lambda ev: self.status.showMessage(f"checkpoint saved at step {ev.step:,}", 4000))
+        s.notice.connect(self._on_notice)
+        s.paused.connect(self._on_paused)
+        s.finished.connect(self._on_finished)
+        s.failed_to_start.connect(self._on_failed_to_start)
+        s.ended.connect(self._on_session_ended)
+        self.session = s
+        s.start()
+        self.status.showMessage("starting: loading data and building the model…")
+        self._update_actions()
+
+    def toggle_pause(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if s.is_paused:
+            s.resume_training()
+        else:
+            s.pause()
+
+    def step_once(self) -> None:
+        if self.session is not None:
+            self.session.step_once(1)
+
+    def stop_training(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.status.showMessage("stopping: saving a checkpoint…")
+
+    def save_checkpoint(self) -> None:
+        if self.session is not None:
+            self.session.save_checkpoint()
+            self.status.showMessage("checkpoint requested…", 3000)
+
+    # -- session events ---------------------------------------------------------------------------
+    def _on_started(self, ev: RunStarted) -> None:
+        tv = self.training_view
+        self._total_steps = ev.total_steps
+        self.shown_run = Path(ev.run_dir)
+        if ev.start_step > 0:
+            self._load_history(Path(ev.run_dir), upto=ev.start_step, groups=ev.metric_groups)
+        elif ev.metric_groups:
+            tv.curves.set_groups(ev.metric_groups)
+        self.status.set_device(ev.device, ev.threads)
+        self.status.set_progress(ev.start_step, ev.total_steps, None, None)
+        cfg = ev.config.get("run", {})
+        tv.title.setText(f"<b>{cfg.get('model')}</b> on <b>{cfg.get('dataset')}</b> · {Path(ev.run_dir).name}")
+        tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True))
+        tv.forward_event(ev)
+        self.status.showMessage("training", 2000)
+        self.runs_browser.refresh()
+
+    def _on_metrics(self, events: list[Metrics]) -> None:
+        store = self.training_view.curves.store
+        last_train = None
+        for m in events:
+            store.add(m.step, m.values, m.split)
+            if m.split == "train":
+                last_train = m
+        self.training_view.curves.mark_dirty()
+        if last_train is not None:
+            self.status.set_progress(last_train.step, self._total_steps, last_train.steps_per_s, last_train.eta_s)
+
+    def _on_preview(self, p: Preview) -> None:
+        self.training_view.samples.add_preview(p)
+        self.training_view.forward_event(p)
+
+    def _on_notice(self, n: Notice) -> None:
+        self.training_view.show_banner(n.message, n.level if n.level in ("warning", "error", "info") else "warning")
+        self.status.showMessage(n.message, 8000)
+
+    def _on_paused(self, paused: bool) -> None:
+        self._update_actions()
+        if self.session is not None:
+            step = self.session.step
+            self.status.showMessage(f"paused at step {step:,}" if paused else "training", 0 if paused else 2000)
+
+    def _on_finished(self, f: Finished) -> None:
+        tv = self.training_view
+        self.status.set_progress(f.step, self._total_steps, None, None)
+        self.shown_meta = {"status": f.status, "step": f.step}
+        if f.status == "completed":
+            tv.show_banner(f"Finished: {f.message or f'completed {f.step:,} steps'}.", "info")
+        elif f.status == "stopped":
+            tv.show_banner(f"Stopped at step {f.step:,}; a checkpoint was saved. <i>Resume run</i> continues it.", "info")
+        elif f.status == "diverged":
+            term = f" The loss term <b>{f.term}</b> became NaN or infinite." if f.term else ""
+            tv.show_banner(f"Diverged at step {f.step:,}.{term} {f.message}", "error")
+        else:
+            tv.show_banner(f"Training failed at step {f.step:,}: {f.message}", "error")
+            self.last_dialog = dialogs.show_error(self, "Training failed", f.message or "Training failed.", f.traceback)
+        tv.forward_event(f)
+        self.status.showMessage(f"run {f.status} at step {f.step:,}", 8000)
+
+    def _on_failed_to_start(self, sf: StartFailed) -> None:
+        self.training_view.show_banner(f"Could not start: {sf.message}", "error")
+        self.last_dialog = dialogs.show_error(self, "Could not start training", sf.message, "" if sf.expected else sf.traceback)
+
+    def _on_session_ended(self) -> None:
+        s = self.session
+        self.session = None
+        if s is not None:
+            s.deleteLater()
+        self.runs_browser.refresh()
+        self.training_view.curves.mark_dirty()
+        if self._closing:
+            self.close()
+            return
+        self._update_actions()
+
+    # -- runs on disk -------------------------------------------------------------------------------
+    def _open_run_dialog(self) -> None:
+        p = QFileDialog.getExistingDirectory(self, "Open run folder", str(self.runs_browser.root))
+        if p:
+            self.open_run(p)
+
+    def _load_history(self, path: Path, upto: int | None = None, groups: dict | None = None) -> None:
+        run = RunFolder(path)
+        tv = self.training_view
+        tv.curves.reset(groups or {})
+        records, _ = run.read_metrics()
+        for r in records:
+            if upto is None or int(r.get("step", 0)) <= upto:
+                tv.curves.store.add_record(r)
+        tv.curves.mark_dirty()
+        grids = [(s, p) for s, p in run.sample_grids() if upto is None or s <= upto]
+        tv.samples.set_saved_grids(grids)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a run folder's curves and grids; follow it live when another process writes it."""
+        path = Path(path)
+        if self.session is not None and self.shown_run is not None and path.resolve() == self.shown_run.resolve():
+            return True  # it is the run training here: already shown live
+        if self.session is not None:
+            self.status.showMessage("stop the current run before opening another", 5000)
+            return False
+        run = RunFolder(path)
+        try:
+            meta = run.meta
+        except RunError as e:
+            self.training_view.show_banner(str(e), "error")
+            return False
+        self._stop_following()
+        tv = self.training_view
+        tv.hide_banner()
+        tv.samples.clear()
+        self._load_history(path, groups=meta.get("metric_groups") or {})
+        self.shown_run, self.shown_meta = path, meta
+        self._total_steps = int(meta.get("total_steps") or 0)
+        self._show_meta(meta)
+        tv.set_panels(
+            PanelContext(path, list(meta.get("capabilities") or []), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
+        )
+        if meta.get("status") in ("running", "paused", "created"):
+            # Written by another process: follow it from where we read.
+            f = RunFollower(path, parent=self)
+            f.offset = run.read_metrics()[1]
+            f._grids_seen = {s for s, _ in run.sample_grids()}
+            f._meta_mtime = run.meta_path.stat().st_mtime
+            f.records.connect(self._on_followed_records)
+            f.grid.connect(lambda step, p: tv.samples.add_frame(Frame(step, path=p)))
+            f.meta.connect(self._on_followed_meta)
+            self.follower = f
+            f.start()
+        if meta.get("status") == "diverged" and meta.get("diverged_term"):
+            tv.show_banner(f"This run diverged: the loss term <b>{meta['diverged_term']}</b> became non-finite. {meta.get('message', '')}", "error")
+        elif meta.get("status") == "failed":
+            tv.show_banner(f"This run failed: {meta.get('message', '')}", "error")
+        self._update_actions()
+        return True
+
+    def _show_meta(self, meta: dict) -> None:
+        step = int(meta.get("step") or 0)
+        self.training_view.title.setText(
+            f"<b>{meta.get('model', '?')}</b> on <b>{meta.get('dataset', '?')}</b> · {meta.get('status', '?')} · "
+            f"step {step:,} / {int(meta.get('total_steps') or 0):,} · {self.shown_run.name if self.shown_run else ''}"
+        )
+        self.status.set_progress(step, self._total_steps, None, None)
+
+    def _on_followed_records(self, records: list[dict]) -> None:
+        store = self.training_view.curves.store
+        for r in records:
+            store.add_record(r)
+        self.training_view.curves.mark_dirty()
+
+    def _on_followed_meta(self, meta: dict) -> None:
+        self.shown_meta = meta
+        self._show_meta(meta)
+        if meta.get("status") not in ("running", "paused", "created"):
+            self._stop_following()
+        self._update_actions()
+
+    def _stop_following(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower.deleteLater()
+            self.follower = None
+
+    def resume_shown_run(self, steps: int | None = None) -> bool:
+        if self.session is not None or self.shown_run is None or not self._shown_run_resumable():
+            return False
+        run = RunFolder(self.shown_run)
+        try:
+            spec = run.spec()
+            meta = run.meta
+        except (RunError, ConfigError) as e:
+            self.training_view.show_banner(f"Cannot resume: {e}", "error")
+            return False
+        if steps is None:
+            step, total = int(meta.get("step") or 0), int(meta.get("total_steps") or spec.run.steps)
+            default = total if step < total else total + max(1000, total // 2)
+            steps, ok = QInputDialog.getInt(self, "Resume run", f"Train until step (now at {step:,}):", default, step + 1, 10_000_000, 100)
+            if not ok:
+                return False
+        try:
+            spec = spec.with_overrides(run={"steps": steps})
+        except ConfigError as e:
+            self.training_view.show_banner(f"Cannot resume: {e}", "error")
+            return False
+        self._begin(spec, self.shown_run, resume=True, groups=meta.get("metric_groups") or {})
+        return True
+
+    # -- settings and closing ------------------------------------------------------------------------
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        s.setValue("window/theme", self.theme)
+        s.setValue("curves/smoothing", self.training_view.curves.smoothing.value())
+        s.setValue("curves/log_y", self.training_view.curves.log_y.isChecked())
+        self.dataset_panel.save_settings(s)
+        self.model_panel.save_settings(s)
+        self.runs_browser.save_settings(s)
+        s.sync()
+
+    def restore_settings(self, runs_root_given: bool = False) -> None:
+        s = self.settings
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, SETTINGS_VERSION)
+        self.set_theme(str(s.value("window/theme", "light")))
+        try:
+            self.training_view.curves.smoothing.setValue(int(s.value("curves/smoothing", 60)))
+        except (TypeError, ValueError):
+            pass
+        self.training_view.curves.log_y.setChecked(str(s.value("curves/log_y", "false")).lower() == "true")
+        if not runs_root_given:
+            self.runs_browser.restore_settings(s)
+        self.model_panel.restore_settings(s)
+        self.dataset_panel.restore_settings(s)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self.session is not None:
+            # Stop first, close when the thread has saved its checkpoint and returned:
+            # the window stays responsive meanwhile and the thread is never destroyed running.
+            if not self._closing:
+                self._closing = True
+                self.save_settings()
+                self.session.stop()
+                self.training_view.show_banner("Stopping the run and saving a checkpoint before closing…", "info")
+                self._update_actions()
+            event.ignore()
+            return
+        if not self._closing:
+            self.save_settings()
+        self._stop_following()
+        self.training_view.set_panels(None)
+        event.accept()
+
+    def shutdown(self, timeout_ms: int = 60_000) -> None:
+        """Stop a run and wait for its thread (application quit; blocking)."""
+        if self.session is not None:
+            self.session.stop()
+            self.session.wait(timeout_ms)

@@ -1,0 +1,268 @@
+"""The runs browser: every run under the runs folder, refreshed as folders change.
+
+A run written by another process (``genstudio train`` in a terminal) is
+followed by :class:`RunFollower`, which re-reads ``metrics.jsonl`` from the
+last offset, ``meta.json`` and new sample grids on a timer.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from genstudio.core.runs import RunError, RunFolder, default_runs_root, list_runs
+
+from .status_bar import format_duration
+
+COLUMNS = ("", "model", "dataset", "steps", "status", "wall time", "created", "folder")
+STATUS_COLORS = {"running": "#2e8b57", "paused": "#c08a00", "completed": "#3a78c2", "stopped": "#888888", "diverged": "#d68a00", "failed": "#d64541"}
+THUMB = 40
+
+
+def _int(x, default=0) -> int:
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return default
+
+
+class RunsBrowser(QWidget):
+    runOpened = Signal(str)  # run folder path
+
+    def __init__(self, root: str | Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.root = Path(root) if root is not None else default_runs_root()
+        self._thumbs: dict[str, tuple[float, QPixmap]] = {}
+        self._rows: list[RunFolder] = []
+        self.root_label = QLabel()
+        self.root_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_button = QPushButton("Runs folder…")
+        self.choose_button.setToolTip("Choose the folder that holds run folders")
+        self.refresh_button = QPushButton("Refresh")
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Show the selected run's curves and sample grids (double-click works too)")
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
+        self.table.verticalHeader().hide()
+        self.table.setSortingEnabled(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.empty_label = QLabel()
+        self.empty_label.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.root_label, 1)
+        bar.addWidget(self.choose_button)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.open_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.empty_label)
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(lambda _: self._refresh_soon.start())
+        self._refresh_soon = QTimer(self, singleShot=True, interval=300)
+        self._refresh_soon.timeout.connect(self.refresh)
+        # Status and step of live runs change inside their folders; poll those cheaply.
+        self._poll = QTimer(self, interval=2000)
+        self._poll.timeout.connect(self._poll_live)
+        self._poll.start()
+        self.choose_button.clicked.connect(self._choose_root)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.open_button.clicked.connect(self._open_selected)
+        self.table.cellDoubleClicked.connect(lambda r, _c: self._open_row(r))
+        self.set_root(self.root)
+
+    def set_root(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root_label.setText(f"Runs in <b>{self.root}</b>")
+        if self.watcher.directories():
+            self.watcher.removePaths(self.watcher.directories())
+        if self.root.is_dir():
+            self.watcher.addPath(str(self.root))
+        self.refresh()
+
+    def _choose_root(self) -> None:
+        p = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.root))
+        if p:
+            self.set_root(p)
+
+    def runs(self) -> list[RunFolder]:
+        return list(self._rows)
+
+    def refresh(self) -> None:
+        if self.root.is_dir() and str(self.root) not in self.watcher.directories():
+            self.watcher.addPath(str(self.root))
+        selected = self.selected_path()
+        runs = list_runs(self.root)
+        self._rows = runs
+        self.table.setRowCount(len(runs))
+        for r, run in enumerate(runs):
+            self._fill_row(r, run)
+        if selected:
+            for r, run in enumerate(runs):
+                if str(run.path) == selected:
+                    self.table.selectRow(r)
+        self.empty_label.setText("" if runs else f"No runs in {self.root} yet. Train one, or choose another runs folder.")
+        self.empty_label.setVisible(not runs)
+
+    def _fill_row(self, r: int, run: RunFolder) -> None:
+        try:
+            meta = run.meta
+        except RunError as e:
+            meta = {"status": "unreadable", "message": str(e)}
+        step, total = _int(meta.get("step")), _int(meta.get("total_steps"))
+        created = meta.get("created")
+        cells = [
+            "",
+            str(meta.get("model", "?")),
+            str(meta.get("dataset", "?")),
+            f"{step:,} / {total:,}" if total else f"{step:,}",
+            str(meta.get("status", "?")),
+            format_duration(meta.get("wall_time_s")),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(float(created))) if created else "",
+            run.path.name,
+        ]
+        for c, text in enumerate(cells):
+            item = self.table.item(r, c)
+            if item is None:
+                item = QTableWidgetItem()
+                self.table.setItem(r, c, item)
+            item.setText(text)
+            item.setData(Qt.ItemDataRole.UserRole, str(run.path))
+        status_item = self.table.item(r, 4)
+        status_item.setForeground(_color(meta.get("status")))
+        if meta.get("message"):
+            status_item.setToolTip(str(meta["message"]))
+        thumb = self._thumbnail(run)
+        icon_item = self.table.item(r, 0)
+        icon_item.setData(Qt.ItemDataRole.DecorationRole, thumb if thumb is not None else None)
+
+    def _thumbnail(self, run: RunFolder) -> QPixmap | None:
+        grids = run.sample_grids()
+        if not grids:
+            return None
+        path = grids[-1][1]
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = self._thumbs.get(str(run.path))
+        if cached and cached[0] == mtime and cached[1] is not None:
+            return cached[1]
+        pm = QPixmap(str(path))
+        if pm.isNull():
+            return None
+        pm = pm.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self._thumbs[str(run.path)] = (mtime, pm)
+        return pm
+
+    def _poll_live(self) -> None:
+        if not self.isVisible():
+            return
+        for r, run in enumerate(self._rows):
+            status = self.table.item(r, 4).text() if self.table.item(r, 4) else ""
+            if status in ("running", "paused", "created"):
+                self._fill_row(r, run)
+
+    def selected_path(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.table.item(rows[0].row(), 1).data(Qt.ItemDataRole.UserRole)
+
+    def _open_selected(self) -> None:
+        p = self.selected_path()
+        if p:
+            self.runOpened.emit(p)
+
+    def _open_row(self, r: int) -> None:
+        if 0 <= r < len(self._rows):
+            self.runOpened.emit(str(self._rows[r].path))
+
+    def save_settings(self, s: QSettings) -> None:
+        s.setValue("runs/root", str(self.root))
+
+    def restore_settings(self, s: QSettings) -> None:
+        root = s.value("runs/root", "")
+        if root:
+            self.set_root(str(root))
+
+
+def _color(status):
+    from PySide6.QtGui import QColor
+
+    return QColor(STATUS_COLORS.get(str(status), "#888888"))
+
+
+class RunFollower(QObject):
+    """Follows a run folder on disk: new metric records, new grids and meta changes."""
+
+    records = Signal(list)  # list[dict] from metrics.jsonl
+    grid = Signal(int, str)  # step, png path
+    meta = Signal(dict)
+
+    def __init__(self, path: str | Path, interval_ms: int = 1000, parent: QObject | None = None):
+        super().__init__(parent)
+        self.run = RunFolder(path)
+        self.offset = 0
+        self._grids_seen: set[int] = set()
+        self._meta_mtime = 0.0
+        self.last_meta: dict = {}
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self.poll)
+
+    def start(self) -> None:
+        self.poll()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def poll(self) -> None:
+        recs, self.offset = self.run.read_metrics(self.offset)
+        if recs:
+            self.records.emit(recs)
+        for step, path in self.run.sample_grids():
+            if step not in self._grids_seen:
+                self._grids_seen.add(step)
+                self.grid.emit(step, str(path))
+        try:
+            mtime = self.run.meta_path.stat().st_mtime
+        except OSError:
+            return
+        if mtime != self._meta_mtime:
+            self._meta_mtime = mtime
+            try:
+                self.last_meta = self.run.meta
+            except RunError:
+                return
+            self.meta.emit(self.last_meta)
+            if self.last_meta.get("status") in ("completed", "stopped", "diverged", "failed"):
+                self.poll_remaining()
+                self._timer.stop()
+
+    def poll_remaining(self) -> None:
+        recs, self.offset = self.run.read_metrics(self.offset)
+        if recs:
+            self.records.emit(recs)

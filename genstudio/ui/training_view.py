@@ -1,0 +1,95 @@
+"""The centre of the window: run controls, live curves, the sample grid and capability panels."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+
+from .curves_view import CurvesView
+from .panels import PanelContext, panels_for
+from .samples_view import SamplesView
+
+BANNER_STYLES = {
+    "error": "background: #5c1f1d; color: #ffd9d6; padding: 6px; border-radius: 3px;",
+    "warning": "background: #5c4a12; color: #fff0c2; padding: 6px; border-radius: 3px;",
+    "info": "background: #173a5c; color: #d8ebff; padding: 6px; border-radius: 3px;",
+}
+
+
+class TrainingView(QWidget):
+    def __init__(self, actions: Iterable[QAction] = (), parent: QWidget | None = None):
+        super().__init__(parent)
+        self.curves = CurvesView()
+        self.samples = SamplesView()
+        self.title = QLabel("No run yet: choose data and a model, then press Train.")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        self.buttons: dict[str, QToolButton] = {}
+        bar = QHBoxLayout()
+        for action in actions:
+            b = QToolButton()
+            b.setDefaultAction(action)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            self.buttons[action.objectName()] = b
+            bar.addWidget(b)
+        bar.addSpacing(12)
+        bar.addWidget(self.title, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.curves)
+        split.addWidget(self.samples)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.splitter = split
+        self.tabs = QTabWidget()
+        self.tabs.addTab(split, "Training")
+        self.panel_widgets: list[Any] = []
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.tabs, 1)
+
+    # -- banner ------------------------------------------------------------------------
+    def show_banner(self, text: str, level: str = "info") -> None:
+        self.banner.setStyleSheet(BANNER_STYLES.get(level, BANNER_STYLES["info"]))
+        self.banner.setText(text)
+        self.banner.show()
+
+    def hide_banner(self) -> None:
+        self.banner.hide()
+
+    # -- capability panels --------------------------------------------------------------
+    def set_panels(self, context: PanelContext | None) -> None:
+        """Replace the extra tabs with those the run's capabilities call for."""
+        for w in self.panel_widgets:
+            if hasattr(w, "shutdown"):
+                try:
+                    w.shutdown()
+                except Exception:  # noqa: BLE001 - a panel's cleanup must not break the window
+                    pass
+            i = self.tabs.indexOf(w)
+            if i >= 0:
+                self.tabs.removeTab(i)
+            w.deleteLater()
+        self.panel_widgets = []
+        if context is None:
+            return
+        for title, factory in panels_for(context.capabilities):
+            try:
+                w = factory(context)
+            except Exception as e:  # noqa: BLE001
+                w = QLabel(f"The {title} panel could not be built: {e}")
+            self.panel_widgets.append(w)
+            self.tabs.addTab(w, title)
+
+    def forward_event(self, event: Any) -> None:
+        for w in self.panel_widgets:
+            handler = getattr(w, "on_event", None)
+            if handler is not None:
+                handler(event)

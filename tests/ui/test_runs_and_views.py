@@ -1,0 +1,128 @@
+"""Runs browser (including a run written by another process), curves, samples, pure helpers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from genstudio.core.runs import RunFolder
+from genstudio.core.spec import RunSpec
+
+
+def _train_headless(out, steps=30):
+    from genstudio.core import engine
+
+    spec = RunSpec.create("toy", "moons", {"steps": steps, "log_every": 2, "sample_every": 10, "eval_every": 0}, {}, {"n_points": 300})
+    events = list(engine.train(spec, out))
+    assert events[-1].status == "completed"
+    return spec
+
+
+def test_runs_browser_lists_and_opens(window, qtbot, tmp_path):
+    out = tmp_path / "runs" / "toy-run"
+    _train_headless(out)
+    window.runs_browser.refresh()
+    t = window.runs_browser.table
+    assert t.rowCount() == 1
+    cells = [t.item(0, c).text() for c in range(1, 6)]
+    assert cells[0] == "toy" and cells[1] == "moons" and cells[2] == "30 / 30" and cells[3] == "completed"
+    assert t.item(0, 0).data(0x1) is not None  # a thumbnail (DecorationRole)
+    window.runs_browser._open_row(0)
+    assert window.shown_run == out
+    assert window.training_view.curves.store.get("loss").n == 15
+    assert len(window.training_view.samples.frames) == 3  # steps 10, 20 and the final grid
+    assert window.act_resume_run.isEnabled()
+
+
+def test_follows_a_run_written_by_another_process(window, qtbot, tmp_path):
+    spec = RunSpec.create("toy", "moons", {"steps": 100}, {}, {})
+    run = RunFolder.create(tmp_path / "runs" / "live", spec, {"model": "toy", "dataset": "moons", "total_steps": 100})
+    run.update_meta(status="running", step=0)
+    run.append_metrics([{"step": 1, "split": "train", "elapsed_s": 0.1, "loss": 3.0}])
+    window.runs_browser.refresh()
+    assert window.open_run(run.path)
+    assert window.follower is not None and not window.act_resume_run.isEnabled()
+    store = window.training_view.curves.store
+    assert store.get("loss").n == 1
+    run.append_metrics([{"step": s, "split": "train", "elapsed_s": 0.1 * s, "loss": 3.0 / s} for s in range(2, 6)])
+    qtbot.waitUntil(lambda: store.get("loss").n == 5, timeout=5_000)
+    from genstudio.core.engine import save_png
+
+    save_png(run.sample_path(5), np.zeros((16, 16, 3), np.uint8))
+    qtbot.waitUntil(lambda: len(window.training_view.samples.frames) == 1, timeout=5_000)
+    time.sleep(0.01)
+    run.update_meta(status="stopped", step=5)
+    qtbot.waitUntil(lambda: window.follower is None, timeout=5_000)
+    assert "stopped" in window.training_view.title.text()
+
+
+def test_curves_redraw_and_hover(qtbot):
+    from genstudio.ui.curves_view import CurvesView
+
+    v = CurvesView()
+    qtbot.addWidget(v)
+    v.resize(800, 500)
+    v.show()
+    v.reset({"Losses": ["d", "g"]})
+    for s in range(1, 2001):
+        v.store.add(s, {"d": 1.0 / s, "g": 2.0 + np.sin(s / 50)})
+    v.store.add(2000, {"d": 0.5}, split="val")
+    v.redraw()
+    assert list(v.plots) == ["Losses"]
+    assert set(v.plots["Losses"].curves) == {("d", "train"), ("g", "train"), ("d", "val")}
+    x, y = v.plots["Losses"].curves[("g", "train")].smooth.getData()
+    assert len(x) > 0
+    item = v.plots["Losses"].item
+    qtbot.wait(20)
+    center = item.vb.sceneBoundingRect().center()
+    v._on_mouse((center,))
+    step = int(round(item.vb.mapSceneToView(center).x()))
+    assert f"step {step:,}" in v.readout.text() and "g = " in v.readout.text()
+    assert v.plots["Losses"].cursor.isVisible()
+    v.log_y.setChecked(True)
+    v.redraw()
+
+
+def test_samples_view_replays_and_exports(qtbot, tmp_path):
+    from genstudio.core.events import Preview
+    from genstudio.ui.samples_view import SamplesView
+
+    v = SamplesView()
+    qtbot.addWidget(v)
+    for step in (10, 20, 30):
+        v.add_preview(Preview(step=step, image=np.full((20, 20, 3), step, np.uint8)))
+    assert v.slider.maximum() == 2 and v.current().step == 30
+    v.slider.setValue(0)
+    assert v.current().step == 10
+    v.add_preview(Preview(step=40, image=np.zeros((20, 20, 3), np.uint8)))
+    assert v.current().step == 10  # looking at an old grid: do not jump
+    out = tmp_path / "grid.png"
+    assert v.export_png(str(out)) and out.stat().st_size > 0
+    v.clear(np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32))
+    v.add_preview(Preview(step=1, points=np.zeros((10, 2), np.float32)))
+    assert v.stack.currentWidget() is v.plot
+
+
+def test_ema_and_nearest():
+    from genstudio.ui.metric_store import ema, nearest_index
+
+    x = np.array([1.0, 1.0, 1.0, 5.0])
+    assert np.allclose(ema(x, 0.0), x)
+    y = ema(x, 0.5)
+    assert y[0] == 1.0 and y[3] == pytest.approx(3.0)
+    z = ema(np.array([1.0, np.nan, 3.0]), 0.5)
+    assert np.isnan(z[1]) and z[2] == pytest.approx(2.0)
+    steps = np.array([10.0, 20.0, 30.0])
+    assert nearest_index(steps, 24) == 1 and nearest_index(steps, 26) == 2 and nearest_index(steps, -5) == 0
+
+
+def test_tile_grid_and_pick():
+    from genstudio.ui.images import pick_examples, tile_grid
+
+    g = tile_grid(np.ones((5, 1, 4, 4), np.uint8) * 200, ncols=3, pad=1)
+    assert g.shape == (2 * 5 + 1, 3 * 5 + 1, 1)
+    labels = np.repeat(np.arange(10), 100)  # sorted by label, like mnist5k
+    idx = pick_examples(labels, 20)
+    assert len(set(labels[idx])) == 10
