@@ -23,9 +23,9 @@ from genstudio.data.dataset import DataOptions, load_dataset
 
 # Smaller networks where a model's defaults are sized for real training.
 TINY: dict[str, dict] = {
-    "ddpm": {"base_channels": 8, "timesteps": 50},
+    "ddpm": {"base_channels": 8, "timesteps": 50, "mlp_hidden": 32},
     "dcgan": {"g_channels": 8, "d_channels": 8},
-    "vae": {"hidden_channels": 8},
+    "vae": {"channels": 8, "hidden": 32},
 }
 DATASET_FOR_KIND = {"image": "digits", "points": "moons", "audio": "waveforms"}
 DATA_OPTIONS = {"n_points": 512}

@@ -1,0 +1,95 @@
+"""PixelCNN (van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016).
+
+The idea: a stack of convolutions whose kernels are masked so that the
+output at pixel (i, j), channel c, sees only pixels above, pixels to the
+left in the same row, and the channels before c of pixel (i, j) itself
+(R -> G -> B). The first layer uses mask A (the pixel's own channel shut),
+later layers mask B (section 3.4, figure 2). All positions are predicted in
+one pass when training; sampling needs one pass per position.
+
+Architecture (section 3.5, table 1): a 7 x 7 mask-A convolution, residual
+blocks of ReLU -> 1x1 (2h -> h) -> ReLU -> 3x3 mask B -> ReLU -> 1x1
+(h -> 2h) (figure 5), then two masked 1x1 layers to the outputs.
+
+The stack of masked 3x3 kernels has a *blind spot*: pixels above and to the
+right that come before (i, j) in raster order but can never reach it (each
+layer moves the field one row up and at most one column right). The Gated
+PixelCNN removes it.
+
+Faster sampling: position (i, j) depends only on rows i - R .. i and
+columns j - R .. j + R, R the summed kernel reach, so sampling runs the
+network on that window instead of the image; it is exact (the same logits),
+see ``ImageAutoregressive.logits_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genstudio.core.config import param
+from genstudio.core.data_types import DataInfo
+
+from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d
+
+
+@dataclass
+class PixelCNNConfig:
+    output: str = param("auto", "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour", choices=OUTPUTS)
+    hidden: int = param(32, "channels h inside a residual block (2h between blocks); a multiple of 3 is best for colour", min=3, max=512)
+    blocks: int = param(5, "residual blocks of mask-B 3x3 convolutions", min=0, max=30)
+    first_kernel: int = param(7, "kernel of the first (mask A) convolution", min=1, max=15, choices=(1, 3, 5, 7, 9, 11, 13, 15))
+    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
+    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+
+
+class ResidualBlock(nn.Module):
+    """PixelRNN paper figure 5: 2h -> h (1x1) -> h (3x3 mask B) -> 2h (1x1), all masked by colour group."""
+
+    def __init__(self, h: int, colours: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, h, 1, "B", colours),
+            nn.ReLU(),
+            MaskedConv2d(h, h, 3, "B", colours),
+            nn.ReLU(),
+            MaskedConv2d(h, 2 * h, 1, "B", colours),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+def output_groups(colours: int, levels: int) -> torch.Tensor:
+    """Colour group of each output channel laid out as (c, k): channel c*levels + k belongs to colour c."""
+    return torch.arange(colours).repeat_interleave(levels)
+
+
+class PixelCNN(ImageAutoregressive):
+    config_class = PixelCNNConfig
+    summary = "PixelCNN: masked convolutions (mask A, then B) predict each pixel from those above and to the left"
+
+    def __init__(self, config: PixelCNNConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        self._setup_output(config.output, data_info)
+        c, h, k = self.colours, config.hidden, self.levels
+        layers: list[nn.Module] = [MaskedConv2d(c, 2 * h, config.first_kernel, "A", c)]
+        layers += [ResidualBlock(h, c) for _ in range(config.blocks)]
+        layers += [
+            nn.ReLU(),
+            MaskedConv2d(2 * h, config.output_hidden, 1, "B", c),
+            nn.ReLU(),
+            MaskedConv2d(config.output_hidden, c * k, 1, "B", c, out_groups=output_groups(c, k)),
+        ]
+        self.net = nn.Sequential(*layers)
+        reach = config.first_kernel // 2 + config.blocks
+        self.context_reach = (reach, reach)
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+    def logits(self, inp: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        n, _, hh, ww = inp.shape
+        return self.net(inp).view(n, self.colours, self.levels, hh, ww)

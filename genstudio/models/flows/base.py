@@ -1,0 +1,261 @@
+"""What every flow model shares: preprocessing with its Jacobian, the prior, the training step.
+
+A flow is a bijection f from (preprocessed) data to a latent z of the same
+dimension with a simple prior, so by the change of variables
+
+    log p(x) = log p_Z(f(x)) + log |det df/dx|             (RealNVP eq. 3)
+
+is exact. Here x -> z is the composition of the model's own preprocessing
+(below) and its :class:`~genstudio.models.flows.layers.FlowNetwork`, and the
+log-det of both is counted, so ``log_prob`` is a density in data space.
+
+Images (values k/255, k = 0..255) are discrete, so a continuous density on
+them is meaningless until they are dequantised (Theis et al. 2016; RealNVP
+section 4.1):
+
+    y = (k + u) / 256,  u ~ U(0, 1)^D,   y in [0, 1]^D.
+
+For any continuous density p on [0, 1]^D, the discrete model
+P(k) = integral of p over the cube of k has, by Jensen,
+
+    log P(k) >= E_u[log p(y)] - D log 256,
+
+so ``log_prob`` of an image is log p(y) - D log 256 for one draw of u: an
+unbiased estimate of that lower bound on the discrete log-likelihood, and the
+number every flow paper reports. bits/dim = -log P / (D ln 2). The flow itself
+sees the logit of y (RealNVP section 4.1):
+
+    s = logit(alpha + (1 - 2 alpha) y),
+    log |ds/dy| = sum_d [log(1 - 2 alpha) - log p_d - log(1 - p_d)],  p = alpha + (1 - 2 alpha) y,
+
+which keeps s finite at y = 0 and 1. Points are shifted and scaled into
+roughly [-1, 1] from the data's extent (log-det -sum log scale).
+
+Capabilities: Likelihood (exact), Invertible (``forward_with_logdet`` and
+``inverse`` between data space and the flat latent, per-example log-det,
+``layerwise`` for the layer slider), Latent and Encoder (the latent is the
+flattened z; ``encode`` and ``decode`` are the two directions of the flow).
+``fast_density`` and ``fast_sampling`` say which direction costs one pass and
+which costs one pass per dimension (MAF and IAF); the UI shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from genstudio.core.config import param
+from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.model import GenerativeModel, optimizer_step, rand, randn
+from genstudio.models.nets import point_normalisation
+
+from .layers import FlowNetwork
+
+LOG_2PI = math.log(2 * math.pi)
+BINS = 256  # 8-bit data
+# Fixed seed for the dequantisation noise of ``evaluate`` and ``log_prob``:
+# reproducible numbers that never advance the training RNG stream.
+EVAL_SEED = 1234
+
+
+@dataclass
+class FlowTrainingConfig:
+    """Settings every flow shares; each model's config adds its architecture."""
+
+    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    clip_grad: float = param(100.0, "clip the gradient norm to this (0: off); flows have rare large gradients", min=0.0, max=1e6)
+    logit_alpha: float = param(
+        0.05, "images: logit(alpha + (1 - 2 alpha) y) keeps the flow's input finite (RealNVP: 0.05 CIFAR, 1e-6 MNIST)", min=0.0, max=0.25
+    )
+
+
+# -- preprocessing as pure functions -------------------------------------------------
+
+
+def dequantize(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Images k/255 in [0, 1] and noise u in [0, 1) -> y = (k + u) / 256 in [0, 1)."""
+    return (torch.round(x * (BINS - 1)) + noise) / BINS
+
+
+def logit_transform(y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """s = logit(alpha + (1 - 2 alpha) y) and the per-example log |ds/dy|."""
+    p = alpha + (1 - 2 * alpha) * y
+    log_p, log_1mp = torch.log(p), torch.log1p(-p)
+    logdet = (math.log(1 - 2 * alpha) - log_p - log_1mp).flatten(1).sum(1)
+    return log_p - log_1mp, logdet
+
+
+def inverse_logit_transform(s: torch.Tensor, alpha: float) -> torch.Tensor:
+    return (torch.sigmoid(s) - alpha) / (1 - 2 * alpha)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (z.pow(2) + LOG_2PI).flatten(1).sum(1)
+
+
+def standard_logistic_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """NICE's prior (section 3.4): log p(z) = -(softplus(z) + softplus(-z)) per dimension."""
+    return -(F.softplus(z) + F.softplus(-z)).flatten(1).sum(1)
+
+
+def bits_per_dim(nll_nats: torch.Tensor | float, dim: int) -> torch.Tensor | float:
+    return nll_nats / (dim * math.log(2))
+
+
+class FlowModel(GenerativeModel):
+    """Base class of the flow models: subclasses implement :meth:`build_flow`."""
+
+    family = "flow"
+    data_kinds = ("image", "points")
+    metric_groups = {"NLL (nats)": ["loss", "nll"], "Bits/dim (images)": ["bpd"]}
+    exact_likelihood = True
+    #: One network pass scores a batch (False: one pass per dimension, e.g. IAF).
+    fast_density: ClassVar[bool] = True
+    #: One network pass draws a batch (False: one pass per dimension, e.g. MAF).
+    fast_sampling: ClassVar[bool] = True
+    #: "gaussian" or "logistic" (NICE); subclasses may read it from their config.
+    prior: str = "gaussian"
+
+    def __init__(self, config: Any, data_info: DataInfo):
+        super().__init__(config, data_info)
+        self.is_image = data_info.kind == "image"
+        self.latent_dim = data_info.dim
+        if not self.is_image:
+            centre, scale = point_normalisation(data_info)
+            self.register_buffer("centre", centre)
+            self.register_buffer("scale", scale)
+        self.flow: FlowNetwork = self.build_flow()
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+    def build_flow(self) -> FlowNetwork:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- data space <-> the flow's input ---------------------------------------------
+    def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous data -> the flow's input, with log |d input / d x| per example."""
+        if self.is_image:
+            return logit_transform(x, self.config.logit_alpha)
+        h = (x - self.centre) / self.scale
+        return h, (-torch.log(self.scale).sum()).expand(x.shape[0])
+
+    def _from_flow_input(self, h: torch.Tensor) -> torch.Tensor:
+        if self.is_image:
+            return inverse_logit_transform(h, self.config.logit_alpha)
+        return h * self.scale + self.centre
+
+    def _prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return standard_logistic_log_prob(z) if self.prior == "logistic" else standard_normal_log_prob(z)
+
+    # -- Invertible ----------------------------------------------------------------
+    def forward_with_logdet(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous data (images: already-dequantised values in [0, 1]) -> (z, log |dz/dx|), z N x D."""
+        h, ld_pre = self._to_flow_input(x)
+        z, ld_flow = self.flow(h)
+        return z, ld_pre + ld_flow
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """Flat latent N x D -> data space (images in [0, 1], not rounded)."""
+        h = self.flow.inverse(z.reshape(z.shape[0], -1))
+        return self._from_flow_input(h).reshape(z.shape[0], *self.data_info.shape)
+
+    @torch.no_grad()
+    def layerwise(self, x: torch.Tensor, with_logdet: bool = False):
+        """The data after each stage, for the layer-by-layer warp view.
+
+        Entry 0 is ``x`` itself (data space), entry 1 the flow's input after the
+        model's preprocessing (normalisation or logit), then one entry per layer
+        (labels in :meth:`layer_labels`); the last is z. Each is N x D: for
+        multi-scale image flows, factored-out parts are kept in place, so
+        every entry is the whole state. With ``with_logdet`` also returns the
+        cumulative per-example log |d state / dx| for each entry (the log-det map).
+        """
+        self.eval()
+        h, ld_pre = self._to_flow_input(x)
+        states, logdets = self.flow.layerwise(h)
+        states = [x.flatten(1)] + states
+        logdets = [torch.zeros_like(ld_pre)] + [ld_pre + ld for ld in logdets]
+        return (states, logdets) if with_logdet else states
+
+    def layer_labels(self) -> list[str]:
+        """Labels for the entries of :meth:`layerwise`."""
+        pre = "logit" if self.is_image else "normalise"
+        return ["data", pre] + self.flow.layer_labels()
+
+    # -- Likelihood ----------------------------------------------------------------
+    def _log_prob_with_noise(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """Per-example log-likelihood in nats: discrete (dequantised, see module doc) for images."""
+        if self.is_image:
+            y = dequantize(x, noise)
+            z, logdet = self.forward_with_logdet(y)
+            return self._prior_log_prob(z) + logdet - self.latent_dim * math.log(BINS)
+        z, logdet = self.forward_with_logdet(x)
+        return self._prior_log_prob(z) + logdet
+
+    @torch.no_grad()
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) per example in nats; images: of the 8-bit data, with fixed-seed dequantisation noise."""
+        self.eval()
+        noise = None
+        if self.is_image:
+            noise = rand(x.shape, torch.Generator().manual_seed(EVAL_SEED), x.device)
+        return self._log_prob_with_noise(x, noise)
+
+    def _metrics(self, nll: torch.Tensor) -> dict[str, float]:
+        out = {"loss": nll.item(), "nll": nll.item()}
+        if self.is_image:
+            out["bpd"] = float(bits_per_dim(nll.item(), self.latent_dim))
+        return out
+
+    # -- training ------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.train()
+        noise = torch.rand_like(batch.x) if self.is_image else None
+        nll = -self._log_prob_with_noise(batch.x, noise).mean()
+        optimizer_step(nll, self.opt, clip_grad_norm=self.config.clip_grad)
+        return self._metrics(nll.detach())
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt}
+
+    @torch.no_grad()
+    def evaluate(self, batch: Batch) -> dict[str, float]:
+        return self._metrics(-self.log_prob(batch.x).mean())
+
+    # -- Latent / Encoder --------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """z = f(x) (N x D) for continuous data; images are taken as they are, not dequantised."""
+        self.eval()
+        return self.forward_with_logdet(x)[0]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        self.eval()
+        out = self.inverse(z.to(self.device))
+        return out.clamp(0, 1) if self.is_image else out
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """Draws from the prior, scaled by ``temperature`` (Glow section 5: T < 1 trades diversity for quality)."""
+        shape = (n, self.latent_dim)
+        if self.prior == "logistic":
+            u = rand(shape, generator, self.device).clamp(1e-6, 1 - 1e-6)
+            z = torch.log(u) - torch.log1p(-u)
+        else:
+            z = randn(shape, generator, self.device)
+        return z * temperature
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        opts = {**self.sample_options(), **kwargs}
+        return self.decode(self.prior_sample(n, generator, float(opts["temperature"])))
+
+    def sample_options(self) -> dict[str, Any]:
+        return {"temperature": 1.0}
+
+    def preview_kwargs(self) -> dict[str, Any]:
+        # Slightly cooled images look cleaner in the live grid (Glow section 5); points show the true density.
+        return {"temperature": 0.8} if self.is_image else {}
