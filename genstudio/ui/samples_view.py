@@ -77,6 +77,9 @@ class SamplesView(QWidget):
         if self.frames and self.frames[-1].step == frame.step:
             self.frames[-1] = frame  # the same step again (a requested preview): replace
         else:
+            prev = self.frames[-1] if self.frames else None
+            if prev is not None and prev.path and prev.image is not None and Path(prev.path).is_file():
+                prev.image = None  # saved on disk: read it back when replayed, so a long run does not pile up grids in memory
             self.frames.append(frame)
         following = self.slider.value() >= self.slider.maximum() - (0 if len(self.frames) == 1 else 1)
         self.slider.blockSignals(True)

@@ -117,6 +117,8 @@ class FlowModel(GenerativeModel):
     fast_density: ClassVar[bool] = True
     #: One network pass draws a batch (False: one pass per dimension, e.g. MAF).
     fast_sampling: ClassVar[bool] = True
+    #: The flow works on flat vectors, so images are flattened on the way in (NICE, MAF, IAF).
+    flattens_images: ClassVar[bool] = False
     #: "gaussian" or "logistic" (NICE); subclasses may read it from their config.
     prior: str = "gaussian"
 
@@ -138,7 +140,8 @@ class FlowModel(GenerativeModel):
     def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Continuous data -> the flow's input, with log |d input / d x| per example."""
         if self.is_image:
-            return logit_transform(x, self.config.logit_alpha)
+            h, logdet = logit_transform(x, self.config.logit_alpha)
+            return (h.flatten(1) if self.flattens_images else h), logdet
         h = (x - self.centre) / self.scale
         return h, (-torch.log(self.scale).sum()).expand(x.shape[0])
 

@@ -1,0 +1,203 @@
+"""Gated PixelCNN (van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", NeurIPS 2016).
+
+Three changes to PixelCNN:
+
+1. Two stacks remove the blind spot (section 2.2, figure 1): a *vertical*
+   stack whose (k//2 + 1) x k kernels see every row above the current one,
+   at any column within reach, and a *horizontal* stack whose 1 x (k//2 + 1)
+   kernels see the current row to the left. The vertical stack's features,
+   shifted down one row so they never see the current row, feed the
+   horizontal stack through a 1x1 convolution; nothing flows back.
+2. Gated activations (eq. 2): y = tanh(W_f * x) . sigmoid(W_g * x).
+3. Residual connections in the horizontal stack and skip connections
+   from every layer to the output.
+
+Class conditioning (eq. 4) adds a learned per-class bias V h to both stacks'
+pre-activations. With ``label_dropout`` > 0 the label is replaced by a null
+class on that fraction of examples, so the same network is also
+unconditional and sampling can use classifier-free guidance
+(Ho & Salimans 2022) on the logits.
+
+Colour: the horizontal stack's channels are split into R, G, B groups and
+its convolutions' centre taps are masked by group (mask A in the first
+layer, B after), as in PixelCNN; the vertical stack sees only rows above,
+so it needs no channel mask.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genstudio.core.config import param
+from genstudio.core.data_types import Batch, DataInfo
+
+from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d, channel_groups, conv_mask
+from .pixelcnn import output_groups
+
+
+@dataclass
+class GatedPixelCNNConfig:
+    output: str = param("auto", "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour", choices=OUTPUTS)
+    channels: int = param(32, "channels p of each stack (a multiple of 3 is best for colour)", min=3, max=512)
+    layers: int = param(8, "gated layers (the first uses first_kernel, the rest 3 x 3 reach)", min=1, max=40)
+    first_kernel: int = param(7, "kernel width of the first layer", min=3, max=15, choices=(3, 5, 7, 9, 11, 13, 15))
+    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
+    class_conditional: bool = param(True, "condition on class labels when the dataset has them")
+    label_dropout: float = param(0.1, "fraction of training labels replaced by a null class (enables guidance)", min=0.0, max=1.0)
+    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+
+
+def gate_groups(p: int, colours: int) -> torch.Tensor:
+    """Groups of 2p pre-gate channels: the tanh half and the sigmoid half align channel by channel."""
+    g = channel_groups(p, colours)
+    return torch.cat([g, g])
+
+
+class HorizontalConv(nn.Module):
+    """1 x (k//2 + 1) convolution over the current row up to and including the centre, centre masked by colour group."""
+
+    def __init__(self, in_ch: int, out_ch: int, k: int, mask_type: str, colours: int, in_groups: torch.Tensor):
+        super().__init__()
+        self.reach = k // 2
+        self.conv = nn.Conv2d(in_ch, out_ch, (1, self.reach + 1))
+        mask = conv_mask(gate_groups(out_ch // 2, colours), in_groups, 1, self.reach + 1, mask_type, centre=(0, self.reach))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (self.reach, 0, 0, 0)), self.conv.weight * self.mask, self.conv.bias)
+
+
+class VerticalConv(nn.Module):
+    """(k//2 + 1) x k convolution over the rows up to and including the current one; shift the result down to exclude it."""
+
+    def __init__(self, in_ch: int, out_ch: int, k: int):
+        super().__init__()
+        self.reach = k // 2
+        self.conv = nn.Conv2d(in_ch, out_ch, (self.reach + 1, k))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.reach, self.reach, self.reach, 0)))
+
+
+def shift_down(x: torch.Tensor) -> torch.Tensor:
+    """Row i gets row i - 1 (zeros in row 0): the vertical stack's view reaches the horizontal one without the current row."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def gate(x: torch.Tensor) -> torch.Tensor:
+    """tanh(a) * sigmoid(b), paper eq. 2."""
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedLayer(nn.Module):
+    def __init__(self, p: int, k: int, colours: int, first: bool, in_ch: int, num_embeddings: int):
+        super().__init__()
+        self.first = first
+        in_groups = torch.arange(colours) if first else channel_groups(p, colours)
+        self.v_conv = VerticalConv(in_ch, 2 * p, k)
+        self.v_to_h = nn.Conv2d(2 * p, 2 * p, 1)
+        self.h_conv = HorizontalConv(in_ch, 2 * p, k, "A" if first else "B", colours, in_groups)
+        self.h_out = MaskedConv2d(p, p, 1, "B", colours)
+        self.skip = MaskedConv2d(p, p, 1, "B", colours)
+        self.cond = nn.Embedding(num_embeddings, 4 * p) if num_embeddings else None
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, emb_index: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        v_pre = self.v_conv(v)
+        h_pre = self.h_conv(h) + self.v_to_h(shift_down(v_pre))
+        if self.cond is not None and emb_index is not None:
+            cv, ch = self.cond(emb_index)[:, :, None, None].chunk(2, dim=1)
+            v_pre, h_pre = v_pre + cv, h_pre + ch
+        v_new = gate(v_pre)
+        gated = gate(h_pre)
+        h_new = self.h_out(gated)
+        if not self.first:
+            h_new = h_new + h  # residual (figure 2); the first layer changes the channel count
+        return v_new, h_new, self.skip(gated)
+
+
+class GatedPixelCNN(ImageAutoregressive):
+    config_class = GatedPixelCNNConfig
+    summary = "Gated PixelCNN: vertical and horizontal stacks with gated units, no blind spot, optional class conditioning"
+
+    def __init__(self, config: GatedPixelCNNConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        self._setup_output(config.output, data_info)
+        c, p, k = self.colours, config.channels, self.levels
+        self.conditional = bool(config.class_conditional and data_info.num_classes > 0)
+        classes = data_info.num_classes if self.conditional else 0
+        if self.conditional:
+            self.num_classes = classes  # only then is the model Conditional
+        self.null_class = classes
+        self.layers = nn.ModuleList(
+            GatedLayer(p, config.first_kernel if n == 0 else 3, c, n == 0, c if n == 0 else p, classes + 1 if classes else 0)
+            for n in range(config.layers)
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(p, config.output_hidden, 1, "B", c),
+            nn.ReLU(),
+            MaskedConv2d(config.output_hidden, c * k, 1, "B", c, out_groups=output_groups(c, k)),
+        )
+        reach = config.first_kernel // 2 + (config.layers - 1)
+        self.context_reach = (reach + 1, reach)
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+    def _labels_for(self, batch: Batch) -> torch.Tensor | None:
+        return batch.y if self.conditional else None
+
+    def _emb_index(self, labels: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if labels is None:
+            return torch.full((n,), self.null_class, dtype=torch.long, device=device)
+        labels = labels.to(device).long()
+        return torch.where(labels >= 0, labels, torch.full_like(labels, self.null_class))
+
+    def logits(self, inp: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        n, _, hh, ww = inp.shape
+        idx = self._emb_index(labels, n, inp.device)
+        v = h = inp
+        skip = 0.0
+        for layer in self.layers:
+            v, h, s = layer(v, h, idx)
+            skip = skip + s
+        return self.head(skip).view(n, self.colours, self.levels, hh, ww)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        if self.conditional and self.config.label_dropout > 0:
+            drop = torch.rand(batch.y.shape, device=batch.y.device) < self.config.label_dropout
+            batch = Batch(batch.x, torch.where(drop, torch.full_like(batch.y, -1), batch.y))
+        return super().train_step(batch)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        if not self.conditional:
+            return super().sample(n, generator, **kwargs)
+        # Unconditional samples of a conditional model: one class each, cycling, so a grid shows all classes.
+        labels = torch.arange(n, device=self.device) % self.num_classes
+        return self.sample_conditional(labels, generator, **kwargs)
+
+    @torch.no_grad()
+    def sample_conditional(self, labels: torch.Tensor, generator: torch.Generator | None = None,
+                           guidance_scale: float = 1.0, **kwargs: Any) -> torch.Tensor:
+        if not self.conditional:
+            raise ValueError("this gated-pixelcnn was trained without class conditioning")
+        opts = {**self.sample_options(), **kwargs}
+        labels = labels.to(self.device).long()
+        t = None
+        for t in self._generate(len(labels), generator, labels=labels, guidance=float(guidance_scale),
+                                cached=bool(opts["cached"]), temperature=float(opts["temperature"])):
+            pass
+        return self.to_data(t)
+
+    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Exact log p(x) (or log p(x | label) with labels) per example in nats, of the discrete data."""
+        return super().log_prob(x, labels)
