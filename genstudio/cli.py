@@ -301,8 +301,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
             if name not in options:
                 raise CLIError(f"model '{spec.run.model}' has no '{name}' option for sampling; it takes: {', '.join(options) or 'none'}")
             kwargs[name] = value
-    if "sampler" in kwargs and "sampler_choices" in options and kwargs["sampler"] not in options["sampler_choices"]:
-        raise CLIError(f"unknown sampler '{kwargs['sampler']}'; choose from {', '.join(options['sampler_choices'])}")
+    choices = model.sample_choices() if hasattr(model, "sample_choices") else {}
+    for name, value in kwargs.items():
+        if name in choices and value not in choices[name]:
+            raise CLIError(f"unknown {name} '{value}'; choose from {', '.join(map(str, choices[name]))}")
+    if "steps" in kwargs and kwargs["steps"] < 1:
+        raise CLIError(f"--steps must be at least 1, got {kwargs['steps']}")
     labels = None
     if args.label is not None:
         if not isinstance(model, Conditional):
