@@ -207,3 +207,16 @@ def test_killed_process_resumes_from_last_checkpoint(tmp_path):
     )
     assert resume.returncode == 0, resume.stderr
     assert run.meta["status"] == "completed" and run.meta["step"] == last + 20
+
+
+def test_ddpm_sampler_options(tmp_path, capsys):
+    out = tmp_path / "ddpm"
+    args = ["train", "--model", "ddpm", "--dataset", "moons", "--steps", "3", "--out", str(out), "--set", "timesteps=20", "--set", "mlp_hidden=16", "--set", "n_points=300", "--set", "preview_n=4"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    code, stdout, err = run_cli(["sample", str(out), "--n", "5", "--out", str(tmp_path / "d.npz"), "--sampler", "ddim", "--steps", "4"], capsys)
+    assert code == 0, err
+    assert np.load(tmp_path / "d.npz")["points"].shape == (5, 2)
+    code, _, err = run_cli(["sample", str(out), "--n", "5", "--out", str(tmp_path / "e.npz"), "--sampler", "euler"], capsys)
+    assert code == 2 and "unknown sampler 'euler'" in err
+    assert not (tmp_path / "e.npz").exists()
