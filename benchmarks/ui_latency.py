@@ -118,9 +118,19 @@ def window_latency(app, out_root: Path, run_over: dict, seconds: float) -> dict:
     last = [clock.nsecsElapsed()]
     interval_ms = 20
 
+    late: list[dict] = []  # what happened around each tick later than 50 ms
+    events: list[tuple[float, str]] = []
+    s = w.session
+    s.metrics.connect(lambda m: events.append((clock.elapsed() / 1000, f"metrics@{m[-1].step}")))
+    s.preview.connect(lambda p: events.append((clock.elapsed() / 1000, f"preview@{p.step}")))
+
     def tick() -> None:
         now = clock.nsecsElapsed()
         lateness.append(max(0.0, (now - last[0]) / 1e6 - interval_ms))
+        if lateness[-1] > 50:
+            t = now / 1e9
+            near = [name for te, name in events if t - 1.0 <= te <= t]
+            late.append({"t_s": round(t, 2), "late_ms": round(lateness[-1], 1), "events_in_last_s": near})
         last[0] = now
 
     timer = QTimer()
@@ -142,6 +152,7 @@ def window_latency(app, out_root: Path, run_over: dict, seconds: float) -> dict:
         "previews_shown": frames,
         "steps_reached": step,
         "seconds": seconds,
+        "late_ticks": late,
     }
 
 
@@ -160,6 +171,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=45.0, help="seconds of training measured in the window")
     ap.add_argument("--steps", type=int, default=30, help="steps of each speed run (window and CLI)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--latency-only", action="store_true", help="measure only the event-loop latency (prints, writes nothing)")
     args = ap.parse_args()
 
     import genstudio.ui  # noqa: F401
@@ -177,6 +189,8 @@ def main() -> int:
     print("1/4 event-loop latency in the window…", flush=True)
     lat = window_latency(app, tmp / "w1", lat_over, args.seconds)
     print("   ", lat, flush=True)
+    if args.latency_only:
+        return 0
     print("2/4 window speed (studio threads)…", flush=True)
     win_sps, threads = window_speed(app, tmp / "w2", speed_over, args.steps)
     print("    steps/s", win_sps, "threads", threads, flush=True)

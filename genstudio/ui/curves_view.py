@@ -128,7 +128,10 @@ class CurvesView(QWidget):
         self._ensure_plots()
 
     def set_groups(self, groups: dict[str, list[str]]) -> None:
+        if dict(groups) == self.groups:
+            return  # already built (at Train): keep the plots
         self.reset(groups, self.store)
+        self.prepare()
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -143,7 +146,16 @@ class CurvesView(QWidget):
                 return title
         return name  # an ungrouped metric gets a plot of its own
 
-    def _ensure_plots(self) -> None:
+    def prepare(self) -> None:
+        """Build the plots of every declared group now (at Train), so the first metrics only draw.
+
+        Building pyqtgraph plots costs tens of milliseconds; paid when the user
+        presses Train it is invisible, paid when the first metrics arrive it is
+        a stall in a busy window. They stay hidden until they have data.
+        """
+        self._ensure_plots(create_empty=True)
+
+    def _ensure_plots(self, create_empty: bool = False) -> None:
         wanted: dict[str, list[str]] = {t: list(n) for t, n in self.groups.items()}
         for name in self.store.names():
             title = self._group_of(name)
@@ -155,8 +167,8 @@ class CurvesView(QWidget):
             if title in self.plots:
                 self.plots[title].names = names
                 continue
-            if not any(self.store.get(n, s) for n in names for s in ("train", "val")):
-                continue  # create a plot only once it has something to show: no empty plots
+            if not create_empty and not any(self.store.get(n, s) for n in names for s in ("train", "val")):
+                continue  # a metric group the model never reports gets no plot
             k = len(self.plots)
             item = self.graphics.addPlot(row=k // self.COLUMNS, col=k % self.COLUMNS, title=title)
             item.showGrid(x=True, y=True, alpha=0.2)
@@ -168,8 +180,11 @@ class CurvesView(QWidget):
                 item.setXLink(first.item)
             self.plots[title] = MetricPlot(item, title, names)
             first = first or self.plots[title]
-        self.graphics.setVisible(bool(self.plots))
-        self.empty_label.setVisible(not self.plots)
+        has_data = any(s.n for s in self.store.series.values())
+        for plot in self.plots.values():
+            plot.item.setVisible(any(self.store.get(n, sp) for n in plot.names for sp in ("train", "val")))
+        self.graphics.setVisible(has_data)
+        self.empty_label.setVisible(not has_data)
 
     # -- drawing ---------------------------------------------------------------------
     def _tick(self) -> None:

@@ -270,6 +270,7 @@ class MainWindow(QMainWindow):
         tv.hide_banner()
         if not resume:
             tv.curves.reset(groups)
+            tv.curves.prepare()
             tv.samples.clear(self._reference_points())
         self.shown_run, self.shown_meta = out, {}
         self._total_steps = spec.run.steps

@@ -26,6 +26,7 @@ class SamplesView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.frames: list[Frame] = []
+        self._fitted = False
         self._reference: np.ndarray | None = None
         self.image_view = ImageView(placeholder="Samples appear here during training.")
         self.plot = pg.PlotWidget()
@@ -63,8 +64,14 @@ class SamplesView(QWidget):
         self._reference = reference_points
         self.image_view.set_array(None)
         self._sample_item.clear()
-        if reference_points is not None:
-            self._data_item.setData(pos=reference_points[:, :2])
+        self._fitted = False
+        if reference_points is not None and len(reference_points):
+            pts = reference_points[:, :2]
+            self._data_item.setData(pos=pts)
+            # Frame the data, not the first (wild) samples: the view stays put while samples converge.
+            (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.15)
+            self._fitted = True
         else:
             self._data_item.clear()
         self.slider.setRange(0, 0)
@@ -123,7 +130,9 @@ class SamplesView(QWidget):
             self._sample_item.setData(pos=np.asarray(f.points)[:, :2])
             if self.stack.currentWidget() is not self.plot:
                 self.stack.setCurrentWidget(self.plot)
+            if not self._fitted:
                 self.plot.autoRange()
+                self._fitted = True
         else:
             if f.image is not None:
                 self.image_view.set_array(f.image)

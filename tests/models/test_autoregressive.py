@@ -192,7 +192,7 @@ def test_mu_law_round_trip():
     x = torch.linspace(-1, 1, 1001)
     q = mu_law_encode(x)
     assert q.min() == 0 and q.max() == 255
-    assert (mu_law_decode(q) - x).abs().max() < 0.02  # finest near 0, coarsest at +-1
+    assert (mu_law_decode(q) - x).abs().max() < 0.025  # half a bin: finest near 0, coarsest at +-1
     assert torch.equal(mu_law_encode(mu_law_decode(torch.arange(256))), torch.arange(256))
 
 
@@ -231,7 +231,7 @@ def test_wavenet_cached_generation_equals_naive():
 @pytest.mark.slow
 def test_pixelcnn_learns_binarised_digits():
     """PixelCNN on binarised 8x8 digits: validation NLL from ~44 nats to below 22 nats in 300 steps
-    (independent per-pixel Bernoulli marginals score about 29 nats; about 15 s on one thread)."""
+    (independent per-pixel Bernoulli marginals score 25.1 nats; about 15 s on one thread)."""
     from genstudio.data.dataset import load_dataset
 
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ rest:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -157,7 +157,7 @@ class ImageAutoregressive(GenerativeModel):
         """-log p(x) in nats per example from teacher-forced logits."""
         if self.output_kind == "bernoulli":
             return F.binary_cross_entropy_with_logits(logits[:, :, 0], t, reduction="none").flatten(1).sum(1)
-        return F.cross_entropy(logits, t, reduction="none").flatten(1).sum(1)
+        return F.cross_entropy(logits.transpose(1, 2), t, reduction="none").flatten(1).sum(1)
 
     def _labels_for(self, batch: Batch) -> torch.Tensor | None:
         return None
@@ -210,6 +210,14 @@ class ImageAutoregressive(GenerativeModel):
             return out[:, c, :, i - r0, j - c0]
         return self._guided_logits(inp, labels, guidance)[:, c, :, i, j]
 
+    def position_logits_fn(self, n: int, labels: torch.Tensor | None, guidance: float, cached: bool):
+        """The function ``(inp, c, i, j) -> N x K logits`` one generation run calls in order.
+
+        A model with a faster exact path that keeps state across the calls of
+        one run (PixelCNN's row cache) returns it here.
+        """
+        return lambda inp, c, i, j: self.logits_at(inp, c, i, j, labels, guidance, cached)
+
     def _draw(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         if self.output_kind == "bernoulli":
             return (u < torch.sigmoid(logits[:, 0].double())).float()
@@ -230,11 +238,12 @@ class ImageAutoregressive(GenerativeModel):
         t = torch.zeros(shape, device=dev)
         if known is not None:
             t = self.targets(known.to(dev)).float() * mask
+        position_logits = self.position_logits_fn(n, labels, guidance, cached)
         for step in self.generation_order():
             for c, i, j in step:
                 if mask is not None and bool(mask[:, c, i, j].all()):
                     continue
-                logits = self.logits_at(self.net_input(t), c, i, j, labels, guidance, cached) / temperature
+                logits = position_logits(self.net_input(t), c, i, j) / temperature
                 value = self._draw(logits, u[:, c, i, j])
                 if mask is not None:
                     value = torch.where(mask[:, c, i, j] > 0, t[:, c, i, j], value)
@@ -310,6 +319,3 @@ def input_gradient_map(model: ImageAutoregressive, c: int, i: int, j: int, inp: 
 def raster_index(c: int, i: int, j: int, colours: int, width: int) -> int:
     return (i * width + j) * colours + c
 
-
-def check_order_steps(steps: Sequence[Sequence[tuple[int, int, int]]]) -> int:
-    return sum(len(s) for s in steps)

@@ -16,10 +16,13 @@ right that come before (i, j) in raster order but can never reach it (each
 layer moves the field one row up and at most one column right). The Gated
 PixelCNN removes it.
 
-Faster sampling: position (i, j) depends only on rows i - R .. i and
-columns j - R .. j + R, R the summed kernel reach, so sampling runs the
-network on that window instead of the image; it is exact (the same logits),
-see ``ImageAutoregressive.logits_at``.
+Faster sampling (``cached=True``), exact, in the spirit of Ramachandran
+et al. 2017 ("Fast Generation for Convolutional Autoregressive Models"):
+while row i is drawn, every layer's activations in the rows above are
+final, since masked kernels never look down. :class:`RowCache` keeps each
+masked 3x3 / 7x7 layer's input for all finished rows and, per pixel,
+recomputes only row i of every layer from the few cached rows above it:
+about W positions per layer per pixel instead of H x W.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genstudio.core.config import param
@@ -93,3 +97,64 @@ class PixelCNN(ImageAutoregressive):
     def logits(self, inp: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         n, _, hh, ww = inp.shape
         return self.net(inp).view(n, self.colours, self.levels, hh, ww)
+
+    def position_logits_fn(self, n: int, labels: torch.Tensor | None, guidance: float, cached: bool):
+        if not cached:
+            return super().position_logits_fn(n, labels, guidance, cached)
+        return RowCache(self, n).logits_at
+
+
+class RowCache:
+    """Row-by-row incremental evaluation of a PixelCNN for one generation run.
+
+    For each masked layer taller than one row it keeps that layer's input for
+    all rows; a row's outputs need only the kernel's upper half (the lower
+    half is masked to zero) over rows i - r .. i. Rows finished since the
+    last call are refreshed from the input first, so positions skipped by
+    ``complete`` (known pixels) are accounted for.
+    """
+
+    def __init__(self, model: PixelCNN, n: int):
+        self.model = model
+        self.buffers: dict[int, torch.Tensor] = {}
+        self.weights: dict[int, torch.Tensor] = {}
+        self.n = n
+        self.done = -1  # rows whose activations in ``buffers`` are final
+
+    def _conv_row(self, conv: MaskedConv2d, x: torch.Tensor, i: int) -> torch.Tensor:
+        kh, kw = conv.kernel_size
+        r = kh // 2
+        weight = self.weights.get(id(conv))
+        if weight is None:  # masked once per run: the weights do not change while sampling
+            weight = self.weights[id(conv)] = (conv.weight * conv.mask)[:, :, : r + 1].contiguous()
+        if r == 0:
+            return F.conv2d(x, weight, conv.bias, padding=(0, kw // 2))
+        buf = self.buffers.get(id(conv))
+        if buf is None:
+            buf = self.buffers[id(conv)] = x.new_zeros(x.shape[0], x.shape[1], self.model.height, x.shape[3])
+        buf[:, :, i] = x[:, :, 0]
+        window = buf[:, :, max(0, i - r) : i + 1]
+        if i < r:  # the full network's zero padding above the image
+            window = F.pad(window, (0, 0, r - i, 0))
+        return F.conv2d(window, weight, conv.bias, padding=(0, kw // 2))
+
+    def _run(self, modules: nn.Module, x: torch.Tensor, i: int) -> torch.Tensor:
+        for m in modules:
+            if isinstance(m, MaskedConv2d):
+                x = self._conv_row(m, x, i)
+            elif isinstance(m, ResidualBlock):
+                x = x + self._run(m.net, x, i)
+            else:
+                x = m(x)
+        return x
+
+    def row_logits(self, inp: torch.Tensor, i: int) -> torch.Tensor:
+        """Logits of row i (N x C x K x W) given ``inp``, whose rows above are final."""
+        for r in range(self.done + 1, i):
+            self._run(self.model.net, inp[:, :, r : r + 1], r)
+        self.done = max(self.done, i - 1)
+        out = self._run(self.model.net, inp[:, :, i : i + 1], i)
+        return out.view(inp.shape[0], self.model.colours, self.model.levels, inp.shape[3])
+
+    def logits_at(self, inp: torch.Tensor, c: int, i: int, j: int) -> torch.Tensor:
+        return self.row_logits(inp, i)[:, c, :, j]

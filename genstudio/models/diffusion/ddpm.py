@@ -72,7 +72,7 @@ class DDPM(GenerativeModel):
     family = "diffusion"
     summary = "Denoising diffusion: learn to remove Gaussian noise step by step; DDPM and DDIM samplers"
     data_kinds = ("image", "points")
-    metric_groups = {"Loss": ["loss"], "Gradient norm": ["grad_norm"]}
+    metric_groups = {"Loss": ["loss", "loss_ema"], "Gradient norm": ["grad_norm"]}
 
     def __init__(self, config: DDPMConfig, data_info: DataInfo):
         super().__init__(config, data_info)

@@ -69,7 +69,7 @@ class FlowTrainingConfig:
     lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
     clip_grad: float = param(100.0, "clip the gradient norm to this (0: off); flows have rare large gradients", min=0.0, max=1e6)
     logit_alpha: float = param(
-        0.05, "images: logit(alpha + (1 - 2 alpha) y) keeps the flow's input finite (RealNVP: 0.05 CIFAR, 1e-6 MNIST)", min=0.0, max=0.25
+        0.05, "images: logit(alpha + (1 - 2 alpha) y) keeps the flow's input finite (RealNVP: 0.05 CIFAR, 1e-6 MNIST)", min=1e-6, max=0.25
     )
 
 

@@ -287,18 +287,18 @@ class InvertibleLinear(FlowLayer):
         return self.perm @ lower @ upper, self.log_s.sum()
 
     @staticmethod
-    def _apply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def _multiply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:
             return F.conv2d(x, w.view(*w.shape, 1, 1))
         return x @ w.T
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w, logabsdet = self.matrix_and_logabsdet()
-        return self._apply(w, x), (logabsdet * _spatial_size(x)).expand(x.shape[0])
+        return self._multiply(w, x), (logabsdet * _spatial_size(x)).expand(x.shape[0])
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         w, _ = self.matrix_and_logabsdet()
-        return self._apply(torch.linalg.inv(w), y)
+        return self._multiply(torch.linalg.inv(w), y)
 
 
 class Squeeze(FlowLayer):

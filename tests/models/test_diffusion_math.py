@@ -1,0 +1,171 @@
+"""The diffusion schedule and samplers against closed forms (no trained network)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genstudio.models.diffusion.samplers import ddim_step, ddpm_step, denoise, select_timesteps
+from genstudio.models.diffusion.schedule import SCHEDULES, NoiseSchedule, cosine_alpha_bar, make_schedule
+
+
+@pytest.mark.parametrize("kind", SCHEDULES)
+@pytest.mark.parametrize("T", [10, 1000])
+def test_alpha_bar_decreases_from_one_towards_zero(kind, T):
+    s = make_schedule(kind, T)
+    assert ((s.betas > 0) & (s.betas < 1)).all()
+    assert (s.alpha_bar[1:] < s.alpha_bar[:-1]).all()
+    assert (s.snr[1:] < s.snr[:-1]).all()
+    assert 0 < s.alpha_bar[-1] < 1e-2 < s.alpha_bar[0] <= 1
+    assert torch.allclose(s.alpha_bar, torch.cumprod(1 - s.betas, 0))
+
+
+def test_linear_schedule_endpoints():
+    s = make_schedule("linear", 1000)
+    assert s.betas[0].item() == pytest.approx(1e-4)
+    assert s.betas[-1].item() == pytest.approx(0.02)
+
+
+def test_cosine_schedule_matches_its_formula():
+    """alpha_bar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) (improved DDPM eq. 17), our index t = paper t + 1."""
+    T, s = 1000, 0.008
+    sched = make_schedule("cosine", T)
+    t = torch.arange(T, dtype=torch.float64)
+    f = lambda u: torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    expected = f((t + 1) / T) / f(torch.zeros(1, dtype=torch.float64))
+    unclipped = sched.betas < 0.999  # the last betas are clipped, which changes alpha_bar there only
+    assert torch.allclose(sched.alpha_bar[unclipped], expected[unclipped], rtol=1e-9)
+    assert torch.allclose(cosine_alpha_bar(torch.tensor([0.0], dtype=torch.float64)), torch.ones(1, dtype=torch.float64))
+
+
+def test_q_sample_moments_match_closed_form_and_the_step_by_step_chain():
+    torch.manual_seed(0)
+    sched = make_schedule("linear", 100)
+    x0 = torch.tensor([0.8, -0.5])
+    n = 200_000
+    for t in (0, 10, 50, 99):
+        xt = sched.q_sample(x0.expand(n, 2), torch.full((n,), t), torch.randn(n, 2))
+        ab = sched.alpha_bar[t].item()
+        assert torch.allclose(xt.mean(0), math.sqrt(ab) * x0, atol=0.01)
+        assert torch.allclose(xt.var(0), torch.full((2,), 1 - ab), rtol=0.02, atol=1e-4)
+    # Composing q(x_t | x_{t-1}) (eq. 2) 50 times gives the same moments as eq. 4 at t = 49.
+    x = x0.expand(n, 2).clone()
+    for t in range(50):
+        beta = sched.betas[t].item()
+        x = math.sqrt(1 - beta) * x + math.sqrt(beta) * torch.randn(n, 2)
+    mean, std = sched.q_mean_std(x0[None], torch.tensor([49]))
+    assert torch.allclose(x.mean(0), mean[0], atol=0.01)
+    assert torch.allclose(x.std(0), std[0], rtol=0.01)
+
+
+def test_posterior_matches_bayes_rule():
+    """q(x_{t-1}|x_t,x_0) is proportional to q(x_t|x_{t-1}) q(x_{t-1}|x_0): a product of Gaussians in x_{t-1}."""
+    sched = make_schedule("cosine", 50)
+    x0 = torch.tensor([[0.3, -1.2]], dtype=torch.float64)
+    xt = torch.tensor([[-0.4, 0.9]], dtype=torch.float64)
+    for t in range(1, 50):
+        a, b = sched.alphas[t].item(), sched.betas[t].item()
+        ab_prev = sched.alpha_bar[t - 1].item()
+        precision = a / b + 1 / (1 - ab_prev)
+        var = 1 / precision
+        mean = var * (math.sqrt(a) / b * xt + math.sqrt(ab_prev) / (1 - ab_prev) * x0)
+        got_mean, got_var = sched.posterior_mean_variance(x0, xt, torch.tensor([t]))
+        assert torch.allclose(got_mean, mean, rtol=1e-10)
+        assert got_var.item() == pytest.approx(var, rel=1e-10)
+    # At the first step the posterior is the data itself.
+    m0, v0 = sched.posterior_mean_variance(x0, xt, torch.tensor([0]))
+    assert torch.allclose(m0, x0) and v0.item() == 0
+
+
+def test_ddpm_step_equals_eq_11_when_unclipped():
+    sched = make_schedule("linear", 1000)
+    torch.manual_seed(0)
+    xt, eps, z = torch.randn(3, 4, 2).unbind(0)
+    t = 500
+    a, b, ab = sched.alphas[t].item(), sched.betas[t].item(), sched.alpha_bar[t].item()
+    x_prev, x0_hat = ddpm_step(sched, xt, t, t - 1, eps, z, variance="beta")
+    expected = (xt - b / math.sqrt(1 - ab) * eps) / math.sqrt(a) + math.sqrt(b) * z
+    assert torch.allclose(x_prev, expected, atol=1e-5)
+    assert torch.allclose(x0_hat, sched.predict_x0(xt, torch.tensor([t]), eps), atol=1e-5)
+
+
+def test_ddim_with_eta_one_is_the_ddpm_beta_tilde_step():
+    sched = make_schedule("cosine", 200)
+    torch.manual_seed(0)
+    xt, eps, z = torch.randn(3, 5, 2).unbind(0)
+    for t in (1, 100, 199):
+        a, _ = ddim_step(sched, xt, t, t - 1, eps, eta=1.0, noise=z)
+        b, _ = ddpm_step(sched, xt, t, t - 1, eps, z, variance="beta_tilde")
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_ddim_eta_zero_is_deterministic():
+    sched = make_schedule("linear", 100)
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    eps_fn = lambda x, t: torch.tanh(x) * 0.5  # noqa: E731 - any deterministic function
+    runs = []
+    for seed in (1, 2):
+        gen = torch.Generator().manual_seed(seed)
+        *_, last = denoise(eps_fn, sched, x_T.clone(), "ddim", 10, "trailing", eta=0.0, generator=gen)
+        runs.append(last.x_t)
+    assert torch.equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize(
+    "spacing, expected",
+    [
+        ("leading", [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]),
+        ("trailing", [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]),
+        ("linspace", [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]),
+    ],
+)
+def test_timesteps_visited_by_each_spacing(spacing, expected):
+    assert select_timesteps(1000, 10, spacing) == expected
+    sched = make_schedule("linear", 1000)
+    steps = list(denoise(lambda x, t: torch.zeros_like(x), sched, torch.zeros(1, 2), "ddim", 10, spacing))
+    assert [s.t for s in steps] == expected
+    assert [s.t_prev for s in steps] == expected[1:] + [-1]
+    assert [s.nfe for s in steps] == list(range(1, 11))
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+@pytest.mark.parametrize("steps", [1, 7, 50, 1000])
+def test_step_counts(spacing, steps):
+    ts = select_timesteps(1000, steps, spacing)
+    assert len(ts) == steps and ts == sorted(ts, reverse=True) and 0 <= ts[-1] and ts[0] <= 999
+
+
+def test_bad_step_counts_are_refused():
+    with pytest.raises(ValueError):
+        select_timesteps(100, 0)
+    with pytest.raises(ValueError):
+        select_timesteps(100, 101)
+    with pytest.raises(ValueError):
+        select_timesteps(100, 10, "sideways")
+
+
+@pytest.mark.parametrize("sampler, steps, variance", [("ddpm", None, "beta"), ("ddpm", None, "beta_tilde"), ("ddpm", 13, "beta"), ("ddim", 13, "beta")])
+def test_oracle_noise_prediction_recovers_a_point_mass(sampler, steps, variance):
+    """With data a single point x*, the ideal eps_hat is (x_t - sqrt(ab_t) x*) / sqrt(1 - ab_t); every sampler lands on x*."""
+    sched = make_schedule("linear", 200)
+    target = torch.tensor([0.7, -0.4])
+
+    def oracle(x, t):
+        ab = sched.gather("alpha_bar", t, x)
+        return (x - torch.sqrt(ab) * target) / torch.sqrt(1 - ab)
+
+    gen = torch.Generator().manual_seed(0)
+    x_T = torch.randn(16, 2, generator=gen)
+    steps_seen = list(denoise(oracle, sched, x_T, sampler, steps, "trailing", eta=0.5, variance=variance, generator=gen))
+    assert len(steps_seen) == (steps or 200)
+    assert torch.allclose(steps_seen[-1].x_t, target.expand(16, 2), atol=1e-4)
+    assert torch.allclose(steps_seen[0].x0_hat, target.expand(16, 2), atol=1e-3)
+
+
+def test_invalid_betas_are_refused():
+    with pytest.raises(ValueError):
+        NoiseSchedule(torch.tensor([0.1, 1.0]))
+    with pytest.raises(ValueError):
+        make_schedule("quadratic", 10)
