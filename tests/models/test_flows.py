@@ -15,6 +15,8 @@ import torch
 from torch.autograd.functional import jacobian
 
 from genstudio.core.data_types import Batch, DataInfo
+from genstudio.data.dataset import DataOptions, load_dataset
+from genstudio.data.points import DIFFERENTIAL_ENTROPY
 from genstudio.models.flows.base import BINS, EVAL_SEED, dequantize, logit_transform
 from genstudio.models.flows.layers import (
     ActNorm,
@@ -106,7 +108,7 @@ def test_actnorm_initialises_from_data_and_is_exact(shape):
     y, _ = layer(x)  # training mode: data-dependent init
     dims = [0] + list(range(2, y.dim()))
     torch.testing.assert_close(y.mean(dims), torch.zeros(shape[0]), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.std(dims), torch.ones(shape[0]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(y.std(dims, correction=0), torch.ones(shape[0]), atol=1e-4, rtol=0)
     assert bool(layer.initialized)
     # The flag is a buffer: a fresh layer loaded from the state dict does not re-initialise.
     fresh = ActNorm(shape[0])
@@ -319,15 +321,39 @@ def test_large_images_are_refused_by_autoregressive_flows():
 
 # -- learning (slow) -------------------------------------------------------------------
 
-# Measured on one CPU thread, seed 0, 10,000 points, 20% held out, batch 256,
-# lr 3e-3 with cosine decay (see the report in LEARNING below). 8gaussians has
-# a closed-form entropy (2.832 nats); moons has none, so its bound is what
-# the models reached with a margin, well below what a single Gaussian fitted
-# to moons scores (its NLL is about 2.1 nats).
+# Differential entropy of moons (scikit-learn, noise 0.05): the points lie
+# uniformly along two half circles of radius 1 (length 2 pi) with isotropic
+# noise, so H ~ ln(2 pi) + 1/2 ln(2 pi e 0.05^2) = 0.26 nats; a Monte Carlo
+# estimate of -log p under the exact mixture density gave 0.28 +- 0.01.
+# (A single Gaussian fitted to moons scores 1.88.)
+MOONS_ENTROPY = 0.28
+
+# (model, dataset): steps, and the bound on validation NLL in nats. Measured
+# with seed 0, 10,000 points (20% held out), batch 256, hidden 64, lr 3e-3
+# with cosine decay: realnvp 2.958 / maf 3.032 on 8gaussians (entropy 2.832)
+# after 2000 steps; realnvp 0.387 after 1000 and maf 0.354 after 2000 steps on
+# moons. The bounds leave about 0.1 nats over those for other platforms' numerics.
 LEARNING = {
-    # (model, dataset): (steps, bound on validation NLL in nats)
-    ("realnvp", "8gaussians"): (1500, None),
-    ("maf", "8gaussians"): (1500, None),
-    ("realnvp", "moons"): (1000, None),
-    ("maf", "moons"): (1000, None),
+    ("realnvp", "8gaussians"): (2000, DIFFERENTIAL_ENTROPY["8gaussians"] + 0.27),
+    ("maf", "8gaussians"): (2000, DIFFERENTIAL_ENTROPY["8gaussians"] + 0.32),
+    ("realnvp", "moons"): (1000, MOONS_ENTROPY + 0.22),
+    ("maf", "moons"): (2000, MOONS_ENTROPY + 0.22),
 }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id,dataset", list(LEARNING))
+def test_learns_2d_density_close_to_its_entropy(model_id, dataset):
+    steps, bound = LEARNING[(model_id, dataset)]
+    torch.manual_seed(0)
+    data = load_dataset(dataset, DataOptions(n_points=10_000))
+    train, val = data.split(0.2)
+    cls = {"realnvp": RealNVP, "maf": MAF}[model_id]
+    model = cls(cls.config_class(lr=3e-3, hidden=64), data.info)
+    batches = train.batches(256, seed=0)
+    for step in range(1, steps + 1):
+        for group in model.opt.param_groups:
+            group["lr"] = 3e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        model.train_step(next(batches))
+    nll = model.evaluate(val.get(torch.arange(len(val))))["nll"]
+    assert nll < bound, f"{model_id} on {dataset}: validation NLL {nll:.3f} nats, bound {bound:.3f}"

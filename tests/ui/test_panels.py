@@ -80,7 +80,6 @@ def test_dataset_panel_missing_path_is_not_usable(qtbot, tmp_path):
 def test_model_panel_refuses_incompatible_data(window, qtbot):
     window.dataset_panel.select("moons")
     qtbot.waitUntil(window.dataset_panel.is_usable, timeout=20_000)
-    cls = type("ImageOnly", (), {})
     from genstudio.core import registry
     from tests.toy_models import ToyGaussian
 
@@ -93,7 +92,6 @@ def test_model_panel_refuses_incompatible_data(window, qtbot):
         assert not window.act_train.isEnabled()
     finally:
         registry.unregister(model_id="toy-image-only")
-        del cls
 
 
 def test_capability_panels_most_specific_wins():

@@ -28,6 +28,10 @@ def test_train_pause_step_resume_stop(window, qtbot):
     s.drain()
     assert s.step == paused_at  # paused means paused
 
+    with qtbot.waitSignal(s.checkpoint, timeout=10_000) as ck:
+        window.act_save.trigger()  # "Save checkpoint now" works while paused
+    assert ck.args[0].step == paused_at
+
     with qtbot.waitSignal(s.metrics, timeout=10_000) as sig:
         window.act_step.trigger()
     assert sig.args[0][-1].step == paused_at + 1  # exactly one step

@@ -19,6 +19,12 @@ context is not limited by a kernel's reach:
   (so it never sees the current row's future) and added. Together the two
   cover the whole causal context.
 
+Sampling: the Row LSTM's state for row i depends only on rows above, so
+``cached=True`` keeps each layer's (h, c) after the last finished row and,
+per pixel, recomputes only row i (exact; :class:`RowLSTMCache`). The
+Diagonal BiLSTM has no such cut (its state runs along the row) and runs the
+whole network per position.
+
 Both start with a 7 x 7 mask-A convolution, stack LSTM layers with residual
 connections (section 3.3) and end with masked 1x1 layers to the 256-way or
 Bernoulli outputs; gates are split into R, G, B groups and every mask
@@ -37,7 +43,7 @@ from genstudio.core.config import param
 from genstudio.core.data_types import DataInfo
 
 from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d, channel_groups
-from .pixelcnn import output_groups
+from .pixelcnn import RowCache, output_groups
 
 
 def lstm_gate_groups(h: int, colours: int) -> torch.Tensor:
@@ -52,16 +58,21 @@ def lstm_update(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def skew(x: torch.Tensor) -> torch.Tensor:
-    """N x C x H x W -> N x C x H x (W + H - 1), row i shifted right by i (paper figure 3)."""
+    """N x C x H x W -> N x C x H x (W + H - 1), row i shifted right by i (paper figure 3).
+
+    Done with one pad and one reshape: rows of length W + H laid end to end
+    and re-cut into rows one shorter move each row one place further right.
+    """
     n, c, h, w = x.shape
-    out = x.new_zeros(n, c, h, w + h - 1)
-    for i in range(h):
-        out[:, :, i, i : i + w] = x[:, :, i]
-    return out
+    flat = F.pad(x, (0, h)).flatten(2)[:, :, : h * (w + h - 1)]
+    return flat.reshape(n, c, h, w + h - 1)
 
 
 def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.stack([x[:, :, i, i : i + width] for i in range(x.shape[2])], dim=2)
+    """The inverse of :func:`skew`."""
+    n, c, h, _ = x.shape
+    flat = F.pad(x.flatten(2), (0, h))
+    return flat.reshape(n, c, h, width + h)[:, :, :, :width]
 
 
 @dataclass
@@ -99,8 +110,8 @@ class RowLSTMLayer(nn.Module):
         h = x.new_zeros(n, ch, width)
         c = x.new_zeros(n, ch, width)
         rows = []
-        for i in range(height):
-            h, c = lstm_update(is_gates[:, :, i] + self.state_to_state(h), c)
+        for gates_row in is_gates.unbind(2):  # unbind, not indexing: one gradient buffer, not one per row
+            h, c = lstm_update(gates_row + self.state_to_state(h), c)
             rows.append(h)
         return x + self.out(torch.stack(rows, dim=2))
 
@@ -119,8 +130,8 @@ class DiagonalLSTM(nn.Module):
         h = x.new_zeros(n, ch, height)
         c = x.new_zeros(n, ch, height)
         cols = []
-        for t in range(is_gates.shape[3]):
-            h, c = lstm_update(is_gates[:, :, :, t] + self.state_to_state(F.pad(h, (1, 0))), c)
+        for gates_col in is_gates.unbind(3):
+            h, c = lstm_update(gates_col + self.state_to_state(F.pad(h, (1, 0))), c)
             cols.append(h)
         return unskew(torch.stack(cols, dim=3), width)
 
@@ -168,6 +179,41 @@ class RowLSTM(_PixelRNN):
         super().__init__(config, data_info)
         self._setup_output(config.output, data_info)
         self._build(config, data_info, [RowLSTMLayer(config.hidden, config.row_kernel, self.colours) for _ in range(config.layers)])
+
+    def position_logits_fn(self, n: int, labels: torch.Tensor | None, guidance: float, cached: bool):
+        if not cached:
+            return super().position_logits_fn(n, labels, guidance, cached)
+        return RowLSTMCache(self, n).logits_at
+
+
+class RowLSTMCache:
+    """One generation run of a Row LSTM: the LSTM states after the last finished row, and row i recomputed per pixel."""
+
+    def __init__(self, model: RowLSTM, n: int):
+        self.model = model
+        self.first_rows = RowCache(model, n)  # the 7x7 mask-A layer, row by row
+        h = model.config.hidden
+        zeros = torch.zeros(n, h, model.width, device=model.device)
+        self.states = [(zeros, zeros) for _ in model.rnn_layers]
+        self.done = -1
+
+    def _row(self, inp_row: torch.Tensor, i: int, commit: bool) -> torch.Tensor:
+        x = self.first_rows._conv_row(self.model.first, inp_row, i)
+        new_states = []
+        for layer, (h, c) in zip(self.model.rnn_layers, self.states):
+            h, c = lstm_update(layer.input_to_state(x)[:, :, 0] + layer.state_to_state(h), c)
+            x = x + layer.out(h[:, :, None])
+            new_states.append((h, c))
+        if commit:
+            self.states = new_states
+        return self.model.head(x)
+
+    def logits_at(self, inp: torch.Tensor, c: int, i: int, j: int) -> torch.Tensor:
+        for r in range(self.done + 1, i):
+            self._row(inp[:, :, r : r + 1], r, commit=True)
+        self.done = max(self.done, i - 1)
+        out = self._row(inp[:, :, i : i + 1], i, commit=False)
+        return out.view(inp.shape[0], self.model.colours, self.model.levels, -1)[:, c, :, j]
 
 
 class DiagonalBiLSTM(_PixelRNN):

@@ -93,12 +93,19 @@ class GatedResidualLayer(nn.Module):
         # Left padding by d: output t sees inputs t - d and t, never the future.
         return self._outputs(h, self.conv(F.pad(h, (self.dilation, 0))))
 
-    def step(self, h_now: torch.Tensor, h_past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One time step from the layer's input now and d steps ago (N x C each, as length-1 sequences)."""
+    def step_weights(self) -> tuple[torch.Tensor, ...]:
+        """The layer's weights as matrices for :meth:`step` (taken once per generation run)."""
         w = self.conv.weight
-        z = torch.einsum("oi,ni->no", w[:, :, 0], h_past) + torch.einsum("oi,ni->no", w[:, :, 1], h_now) + self.conv.bias
-        out, skip = self._outputs(h_now[:, :, None], z[:, :, None])
-        return out[:, :, 0], skip[:, :, 0]
+        return (w[:, :, 0].contiguous(), w[:, :, 1].contiguous(), self.conv.bias, self.res.weight[:, :, 0], self.res.bias,
+                self.skip.weight[:, :, 0], self.skip.bias)
+
+    @staticmethod
+    def step(h_now: torch.Tensor, h_past: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step from the layer's input now and d steps ago (N x C each): matrix products, no convolutions."""
+        w_past, w_now, b, w_res, b_res, w_skip, b_skip = weights
+        a, g = (F.linear(h_past, w_past) + F.linear(h_now, w_now, b)).chunk(2, dim=1)
+        gated = torch.tanh(a) * torch.sigmoid(g)
+        return h_now + F.linear(gated, w_res, b_res), F.linear(gated, w_skip, b_skip)
 
 
 class WaveNet(GenerativeModel):
@@ -187,17 +194,19 @@ class WaveNet(GenerativeModel):
         recent = torch.zeros(n, INITIAL_KERNEL, device=dev)  # x_(t-2), x_(t-1) as network inputs
         queues = [torch.zeros(n, r, d, device=dev) for d in self.dilations]
         w0, b0 = self.input_conv.weight[:, 0], self.input_conv.bias  # r x 2
+        weights = [layer.step_weights() for layer in self.layers]
+        head = [(m.weight[:, :, 0], m.bias) for m in self.head if isinstance(m, nn.Conv1d)]
         t = 0
         while True:
-            h = recent @ w0.T + b0
+            h = F.linear(recent, w0, b0)
             skip = 0.0
-            for layer, queue in zip(self.layers, queues):
+            for layer, queue, w in zip(self.layers, queues, weights):
                 slot = t % layer.dilation
                 past = queue[:, :, slot].clone()  # this layer's input d steps ago
                 queue[:, :, slot] = h
-                h, s = layer.step(h, past)
+                h, s = layer.step(h, past, w)
                 skip = skip + s
-            logits = self.head(skip[:, :, None])[:, :, 0]
+            logits = F.linear(F.relu(F.linear(F.relu(skip), *head[0])), *head[1])
             value = yield logits
             recent = torch.cat([recent[:, 1:], value[:, None]], 1)
             t += 1

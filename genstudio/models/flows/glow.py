@@ -46,7 +46,7 @@ from .realnvp import usable_scales
 class GlowConfig(FlowTrainingConfig):
     levels: int = param(2, "images: levels L of the multi-scale architecture (capped by the image size)", min=1, max=6)
     steps: int = param(4, "steps of flow K per level (points: the number of steps)", min=1, max=64)
-    channels: int = param(64, "images: channels of each coupling's network (the paper's 512)", min=4, max=1024)
+    channels: int = param(32, "images: channels of each coupling's network (the paper's 512)", min=4, max=1024)
     blocks: int = param(1, "images: residual blocks in each coupling's network", min=0, max=16)
     hidden: int = param(128, "points: width of each coupling's MLP", min=8, max=2048)
     hidden_layers: int = param(2, "points: hidden layers in each coupling's MLP", min=1, max=8)

@@ -234,8 +234,15 @@ class ActNorm(FlowLayer):
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
         dims = [0] + list(range(2, x.dim()))
-        mean = x.mean(dim=dims)
-        std = x.std(dim=dims) if x.shape[0] * _spatial_size(x) > 1 else torch.ones_like(mean)
+        mean, mean_sq = x.mean(dim=dims), x.pow(2).mean(dim=dims)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Under DDP every rank must start from the same statistics, or the replicas diverge.
+            stats = torch.stack([mean, mean_sq])
+            torch.distributed.all_reduce(stats)
+            mean, mean_sq = stats / torch.distributed.get_world_size()
+        std = (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
+        if x.shape[0] * _spatial_size(x) == 1:
+            std = torch.ones_like(mean)
         self.bias.copy_(-mean)
         self.logs.copy_(-torch.log(std + 1e-6))
         self.initialized.fill_(True)

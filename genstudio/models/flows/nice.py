@@ -33,7 +33,9 @@ class NICEConfig(FlowTrainingConfig):
     couplings: int = param(4, "additive coupling layers (the paper's 4; partitions alternate)", min=2, max=64)
     hidden: int = param(256, "width of each coupling's MLP (the paper's 1000)", min=8, max=4096)
     hidden_layers: int = param(3, "hidden layers in each coupling's MLP (the paper's 5)", min=1, max=8)
-    prior: str = param("auto", "prior on z: logistic (the paper's, for images), gaussian; auto picks logistic for images", choices=("auto", "logistic", "gaussian"))
+    prior: str = param(
+        "auto", "prior on z: logistic (the paper's), gaussian; auto picks logistic for images, gaussian for points", choices=("auto", "logistic", "gaussian")
+    )
 
 
 class NICE(FlowModel):
@@ -47,9 +49,9 @@ class NICE(FlowModel):
             self.prior = "logistic" if self.is_image else "gaussian"
         else:
             self.prior = cfg.prior
-        layers: list[FlowLayer] = [
-            Coupling(alternating_mask(d, k % 2), coupling_mlp(d, cfg.hidden, cfg.hidden_layers, d), "additive", label=f"additive coupling {k + 1}")
-            for k in range(cfg.couplings)
-        ]
+        layers: list[FlowLayer] = []
+        for k in range(cfg.couplings):
+            net = coupling_mlp(d, cfg.hidden, cfg.hidden_layers, d)
+            layers.append(Coupling(alternating_mask(d, k % 2), net, "additive", label=f"additive coupling {k + 1}"))
         layers.append(DiagonalScaling((d,)))
         return FlowNetwork([layers], (d,))

@@ -1,0 +1,57 @@
+"""DCGAN-specific checks: odd sizes, both optimisers step, evaluation changes nothing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genstudio.core.capabilities import Latent
+from genstudio.core.data_types import Batch, DataInfo
+from genstudio.models.adversarial.dcgan import DCGAN, DCGANConfig
+
+SMALL = DCGANConfig(z_dim=8, g_channels=8, d_channels=8)
+
+
+def _batch(shape, n=6):
+    return Batch(torch.rand(n, *shape), -torch.ones(n, dtype=torch.long))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 10, 6), (1, 7, 7)])
+def test_trains_and_samples_at_any_size(shape):
+    torch.manual_seed(0)
+    model = DCGAN(SMALL, DataInfo("image", shape))
+    g0 = [p.clone() for p in model.generator.parameters()]
+    d0 = [p.clone() for p in model.discriminator.parameters()]
+    metrics = model.train_step(_batch(shape))
+    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert 0 <= metrics["d_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
+    s = model.sample(5, torch.Generator().manual_seed(0))
+    assert s.shape == (5, *shape) and s.min() >= 0 and s.max() <= 1
+
+
+def test_evaluate_and_sample_leave_state_and_global_rng_alone():
+    torch.manual_seed(0)
+    model = DCGAN(SMALL, DataInfo("image", (1, 8, 8)))
+    model.train_step(_batch((1, 8, 8)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    model.evaluate(_batch((1, 8, 8)))
+    a = model.sample(4, torch.Generator().manual_seed(3))
+    b = model.sample(4, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert torch.equal(rng, torch.get_rng_state())
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_latent_capability():
+    model = DCGAN(SMALL, DataInfo("image", (1, 8, 8)))
+    assert isinstance(model, Latent) and model.latent_dim == 8
+    z = model.prior_sample(3, torch.Generator().manual_seed(0))
+    assert z.shape == (3, 8)
+    assert torch.equal(model.decode(z), model.sample(3, torch.Generator().manual_seed(0)))

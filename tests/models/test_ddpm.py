@@ -1,0 +1,69 @@
+"""DDPM model checks beyond the generic contract: parameterisations, sampling options, odd sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genstudio.core.capabilities import Denoiser
+from genstudio.core.data_types import Batch, DataInfo
+from genstudio.models.diffusion.ddpm import DDPM, DDPMConfig
+from genstudio.models.diffusion.schedule import make_schedule
+
+TINY = dict(base_channels=8, channel_mults=[1, 2], timesteps=20)
+
+
+def test_parameterisation_conversions_round_trip():
+    sched = make_schedule("cosine", 100)
+    torch.manual_seed(0)
+    x0, eps = torch.randn(2, 8, 3).unbind(0)
+    t = torch.randint(0, 100, (8,))
+    xt = sched.q_sample(x0, t, eps)
+    assert torch.allclose(sched.predict_x0(xt, t, eps), x0, atol=1e-4)
+    assert torch.allclose(sched.predict_eps(xt, t, x0), eps, atol=1e-3)
+    eps_v, x0_v = sched.from_velocity(xt, t, sched.velocity(x0, t, eps))
+    assert torch.allclose(eps_v, eps, atol=1e-5) and torch.allclose(x0_v, x0, atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+@pytest.mark.parametrize("info", [DataInfo("image", (1, 7, 9)), DataInfo("image", (3, 8, 8)), DataInfo("points", (2,), extent=(-2.0, 2.0, -1.0, 1.0))])
+def test_train_and_sample_every_parameterisation(prediction, info):
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(prediction=prediction, **TINY), info)
+    assert isinstance(model, Denoiser)
+    batch = Batch(torch.rand(4, *info.shape), -torch.ones(4, dtype=torch.long))
+    assert torch.isfinite(torch.tensor(model.train_step(batch)["loss"]))
+    for kwargs in ({}, {"sampler": "ddim", "steps": 5, "eta": 1.0}, model.preview_kwargs()):
+        s = model.sample(3, torch.Generator().manual_seed(0), **kwargs)
+        assert s.shape == (3, *info.shape)
+        if info.kind == "image":
+            assert s.min() >= 0 and s.max() <= 1
+
+
+def test_sampling_uses_only_the_generator_and_ema_by_default():
+    torch.manual_seed(0)
+    model = DDPM(DDPMConfig(**TINY), DataInfo("image", (1, 8, 8)))
+    for _ in range(3):
+        model.train_step(Batch(torch.rand(4, 1, 8, 8), -torch.ones(4, dtype=torch.long)))
+    rng = torch.get_rng_state()
+    a = model.sample(2, torch.Generator().manual_seed(1), sampler="ddim", steps=4, eta=1.0)
+    b = model.sample(2, torch.Generator().manual_seed(1), sampler="ddim", steps=4, eta=1.0)
+    raw = model.sample(2, torch.Generator().manual_seed(1), sampler="ddim", steps=4, eta=1.0, use_ema=False)
+    assert torch.equal(rng, torch.get_rng_state())
+    assert torch.equal(a, b) and not torch.equal(a, raw)
+
+
+def test_denoise_steps_reports_each_step_in_data_space():
+    model = DDPM(DDPMConfig(**TINY), DataInfo("points", (2,), extent=(10.0, 12.0, -1.0, 1.0)))
+    steps = list(model.denoise_steps(5, torch.Generator().manual_seed(0), sampler="ddim", steps=4))
+    assert [s.index for s in steps] == [0, 1, 2, 3] and steps[-1].t_prev == -1 and steps[-1].nfe == 4
+    # An untrained network predicts zero noise, so x0_hat is x_t / sqrt(alpha_bar) around the extent's centre.
+    assert steps[-1].x_t[:, 0].mean().item() == pytest.approx(11.0, abs=1.5)
+
+
+def test_q_sample_in_data_space():
+    model = DDPM(DDPMConfig(**TINY), DataInfo("image", (1, 4, 4)))
+    x0 = torch.rand(2, 1, 4, 4)
+    assert torch.allclose(model.q_sample(x0, torch.zeros(2, dtype=torch.long), torch.zeros_like(x0)), (x0 * 2 - 1) * model.schedule.alpha_bar[0].sqrt().item() / 2 + 0.5, atol=1e-6)
+    with pytest.raises(TypeError):
+        model.sample(1, None, sampler_name="ddim")
