@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from .metric_store import MetricStore, ema, nearest_index
+from .metric_store import MetricStore, ema, ema_continue, nearest_index
 from .widgets import style_plot
 
 PALETTE = [
@@ -47,6 +47,7 @@ class Curve:
             item.setClipToView(True)
             item.setSkipFiniteCheck(True)
         self.drawn = (-1, -1.0)  # (series version, smoothing) last drawn
+        self.raw_state = (0, -1.0, 0.0)  # (points, smoothing, time) of the raw line's last refresh
         self.steps = np.empty(0)
         self.smoothed = np.empty(0)
 
@@ -210,10 +211,25 @@ class CurvesView(QWidget):
                     if curve.drawn == (series.version, w):
                         continue
                     steps, values = series.steps, series.values
-                    smooth = ema(values, w) if split == "train" else values
+                    if split != "train" or w <= 0:
+                        smooth = values
+                    elif curve.drawn[1] == w and 0 < len(curve.smoothed) < len(values):
+                        # Append-only history: smooth just the new points, carrying the filter state.
+                        k = len(curve.smoothed)
+                        tail = ema_continue(values[k:], w, curve.smoothed[-1])
+                        smooth = np.concatenate([curve.smoothed, tail])
+                    else:
+                        smooth = ema(values, w)
                     curve.steps, curve.smoothed = steps, smooth
                     if split == "train" and w > 0:
-                        curve.raw.setData(steps, values)
+                        # The faint raw line is context, not the signal: on a long history it is
+                        # refreshed when it has grown by 0.2 % or a second passed, halving the cost.
+                        n = len(values)
+                        now = time.monotonic()
+                        stale = curve.raw_state[1] != w or n - curve.raw_state[0] > 0.002 * n or now - curve.raw_state[2] > 1.0
+                        if stale or not curve.raw.isVisible():
+                            curve.raw.setData(steps, values)
+                            curve.raw_state = (n, w, now)
                         curve.raw.show()
                     else:
                         curve.raw.hide()

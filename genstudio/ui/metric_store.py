@@ -111,6 +111,18 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     return y
 
 
+def ema_continue(values: np.ndarray, weight: float, last: float) -> np.ndarray:
+    """The EMA of ``values`` appended to a series whose smoothed value so far is ``last``."""
+    v = np.asarray(values, np.float64)
+    if len(v) == 0:
+        return v
+    if not np.isfinite(last) or not np.isfinite(v).all():
+        return ema(v, weight) if np.isfinite(v).all() else np.full_like(v, np.nan)
+    a = float(weight)
+    y, _ = lfilter([1.0 - a], [1.0, -a], v, zi=[a * last])
+    return y
+
+
 def nearest_index(steps: np.ndarray, x: float) -> int | None:
     """Index of the step closest to ``x`` in a sorted array (for the hover readout)."""
     n = len(steps)

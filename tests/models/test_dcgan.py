@@ -39,8 +39,9 @@ def test_evaluate_and_sample_leave_state_and_global_rng_alone():
     model = DCGAN(SMALL, DataInfo("image", (1, 8, 8)))
     model.train_step(_batch((1, 8, 8)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    val = _batch((1, 8, 8))
     rng = torch.get_rng_state()
-    model.evaluate(_batch((1, 8, 8)))
+    model.evaluate(val)
     a = model.sample(4, torch.Generator().manual_seed(3))
     b = model.sample(4, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)

@@ -212,6 +212,7 @@ def test_whole_flow_invertible_with_brute_force_logdet(name):
     assert len(states) == len(model.layer_labels()) == len(logdets)
     torch.testing.assert_close(states[-1], z)
     torch.testing.assert_close(logdets[-1], logdet)
+    assert model.invertibility_error(x) < 1e-4
 
 
 def test_multiscale_network_factors_out_half_each_scale():

@@ -126,3 +126,12 @@ def test_tile_grid_and_pick():
     labels = np.repeat(np.arange(10), 100)  # sorted by label, like mnist5k
     idx = pick_examples(labels, 20)
     assert len(set(labels[idx])) == 10
+
+
+def test_incremental_ema_matches_full():
+    from genstudio.ui.metric_store import ema, ema_continue
+
+    x = np.random.default_rng(1).normal(size=500)
+    full = ema(x, 0.9)
+    head = ema(x[:300], 0.9)
+    assert np.allclose(np.concatenate([head, ema_continue(x[300:], 0.9, head[-1])]), full)

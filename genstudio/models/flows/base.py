@@ -183,6 +183,13 @@ class FlowModel(GenerativeModel):
         logdets = [torch.zeros_like(ld_pre)] + [ld_pre + ld for ld in logdets]
         return (states, logdets) if with_logdet else states
 
+    @torch.no_grad()
+    def invertibility_error(self, x: torch.Tensor) -> float:
+        """max |inverse(forward(x)) - x| over a batch of continuous data: the flow panel's check."""
+        self.eval()
+        z, _ = self.forward_with_logdet(x)
+        return float((self.inverse(z) - x).abs().max())
+
     def layer_labels(self) -> list[str]:
         """Labels for the entries of :meth:`layerwise`."""
         pre = "logit" if self.is_image else "normalise"
