@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_studio(args: argparse.Namespace) -> int:
     try:
+        import PySide6.QtWidgets  # noqa: F401  (checked here so a missing Qt gets one clear line)
+        import pyqtgraph  # noqa: F401
+
         from genstudio.ui.app import main as studio_main
     except ImportError as e:
         print(

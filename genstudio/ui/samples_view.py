@@ -27,6 +27,7 @@ class SamplesView(QWidget):
         super().__init__(parent)
         self.frames: list[Frame] = []
         self._fitted = False
+        self._data_range = None
         self._reference: np.ndarray | None = None
         self.image_view = ImageView(placeholder="Samples appear here during training.")
         self.plot = pg.PlotWidget()
@@ -65,13 +66,13 @@ class SamplesView(QWidget):
         self.image_view.set_array(None)
         self._sample_item.clear()
         self._fitted = False
+        self._data_range = None
         if reference_points is not None and len(reference_points):
             pts = reference_points[:, :2]
             self._data_item.setData(pos=pts)
             # Frame the data, not the first (wild) samples: the view stays put while samples converge.
             (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.15)
-            self._fitted = True
+            self._data_range = ((float(x0), float(x1)), (float(y0), float(y1)))
         else:
             self._data_item.clear()
         self.slider.setRange(0, 0)
@@ -130,8 +131,11 @@ class SamplesView(QWidget):
             self._sample_item.setData(pos=np.asarray(f.points)[:, :2])
             if self.stack.currentWidget() is not self.plot:
                 self.stack.setCurrentWidget(self.plot)
-            if not self._fitted:
-                self.plot.autoRange()
+            if not self._fitted and self.plot.width() > 0:
+                if self._data_range is not None:
+                    self.plot.setRange(xRange=self._data_range[0], yRange=self._data_range[1], padding=0.15)
+                else:
+                    self.plot.autoRange()
                 self._fitted = True
         else:
             if f.image is not None:
