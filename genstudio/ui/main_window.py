@@ -99,8 +99,7 @@ class MainWindow(QMainWindow):
         self.runs_browser.runOpened.connect(self.open_run)
 
         self.resize(1500, 950)
-        self.resizeDocks([self.data_dock, self.model_dock], [360, 370], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.runs_dock], [170], Qt.Orientation.Vertical)
+        self._layout_restored = False
         if restore:
             self.restore_settings(runs_root_given=runs_root is not None)
         else:
@@ -170,12 +169,18 @@ class MainWindow(QMainWindow):
             theme_menu.addAction(a)
             self.theme_actions[name] = a
         reset = QAction("Reset layout", self)
-        reset.triggered.connect(lambda: self.restoreState(self._default_state, SETTINGS_VERSION))
+        reset.triggered.connect(self._reset_layout)
         v.addAction(reset)
         h = mb.addMenu("&Help")
         keys = QAction("Keyboard shortcuts", self)
         keys.triggered.connect(self._show_shortcuts)
         h.addAction(keys)
+
+    def _reset_layout(self) -> None:
+        self.restoreState(self._default_state, SETTINGS_VERSION)
+        for d in (self.data_dock, self.model_dock, self.runs_dock):
+            d.show()
+        self._default_dock_sizes()
 
     def _show_shortcuts(self) -> None:
         lines = [f"{a.text()}: {a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}" for a in self.actions() if not a.shortcut().isEmpty()]
@@ -341,6 +346,8 @@ class MainWindow(QMainWindow):
         self.training_view.curves.mark_dirty()
         if last_train is not None:
             self.status.set_progress(last_train.step, self._total_steps, last_train.steps_per_s, last_train.eta_s)
+            if self.shown_run is not None:
+                self.runs_browser.show_progress(self.shown_run, last_train.step, self._total_steps, last_train.elapsed_s)
 
     def _on_preview(self, p: Preview) -> None:
         self.training_view.samples.add_preview(p)
@@ -521,7 +528,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         state = s.value("window/state")
         if isinstance(state, QByteArray):
-            self.restoreState(state, SETTINGS_VERSION)
+            self._layout_restored = self.restoreState(state, SETTINGS_VERSION)
         self.set_theme(str(s.value("window/theme", "light")))
         try:
             self.training_view.curves.smoothing.setValue(int(s.value("curves/smoothing", 60)))
@@ -532,6 +539,17 @@ class MainWindow(QMainWindow):
             self.runs_browser.restore_settings(s)
         self.model_panel.restore_settings(s)
         self.dataset_panel.restore_settings(s)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._layout_restored:
+            # First launch: docks get room for their previews (resizeDocks needs a laid-out window).
+            self._layout_restored = True
+            QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.data_dock, self.model_dock], [380, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.runs_dock], [160], Qt.Orientation.Vertical)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.session is not None:

@@ -126,7 +126,7 @@ class RunsBrowser(QWidget):
         self.empty_label.setText("" if runs else f"No runs in {self.root} yet. Train one, or choose another runs folder.")
         self.empty_label.setVisible(not runs)
 
-    def _fill_row(self, r: int, run: RunFolder) -> None:
+    def _fill_row(self, r: int, run: RunFolder, keep_progress: bool = False) -> None:
         try:
             meta = run.meta
         except RunError as e:
@@ -143,8 +143,13 @@ class RunsBrowser(QWidget):
             time.strftime("%Y-%m-%d %H:%M", time.localtime(float(created))) if created else "",
             run.path.name,
         ]
+        steps_item = self.table.item(r, 3)
+        # The live count from this window is newer than meta.json's (written at checkpoints).
+        live_newer = keep_progress and steps_item is not None and step < _steps_shown(steps_item.text())
         for c, text in enumerate(cells):
             item = self.table.item(r, c)
+            if live_newer and c in (3, 5):
+                continue
             if item is None:
                 item = QTableWidgetItem()
                 self.table.setItem(r, c, item)
@@ -183,7 +188,16 @@ class RunsBrowser(QWidget):
         for r, run in enumerate(self._rows):
             status = self.table.item(r, 4).text() if self.table.item(r, 4) else ""
             if status in ("running", "paused", "created"):
-                self._fill_row(r, run)
+                self._fill_row(r, run, keep_progress=True)
+
+    def show_progress(self, path: str | Path, step: int, total: int, elapsed_s: float) -> None:
+        """Live step and wall time of the run training in this window (meta.json only changes at checkpoints)."""
+        key = str(path)
+        for r, run in enumerate(self._rows):
+            if str(run.path) == key:
+                self.table.item(r, 3).setText(f"{step:,} / {total:,}" if total else f"{step:,}")
+                self.table.item(r, 5).setText(format_duration(elapsed_s))
+                return
 
     def selected_path(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
@@ -207,6 +221,10 @@ class RunsBrowser(QWidget):
         root = s.value("runs/root", "")
         if root:
             self.set_root(str(root))
+
+
+def _steps_shown(text: str) -> int:
+    return _int(text.split("/")[0].replace(",", "").strip(), 0) if text else 0
 
 
 def _color(status):

@@ -62,7 +62,7 @@ class DDPMConfig:
     mlp_hidden: int = param(128, "hidden width of the MLP denoiser for points", min=16, max=2048)
     mlp_depth: int = param(3, "residual layers of the MLP denoiser for points", min=1, max=12)
     lr: float = param(1e-3, "Adam learning rate (after warm-up)", min=1e-6, max=1e-1, log=True)
-    warmup_steps: int = param(200, "linear learning-rate warm-up steps", min=0, max=100000)
+    warmup_steps: int = param(100, "linear learning-rate warm-up steps", min=0, max=100000)
     grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
     ema_decay: float = param(0.999, "decay of the weight average used for sampling (warmed up as in core.ema)", min=0.0, max=0.99999)
 
