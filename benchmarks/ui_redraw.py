@@ -71,6 +71,8 @@ def main() -> int:
         v.graphics.repaint()
 
     live_ms = timed(live, 40)
+    if len(sys.argv) > 1:
+        v.grab().save(sys.argv[1])  # look at what was timed
     full_ms = timed(full, 20)
     res = {
         "points_per_curve": N,

@@ -56,6 +56,7 @@ class MetricPlot:
     def __init__(self, item: pg.PlotItem, title: str, names: list[str]):
         self.item, self.title, self.names = item, title, list(names)
         self.curves: dict[tuple[str, str], Curve] = {}
+        self.placed = False
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128), style=Qt.PenStyle.DotLine))
         self.cursor.setVisible(False)
         item.addItem(self.cursor, ignoreBounds=True)
@@ -90,6 +91,7 @@ class CurvesView(QWidget):
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setSpacing(6)
+        self.restyle()
         self.empty_label = QLabel("Curves appear here once training starts.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -163,27 +165,31 @@ class CurvesView(QWidget):
             wanted.setdefault(title, [])
             if name not in wanted[title]:
                 wanted[title].append(name)
-        first = next(iter(self.plots.values()), None)
         for title, names in wanted.items():
             if title in self.plots:
                 self.plots[title].names = names
                 continue
             if not create_empty and not any(self.store.get(n, s) for n in names for s in ("train", "val")):
                 continue  # a metric group the model never reports gets no plot
-            k = len(self.plots)
-            item = self.graphics.addPlot(row=k // self.COLUMNS, col=k % self.COLUMNS, title=title)
+            item = pg.PlotItem(title=title)
             item.showGrid(x=True, y=True, alpha=0.2)
-            item.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            item.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor=_text_color(), brush=_legend_brush())
             item.setLabel("bottom", "step")
             item.setLogMode(y=self.log_y.isChecked())
             style_plot(item)
-            if first is not None:
-                item.setXLink(first.item)
             self.plots[title] = MetricPlot(item, title, names)
-            first = first or self.plots[title]
-        has_data = any(s.n for s in self.store.series.values())
+        # Plots enter the grid once they have data, so a group with nothing yet leaves no hole.
+        placed = [p for p in self.plots.values() if p.placed]
         for plot in self.plots.values():
-            plot.item.setVisible(any(self.store.get(n, sp) for n in plot.names for sp in ("train", "val")))
+            if plot.placed or not any(self.store.get(n, sp) for n in plot.names for sp in ("train", "val")):
+                continue
+            k = len(placed)
+            self.graphics.ci.addItem(plot.item, row=k // self.COLUMNS, col=k % self.COLUMNS)
+            if placed:
+                plot.item.setXLink(placed[0].item)
+            plot.placed = True
+            placed.append(plot)
+        has_data = bool(placed)
         self.graphics.setVisible(has_data)
         self.empty_label.setVisible(not has_data)
 
@@ -255,6 +261,8 @@ class CurvesView(QWidget):
         pos = args[0]
         text = " "
         for plot in self.plots.values():
+            if not plot.placed:
+                continue
             vb = plot.item.vb
             if not plot.item.sceneBoundingRect().contains(pos):
                 plot.cursor.setVisible(False)
@@ -282,7 +290,29 @@ class CurvesView(QWidget):
     def restyle(self) -> None:
         for plot in self.plots.values():
             style_plot(plot.item)
-        self.graphics.setBackground(self.palette().color(self.backgroundRole()))
+            if plot.item.legend is not None:
+                plot.item.legend.setLabelTextColor(_text_color())
+                plot.item.legend.setBrush(_legend_brush())
+        from PySide6.QtGui import QPalette
+        from PySide6.QtWidgets import QApplication
+
+        self.graphics.setBackground(QApplication.palette().color(QPalette.ColorRole.Window))
+
+
+def _text_color():
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.palette().color(QPalette.ColorRole.Text)
+
+
+def _legend_brush():
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    c = QColor(QApplication.palette().color(QPalette.ColorRole.Base))
+    c.setAlpha(170)  # the legend stays readable over the curves it may cover
+    return pg.mkBrush(c)
 
 
 def add_metric_events(store: MetricStore, events: Iterable) -> int:

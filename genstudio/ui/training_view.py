@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from .curves_view import CurvesView
 from .panels import PanelContext, panels_for
@@ -26,6 +26,8 @@ class TrainingView(QWidget):
         self.samples = SamplesView()
         self.title = QLabel("No run yet: choose data and a model, then press Train.")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long run name must not widen the window: the label shrinks, the full text stays selectable.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

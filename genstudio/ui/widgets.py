@@ -53,8 +53,8 @@ class ImageView(QWidget):
             return QRectF()
         iw, ih = self._image.width(), self._image.height()
         scale = min(self.width() / iw, self.height() / ih)
-        if scale >= 1:
-            scale = max(1.0, float(int(scale))) if scale < 4 else scale  # integer zoom keeps pixels square
+        if 2 <= scale < 6:
+            scale = float(int(scale))  # integer zoom keeps small images' pixels square
         w, h = iw * scale, ih * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 

@@ -6,7 +6,11 @@ residual blocks with GroupNorm and SiLU that add the embedding after their
 first convolution, stride-2 convolutions down and nearest-neighbour
 up-sampling plus convolution up, skip connections concatenated across, and
 self-attention at the lowest resolution. It is shrunk for CPUs: configurable
-base channels and multipliers, one residual block per level by default.
+base channels and multipliers, one residual block per level by default. Cost
+is set by the channels at full resolution, capacity mostly by those at the
+lowest, so the default (16, 32, 64 channels at 28, 14, 7 pixels) keeps
+0.64M parameters at 27 GFLOP per training step of 64 MNIST digits, where
+(32, 64, 64) has 1.06M at 72 GFLOP.
 The output convolution and each block's last convolution start at zero, so
 the initial network is the identity through every residual path and predicts
 zero noise.
@@ -99,8 +103,8 @@ class UNet(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        base_channels: int = 32,
-        channel_mults: tuple[int, ...] = (1, 2, 2),
+        base_channels: int = 16,
+        channel_mults: tuple[int, ...] = (1, 2, 4),
         num_res_blocks: int = 1,
         attention: bool = True,
         dropout: float = 0.0,
