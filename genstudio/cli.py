@@ -316,6 +316,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise CLIError(f"model '{spec.run.model}' is not conditional; drop --label")
         if not 0 <= args.label < model.num_classes:
             raise CLIError(f"--label must be in 0..{model.num_classes - 1}, got {args.label}")
+    schedule = getattr(model, "schedule", None)
+    if "steps" in kwargs and schedule is not None and kwargs["steps"] > schedule.num_timesteps:
+        raise CLIError(f"--steps must be at most the model's {schedule.num_timesteps} diffusion steps, got {kwargs['steps']}")
     g = torch.Generator().manual_seed(args.seed)
     chunks, label_chunks = [], []
     chunk = 256

@@ -204,6 +204,7 @@ class CurvesView(QWidget):
         self._dirty = False
         self._ensure_plots()
         w = self.smoothing_weight
+        changed: set[str] = set()
         for plot in self.plots.values():
             for ci, name in enumerate(plot.names):
                 for split in ("train", "val"):
@@ -241,6 +242,13 @@ class CurvesView(QWidget):
                         curve.raw.hide()
                     curve.smooth.setData(steps, smooth)
                     curve.drawn = (series.version, w)
+                    changed.add(plot.title)
+        for title in changed:
+            vb = self.plots[title].item.vb
+            if vb._autoRangeNeedsUpdate:
+                # Settle the auto range now: left to paint time, the range change asks for a
+                # second full repaint of every axis (measured: two paints per update).
+                vb.updateAutoRange()
         self.last_redraw_s = time.perf_counter() - t0
         return self.last_redraw_s
 
