@@ -25,6 +25,19 @@ PALETTE = [
 ]  # fmt: skip
 
 
+class TimedGraphicsLayout(pg.GraphicsLayoutWidget):
+    """A GraphicsLayoutWidget that remembers how long its last paints took (for the redraw throttle)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.paint_s = 0.0  # seconds painting since the last redraw
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_s += time.perf_counter() - t0
+
+
 class Curve:
     """The raw (faint) and smoothed lines of one metric on one split."""
 
@@ -76,6 +89,7 @@ class CurvesView(QWidget):
         self.plots: dict[str, MetricPlot] = {}
         self._dirty = False
         self.last_redraw_s = 0.0
+        self._last_tick = 0.0
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -89,7 +103,7 @@ class CurvesView(QWidget):
         self.fit_button.setToolTip("Fit all plots to their data")
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = TimedGraphicsLayout()
         self.graphics.ci.setSpacing(6)
         self.restyle()
         self.empty_label = QLabel("Curves appear here once training starts.")
@@ -194,9 +208,21 @@ class CurvesView(QWidget):
         self.empty_label.setVisible(not has_data)
 
     # -- drawing ---------------------------------------------------------------------
+    #: The curves may keep the UI thread busy this fraction of the time at most.
+    BUSY_FRACTION = 0.25
+
     def _tick(self) -> None:
-        if self._dirty and self.isVisible():
-            self.redraw()
+        if not (self._dirty and self.isVisible()):
+            return
+        # Throttle by cost: if the last redraw and the paints it caused took c seconds,
+        # wait c / BUSY_FRACTION before the next, so big histories or slow machines
+        # lower the refresh rate instead of starving the event loop (and the GIL).
+        cost = self.last_redraw_s + self.graphics.paint_s
+        if time.monotonic() - self._last_tick < cost / self.BUSY_FRACTION:
+            return
+        self._last_tick = time.monotonic()
+        self.graphics.paint_s = 0.0
+        self.redraw()
 
     def redraw(self) -> float:
         """Push changed series into their curves; returns the seconds it took."""

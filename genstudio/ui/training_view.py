@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QLabel, QSplitter, QTabW
 
 from .curves_view import CurvesView
 from .panels import PanelContext, panels_for
+from .panels.builtin import load_builtin_panels
 from .samples_view import SamplesView
 
 BANNER_STYLES = {
@@ -82,6 +83,7 @@ class TrainingView(QWidget):
         self.panel_widgets = []
         if context is None:
             return
+        load_builtin_panels()
         for title, factory in panels_for(context.capabilities):
             try:
                 w = factory(context)
