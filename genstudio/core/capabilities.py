@@ -82,6 +82,27 @@ class Conditional(Protocol):
     ) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class Adversarial(Protocol):
+    """A GAN whose discriminator can be evaluated anywhere and whose two players can be stepped one at a time.
+
+    ``discriminate`` returns D's output in data space (a probability of real,
+    or a raw score: ``d_output_kind``); ``generator_field`` returns G(z) and
+    the direction G's loss pushes each generated example; the two steps
+    update one player each (the GAN view's Step D / Step G).
+    """
+
+    d_output_kind: str
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def generator_field(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def discriminator_step(self, real: torch.Tensor, y: torch.Tensor | None = None) -> dict: ...
+
+    def generator_step(self, n: int, y: torch.Tensor | None = None) -> dict: ...
+
+
 ALL = {
     "Latent": Latent,
     "Encoder": Encoder,
@@ -90,6 +111,7 @@ ALL = {
     "Denoiser": Denoiser,
     "Autoregressive": Autoregressive,
     "Conditional": Conditional,
+    "Adversarial": Adversarial,
 }
 
 

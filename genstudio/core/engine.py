@@ -29,6 +29,7 @@ import torch
 import genstudio
 
 from . import device as devmod
+from .alarms import AlarmMonitor
 from .capabilities import capabilities_of
 from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
 from .model import GenerativeModel, NonFiniteError
@@ -309,6 +310,7 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
     last_ckpt_step = start_step if run.latest_checkpoint() == start_step else -1
     sums: dict[str, float] = {}
     count = 0
+    alarms = AlarmMonitor(model)  # mode collapse, a winning D, posterior collapse, dead VQ codes
     status, message, term, tb = "completed", "", None, ""
 
     def elapsed() -> float:
@@ -366,12 +368,16 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                 eta = (total - step) / sps if sps > 0 else None
                 run.append_metrics([{"step": step, "split": "train", "elapsed_s": round(wall_before + now, 3), **avg}])
                 yield Metrics(step=step, values=avg, steps_per_s=sps, elapsed_s=wall_before + now, eta_s=eta)
+                for alarm in alarms.update(avg, "train"):
+                    yield Notice(alarm)
 
             if val_batches and (step % rc.eval_every == 0 or step == total):
                 vals = evaluate(model, val_batches, device)
                 if vals:
                     run.append_metrics([{"step": step, "split": "val", "elapsed_s": round(wall_before + elapsed(), 3), **vals}])
                     yield Metrics(step=step, values=vals, steps_per_s=0.0, elapsed_s=wall_before + elapsed(), split="val")
+                    for alarm in alarms.update(vals, "val"):
+                        yield Notice(alarm)
 
             due = (rc.sample_every > 0 and step % rc.sample_every == 0) or control.take_preview_request()
             due = due or (rc.preview_every_s > 0 and time.perf_counter() - last_preview >= rc.preview_every_s)

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSizePolicy, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from .curves_view import CurvesView
 from .panels import PanelContext, panels_for
@@ -52,6 +52,7 @@ class TrainingView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(split, "Training")
         self.panel_widgets: list[Any] = []
+        self._panel_holders: dict[int, QWidget] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(bar)
@@ -76,10 +77,11 @@ class TrainingView(QWidget):
                     w.shutdown()
                 except Exception:  # noqa: BLE001 - a panel's cleanup must not break the window
                     pass
-            i = self.tabs.indexOf(w)
+            holder = self._panel_holders.pop(id(w), w)
+            i = self.tabs.indexOf(holder)
             if i >= 0:
                 self.tabs.removeTab(i)
-            w.deleteLater()
+            holder.deleteLater()
         self.panel_widgets = []
         if context is None:
             return
@@ -90,7 +92,13 @@ class TrainingView(QWidget):
             except Exception as e:  # noqa: BLE001
                 w = QLabel(f"The {title} panel could not be built: {e}")
             self.panel_widgets.append(w)
-            self.tabs.addTab(w, title)
+            # A panel's minimum size must not widen the window past the screen: it scrolls instead.
+            holder = QScrollArea()
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QScrollArea.Shape.NoFrame)
+            holder.setWidget(w)
+            self._panel_holders[id(w)] = holder
+            self.tabs.addTab(holder, title)
 
     def forward_event(self, event: Any) -> None:
         for w in self.panel_widgets:

@@ -24,8 +24,21 @@ from genstudio.data.dataset import DataOptions, load_dataset
 # Smaller networks where a model's defaults are sized for real training.
 TINY: dict[str, dict] = {
     "ddpm": {"base_channels": 8, "timesteps": 50, "mlp_hidden": 32},
+    "cfg-ddpm": {"base_channels": 8, "timesteps": 50, "mlp_hidden": 32},
+    "ncsn": {"base_channels": 8, "mlp_hidden": 32, "num_levels": 4, "steps_per_level": 3},
+    "ldm": {"timesteps": 50, "mlp_hidden": 32},  # plus autoencoder_run: a tiny vae run, see autoencoder_run()
     "dcgan": {"g_channels": 8, "d_channels": 8},
     "vae": {"channels": 8, "hidden": 32},
+    "ae": {"channels": 8, "hidden": 32},
+    "dae": {"channels": 8, "hidden": 32},
+    "sparse-ae": {"channels": 8, "hidden": 32, "latent_dim": 16},
+    "beta-vae": {"channels": 8, "hidden": 32},
+    "cvae": {"channels": 8, "hidden": 32, "iw_samples": 4, "iw_examples": 4},
+    "vq-vae": {"channels": 8, "num_codes": 16, "code_dim": 4},
+    "gan": {"hidden": 32, "layers": 2},
+    "cgan": {"hidden": 32, "layers": 2},
+    "wgan-gp": {"hidden": 32, "layers": 2, "d_steps": 2},
+    "lsgan": {"hidden": 32, "layers": 2},
 }
 DATASET_FOR_KIND = {"image": "digits", "points": "moons", "audio": "waveforms"}
 DATA_OPTIONS = {"n_points": 512}
@@ -35,7 +48,24 @@ MODELS = [m for m in model_ids() if get_model_class(m).family != "test"]
 
 def tiny_overrides(model_id: str) -> dict:
     names = {s.name for s in cfg.specs(get_model_class(model_id).config_class)}
-    return {k: v for k, v in TINY.get(model_id, {}).items() if k in names}
+    extra = {"autoencoder_run": autoencoder_run()} if "autoencoder_run" in names else {}
+    return {**{k: v for k, v in TINY.get(model_id, {}).items() if k in names}, **extra}
+
+
+_AUTOENCODER_RUN: list[str] = []
+
+
+def autoencoder_run() -> str:
+    """A tiny vae run on the image set, trained once, for models that diffuse in an autoencoder's latent (ldm)."""
+    if not _AUTOENCODER_RUN:
+        import tempfile
+
+        out = f"{tempfile.mkdtemp(prefix='genstudio-contract-vae-')}/vae"
+        run = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+        events = list(train(RunSpec.create("vae", DATASET_FOR_KIND["image"], run, TINY["vae"]), out))
+        assert events[-1].status == "completed", events[-1].message
+        _AUTOENCODER_RUN.append(out)
+    return _AUTOENCODER_RUN[0]
 
 
 def kinds(model_id: str) -> list[str]:

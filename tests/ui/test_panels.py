@@ -94,18 +94,17 @@ def test_model_panel_refuses_incompatible_data(window, qtbot):
         registry.unregister(model_id="toy-image-only")
 
 
-def test_capability_panels_most_specific_wins():
+def test_capability_panels_most_specific_wins(monkeypatch):
     from genstudio.ui import panels
 
+    # An isolated registry: the real panels (registered by their own issues) stay untouched.
+    monkeypatch.setattr(panels, "PANELS", {})
     panels.register_panel("Latent", "Latent walk", lambda ctx: None)
     panels.register_panel("Encoder", "Encoder", lambda ctx: None)
-    try:
-        titles = [t for t, _ in panels.panels_for(["Latent", "Encoder", "Likelihood"])]
-        assert titles == ["Encoder"]
-        assert [t for t, _ in panels.panels_for(["Latent"])] == ["Latent walk"]
-    finally:
-        panels.unregister_panel("Latent")
-        panels.unregister_panel("Encoder")
+    titles = [t for t, _ in panels.panels_for(["Latent", "Encoder", "Likelihood"])]
+    assert titles == ["Encoder"]
+    assert [t for t, _ in panels.panels_for(["Latent"])] == ["Latent walk"]
+    assert panels.panels_for(["Likelihood"]) == []
 
 
 def test_capability_panel_appears_for_a_run(window, qtbot):
@@ -115,15 +114,22 @@ def test_capability_panel_appears_for_a_run(window, qtbot):
 
     from .conftest import fast_points_run
 
+    from genstudio.ui.panels.builtin import load_builtin_panels
+
+    load_builtin_panels()
+    saved = dict(panels.PANELS)
+    panels.PANELS.clear()  # only the test's panel; the built-in ones are restored below
     panels.register_panel("Likelihood", "Density", lambda ctx: QLabel(f"density of {ctx.run_dir.name}"))
     try:
         fast_points_run(window, qtbot, steps=20)
         window.start_training()
         qtbot.waitUntil(lambda: window.training_view.tabs.count() == 2, timeout=30_000)
         assert window.training_view.tabs.tabText(1) == "Density"
+        assert "density of" in window.training_view.panel_widgets[0].text()
         qtbot.waitUntil(lambda: window.session is None, timeout=30_000)
     finally:
-        panels.unregister_panel("Likelihood")
+        panels.PANELS.clear()
+        panels.PANELS.update(saved)
 
 
 def test_main_without_display_explains(monkeypatch, capsys):

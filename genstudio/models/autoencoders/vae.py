@@ -55,6 +55,8 @@ MIN_LOGVAR = math.log(1e-4)
 # numbers are reproducible and never advance the training RNG stream, so a
 # resumed run stays identical to an uninterrupted one.
 EVAL_SEED = 1234
+# A latent dimension whose mean KL to the prior is below this (nats) carries no information.
+ACTIVE_KL = 0.01
 
 
 @dataclass
@@ -90,9 +92,12 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class ConvEncoder(nn.Module):
-    """Two stride-2 convolutions and a dense layer to (mu, logvar)."""
+    """Two stride-2 convolutions and a dense layer to ``outputs`` x latent_dim values ((mu, logvar) by default).
 
-    def __init__(self, in_ch: int, height: int, width: int, channels: int, hidden: int, latent_dim: int):
+    The deterministic autoencoders use ``outputs=1`` (the code itself).
+    """
+
+    def __init__(self, in_ch: int, height: int, width: int, channels: int, hidden: int, latent_dim: int, outputs: int = 2):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(in_ch, channels, 4, 2, 1),
@@ -101,7 +106,7 @@ class ConvEncoder(nn.Module):
             nn.ReLU(),
             nn.Flatten(),
         )
-        self.dense = mlp([2 * channels * (height // 4) * (width // 4), hidden, 2 * latent_dim], nn.ReLU)
+        self.dense = mlp([2 * channels * (height // 4) * (width // 4), hidden, outputs * latent_dim], nn.ReLU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense(self.convs(x))
@@ -133,6 +138,7 @@ class VAE(GenerativeModel):
         "ELBO terms": ["loss", "recon", "kl"],
         "Likelihood bounds (nats)": ["nll_iw"],
         "Bits/dim": ["bpd"],
+        "Active latent dimensions": ["active_dims"],
     }
     exact_likelihood = False
 
@@ -148,16 +154,18 @@ class VAE(GenerativeModel):
         self.likelihood_kind = lik
         self.learned_variance = lik == "gaussian" and config.gaussian_variance == "learned"
         out_mult = 2 if self.learned_variance else 1  # mean and log-variance
+        # Extra inputs of a conditional model (the CVAE's one-hot label); 0 here.
+        cond = self.condition_size(data_info)
 
         if self.is_image:
             c, h, w = data_info.shape
             self.hp, self.wp = padded_size(h, 4), padded_size(w, 4)
-            self.encoder = ConvEncoder(c, self.hp, self.wp, config.channels, config.hidden, config.latent_dim)
-            self.decoder = ConvDecoder(out_mult * c, self.hp, self.wp, config.channels, config.hidden, config.latent_dim)
+            self.encoder = ConvEncoder(c + cond, self.hp, self.wp, config.channels, config.hidden, config.latent_dim)
+            self.decoder = ConvDecoder(out_mult * c, self.hp, self.wp, config.channels, config.hidden, config.latent_dim + cond)
         else:
             d = data_info.dim
-            self.encoder = mlp([d, config.hidden, config.hidden, 2 * config.latent_dim], nn.ReLU)
-            self.decoder = mlp([config.latent_dim, config.hidden, config.hidden, out_mult * d], nn.ReLU)
+            self.encoder = mlp([d + cond, config.hidden, config.hidden, 2 * config.latent_dim], nn.ReLU)
+            self.decoder = mlp([config.latent_dim + cond, config.hidden, config.hidden, out_mult * d], nn.ReLU)
             centre, scale = point_normalisation(data_info)
             self.register_buffer("centre", centre)
             self.register_buffer("scale", scale)
@@ -177,15 +185,29 @@ class VAE(GenerativeModel):
             return 0.0
         return -torch.log(self.scale).sum()
 
+    # -- conditioning hooks (the CVAE overrides them; the VAE ignores labels) ----
+    def condition_size(self, data_info: DataInfo) -> int:
+        """Number of extra encoder channels / decoder inputs a label adds (0: unconditional)."""
+        return 0
+
+    def _condition_encoder_input(self, inp: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return inp
+
+    def _condition_latent(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return z
+
+    def _labels(self, batch: Batch) -> torch.Tensor | None:
+        return None
+
     # -- networks ---------------------------------------------------------------
-    def _posterior(self, x_model: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _posterior(self, x_model: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         inp = pad_to(x_model, self.hp, self.wp) if self.is_image else x_model
-        mu, logvar = self.encoder(inp).chunk(2, dim=1)
+        mu, logvar = self.encoder(self._condition_encoder_input(inp, y)).chunk(2, dim=1)
         return mu, logvar
 
-    def _decoder_out(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _decoder_out(self, z: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decoder parameters in model space: (logits or mean, log-variance or None)."""
-        out = self.decoder(z)
+        out = self.decoder(self._condition_latent(z, y))
         if self.is_image:
             out = crop_to(out, *self.data_info.shape[1:])
         if self.learned_variance:
@@ -202,11 +224,13 @@ class VAE(GenerativeModel):
             logvar = torch.full_like(mean, 2 * math.log(self.config.sigma))
         return gaussian_log_density(x_model, mean, logvar)
 
-    def _elbo_terms(self, x_model: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _elbo_terms(
+        self, x_model: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-example reconstruction NLL, KL per latent dim (N x L), and the posterior mean."""
-        mu, logvar = self._posterior(x_model)
+        mu, logvar = self._posterior(x_model, y)
         z = mu + torch.exp(0.5 * logvar) * eps  # reparameterisation, paper eq. 10
-        recon = -self._log_px_given_z(x_model, self._decoder_out(z)) - self._log_jacobian()
+        recon = -self._log_px_given_z(x_model, self._decoder_out(z, y)) - self._log_jacobian()
         return recon, kl_standard_normal(mu, logvar), mu
 
     # -- training ---------------------------------------------------------------
@@ -214,7 +238,7 @@ class VAE(GenerativeModel):
         self.train()
         x = self._prepare(batch.x)
         eps = torch.randn(x.shape[0], self.latent_dim, device=x.device)
-        recon, kl_dims, _ = self._elbo_terms(x, eps)
+        recon, kl_dims, _ = self._elbo_terms(x, eps, self._labels(batch))
         recon, kl = recon.mean(), kl_dims.sum(1).mean()
         loss = recon + self.config.beta * kl
         optimizer_step(loss, self.opt, {"recon": recon, "kl": kl})
@@ -229,26 +253,32 @@ class VAE(GenerativeModel):
         gen = torch.Generator().manual_seed(EVAL_SEED)
         x = self._prepare(batch.x)
         eps = randn((x.shape[0], self.latent_dim), gen, x.device)
-        recon, kl_dims, _ = self._elbo_terms(x, eps)
+        y = self._labels(batch)
+        recon, kl_dims, _ = self._elbo_terms(x, eps, y)
         recon, kl = recon.mean(), kl_dims.sum(1).mean()
         out = {
             "loss": (recon + self.config.beta * kl).item(),
             "recon": recon.item(),
             "kl": kl.item(),
             "elbo": (-(recon + kl)).item(),
+            # Dimensions in use: mean KL above 0.01 nats (posterior collapse when few are; core/alarms.py).
+            "active_dims": float((kl_dims.mean(0) > ACTIVE_KL).sum()),
         }
         subset = batch.x[: self.config.iw_examples]
-        nll_iw = -self._iwae_bound(subset, self.config.iw_samples, gen).mean()
+        y_subset = y[: self.config.iw_examples] if y is not None else None
+        nll_iw = -self._iwae_bound(subset, self.config.iw_samples, gen, y_subset).mean()
         out["nll_iw"] = nll_iw.item()
         if self.is_image:
             out["bpd"] = (nll_iw / (self.data_info.dim * math.log(2))).item()
         return out
 
-    def _iwae_bound(self, x_data: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
+    def _iwae_bound(
+        self, x_data: torch.Tensor, k: int, generator: torch.Generator | None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log p(x) >= log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x) (Burda et al. 2016, eq. 8)."""
         x = self._prepare(x_data)
         n = x.shape[0]
-        mu, logvar = self._posterior(x)
+        mu, logvar = self._posterior(x, y)
         std = torch.exp(0.5 * logvar)
         # Chunks of importance samples bound the memory of one decoder pass to about 1024 examples.
         chunk = max(1, 1024 // max(n, 1))
@@ -257,7 +287,8 @@ class VAE(GenerativeModel):
             kk = min(chunk, k - start)
             eps = randn((kk, n, self.latent_dim), generator, x.device)
             z = mu + std * eps  # kk x n x L
-            params = self._decoder_out(z.reshape(kk * n, -1))
+            y_rep = y.repeat(kk) if y is not None else None  # z is sample-major: row s * n + i
+            params = self._decoder_out(z.reshape(kk * n, -1), y_rep)
             x_rep = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * n, *x.shape[1:])
             log_px = self._log_px_given_z(x_rep, params).view(kk, n)
             log_pz = (-0.5 * (LOG_2PI + z**2)).sum(-1)
@@ -301,7 +332,12 @@ class VAE(GenerativeModel):
         decoder's spread is part of the model's density.
         """
         self.eval()
-        mean, logvar = self._decoder_out(z.to(self.device))
+        return self._decoder_mean_or_draw(*self._decoder_out(z.to(self.device)), generator, noise)
+
+    def _decoder_mean_or_draw(
+        self, mean: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None, noise: bool
+    ) -> torch.Tensor:
+        """Decoder parameters (model space) to data space: the mean, or with ``noise`` a draw from p(x|z)."""
         if self.likelihood_kind == "bernoulli":
             probs = torch.sigmoid(mean)
             if noise:

@@ -40,7 +40,7 @@ from genstudio.core.ema import EMA
 from genstudio.core.model import GenerativeModel, optimizer_step, randint, randn
 from genstudio.models.nets import crop_to, pad_to, padded_size, point_normalisation
 
-from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, denoise
+from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, EpsFn, ddim_invert, denoise
 from .schedule import SCHEDULES, make_schedule
 from .unet import MLPDenoiser, UNet
 
@@ -85,10 +85,16 @@ class DDPM(GenerativeModel):
             multiple = 2 ** (len(config.channel_mults) - 1)
             self.hp, self.wp = padded_size(h, multiple), padded_size(w, multiple)
             self.net: nn.Module = UNet(
-                c, config.base_channels, tuple(int(m) for m in config.channel_mults), config.num_res_blocks, config.attention, config.dropout
+                c,
+                config.base_channels,
+                tuple(int(m) for m in config.channel_mults),
+                config.num_res_blocks,
+                config.attention,
+                config.dropout,
+                num_classes=self.label_classes(),
             )
         else:
-            self.net = MLPDenoiser(data_info.dim, config.mlp_hidden, config.mlp_depth)
+            self.net = MLPDenoiser(data_info.dim, config.mlp_hidden, config.mlp_depth, num_classes=self.label_classes())
             centre, scale = point_normalisation(data_info)
             self.register_buffer("centre", centre)
             self.register_buffer("scale", scale)
@@ -96,6 +102,10 @@ class DDPM(GenerativeModel):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         warmup = config.warmup_steps
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
+
+    def label_classes(self) -> int:
+        """Classes the network embeds (0: unconditional); the conditional subclass overrides it."""
+        return 0
 
     # -- data space <-> model space --------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,16 +117,17 @@ class DDPM(GenerativeModel):
         return (x + 1) / 2 if self.is_image else x * self.scale + self.centre
 
     # -- the network, in every parameterisation ------------------------------------
-    def _raw(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _raw(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        extra = (y,) if self.label_classes() else ()
         if self.is_image:
             h, w = x_t.shape[-2:]
-            return crop_to(net(pad_to(x_t, self.hp, self.wp), t), h, w)
-        return net(x_t, t)
+            return crop_to(net(pad_to(x_t, self.hp, self.wp), t, *extra), h, w)
+        return net(x_t, t, *extra)
 
-    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
-        """eps_hat(x_t, t) in model space, whatever the network predicts."""
+    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, use_ema: bool = True, y: torch.Tensor | None = None) -> torch.Tensor:
+        """eps_hat(x_t, t) in model space, whatever the network predicts (``y``: labels, conditional models only)."""
         net = self.ema.shadow if use_ema else self.net
-        out = self._raw(net, x_t, t)
+        out = self._raw(net, x_t, t, y)
         if self.config.prediction == "eps":
             return out
         if self.config.prediction == "x0":
@@ -130,9 +141,16 @@ class DDPM(GenerativeModel):
             return x0
         return self.schedule.velocity(x0, t, noise)
 
-    def _loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def _loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         x_t = self.schedule.q_sample(x0, t, noise)
-        return F.mse_loss(self._raw(self.net, x_t, t), self._target(x0, t, noise))  # DDPM eq. 14
+        return F.mse_loss(self._raw(self.net, x_t, t, y), self._target(x0, t, noise))  # DDPM eq. 14
+
+    def training_labels(self, batch: Batch) -> torch.Tensor | None:
+        """Labels the network is trained with (None: unconditional); the conditional subclass drops some out."""
+        return None
+
+    def evaluation_labels(self, batch: Batch) -> torch.Tensor | None:
+        return None
 
     # -- training -------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, float]:
@@ -140,7 +158,7 @@ class DDPM(GenerativeModel):
         x0 = self.to_model(batch.x)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        loss = self._loss(x0, t, noise)
+        loss = self._loss(x0, t, noise, self.training_labels(batch))
         grad_norm = optimizer_step(loss, self.opt, clip_grad_norm=self.config.grad_clip or None)
         self.lr_schedule.step()
         self.ema.update(self.net)
@@ -165,9 +183,10 @@ class DDPM(GenerativeModel):
         noise = randn(x0.shape, gen, x0.device)
         x_t = self.schedule.q_sample(x0, t, noise)
         target = self._target(x0, t, noise)
+        y = self.evaluation_labels(batch)
         return {
-            "loss": F.mse_loss(self._raw(self.net, x_t, t), target).item(),
-            "loss_ema": F.mse_loss(self._raw(self.ema.shadow, x_t, t), target).item(),
+            "loss": F.mse_loss(self._raw(self.net, x_t, t, y), target).item(),
+            "loss_ema": F.mse_loss(self._raw(self.ema.shadow, x_t, t, y), target).item(),
         }
 
     # -- the Denoiser capability -------------------------------------------------------
@@ -199,18 +218,51 @@ class DDPM(GenerativeModel):
         model's noise space. ``x_T`` (model space) replaces the initial noise.
         Keyword arguments as in :meth:`sample_options`.
         """
-        self.eval()
-        shape = (n, *self.data_info.shape)
-        x = randn(shape, generator, self.device) if x_T is None else x_T.to(self.device)
-        clip = 1.0 if (clip_x0 and self.is_image) else None
 
         def eps_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return self.predict_eps(x_t, t, use_ema)
 
+        return self._chain(eps_fn, n, generator, sampler, steps, eta, spacing, variance, clip_x0, x_T)
+
+    @torch.no_grad()
+    def _chain(
+        self,
+        eps_fn: EpsFn,
+        n: int,
+        generator: torch.Generator | None,
+        sampler: str,
+        steps: int | None,
+        eta: float,
+        spacing: str,
+        variance: str,
+        clip_x0: bool,
+        x_T: torch.Tensor | None,
+    ) -> Iterator[DenoiseStep]:
+        self.eval()
+        x = self.initial_noise(n, generator) if x_T is None else x_T.to(self.device)
+        clip = 1.0 if (clip_x0 and self.is_image) else None
         for step in denoise(eps_fn, self.schedule, x, sampler, steps, spacing, eta, variance, clip, generator):
             step.x_t = self.to_data(step.x_t)
             step.x0_hat = self.to_data(step.x0_hat)
             yield step
+
+    def initial_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_T ~ N(0, I) in model space, the start of every reverse chain."""
+        return randn((n, *self.data_info.shape), generator, self.device)
+
+    @torch.no_grad()
+    def ddim_invert(self, x0: torch.Tensor, steps: int = 50, spacing: str = "trailing", refine: int = 0, use_ema: bool = True) -> torch.Tensor:
+        """The model-space x_T that deterministic DDIM (eta 0, same steps and spacing, no clipping) maps to data-space ``x0``.
+
+        See :func:`samplers.ddim_invert`; pass the result as ``x_T`` to
+        :meth:`denoise_steps` with ``clip_x0=False`` to reconstruct ``x0``.
+        """
+        self.eval()
+
+        def eps_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.predict_eps(x_t, t, use_ema)
+
+        return ddim_invert(eps_fn, self.schedule, self.to_model(x0.to(self.device)), steps, spacing, refine)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:

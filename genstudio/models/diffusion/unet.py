@@ -14,6 +14,11 @@ lowest, so the default (16, 32, 64 channels at 28, 14, 7 pixels) keeps
 The output convolution and each block's last convolution start at zero, so
 the initial network is the identity through every residual path and predicts
 zero noise.
+
+Both networks take an optional class label y for classifier-free guidance
+(Ho & Salimans 2022): a learned class embedding is added to the timestep
+embedding, and the extra index ``num_classes`` is the "no label" token the
+unconditional model is trained with.
 """
 
 from __future__ import annotations
@@ -41,6 +46,20 @@ class TimeEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.mlp(sinusoidal_embedding(t, self.base_dim))
+
+
+class ClassEmbedding(nn.Module):
+    """A learned vector per class plus one for "no label" (index ``num_classes``), added to the time embedding."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.table = nn.Embedding(num_classes + 1, dim)
+
+    def forward(self, y: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+        if y is None:  # unconditional: every example gets the null token
+            y = torch.full((n,), self.num_classes, dtype=torch.long, device=device)
+        return self.table(y.to(device).long())
 
 
 class ResBlock(nn.Module):
@@ -108,11 +127,13 @@ class UNet(nn.Module):
         num_res_blocks: int = 1,
         attention: bool = True,
         dropout: float = 0.0,
+        num_classes: int = 0,
     ):
         super().__init__()
         temb_dim = 4 * base_channels
         self.levels = len(channel_mults)
         self.time_embedding = TimeEmbedding(base_channels, temb_dim)
+        self.class_embedding = ClassEmbedding(num_classes, temb_dim) if num_classes > 0 else None
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
 
         ch = base_channels
@@ -142,8 +163,10 @@ class UNet(nn.Module):
         self.norm_out = nn.GroupNorm(group_count(ch), ch)
         self.conv_out = _zero(nn.Conv2d(ch, in_channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         temb = self.time_embedding(t)
+        if self.class_embedding is not None:
+            temb = temb + self.class_embedding(y, x.shape[0], x.device)
         h = self.conv_in(x)
         skips = [h]
         for block in self.down:
@@ -161,15 +184,18 @@ class UNet(nn.Module):
 class MLPDenoiser(nn.Module):
     """eps_hat(x_t, t) for low-dimensional points: residual MLP blocks, each adding the time embedding."""
 
-    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, temb_base: int = 64):
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, temb_base: int = 64, num_classes: int = 0):
         super().__init__()
         self.time_embedding = TimeEmbedding(temb_base, hidden)
+        self.class_embedding = ClassEmbedding(num_classes, hidden) if num_classes > 0 else None
         self.inp = nn.Linear(dim, hidden)
         self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.out = _zero(nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         temb = self.time_embedding(t)
+        if self.class_embedding is not None:
+            temb = temb + self.class_embedding(y, x.shape[0], x.device)
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(F.silu(h + temb))

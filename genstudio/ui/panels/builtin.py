@@ -15,3 +15,6 @@ def load_builtin_panels() -> None:
         return
     _loaded = True
     # -- panel modules (one line each) --
+    from . import diffusion_panel  # noqa: F401  (Denoiser: forward / reverse scrubbing, schedules, Markov chain)
+    from . import latent_explorer  # noqa: F401  (Latent: map, manifold, traversals, interpolation, classes, codebook)
+    from . import gan_view  # noqa: F401  (Adversarial: D heatmap, G gradient arrows, step D / G, drawn data)

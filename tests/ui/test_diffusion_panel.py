@@ -1,0 +1,281 @@
+"""The diffusion panel on tiny DDPM runs: forward scrubbing, a cached reverse chain, GIF and PNG export, schedules, Markov chain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genstudio.core.engine import train
+from genstudio.core.spec import RunSpec
+
+RUN = {"batch_size": 16, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "ddpm-digits"
+    spec = RunSpec.create("ddpm", "digits", {**RUN, "steps": 3}, {"base_channels": 8, "timesteps": 40, "attention": False})
+    events = list(train(spec, out))
+    assert events[-1].status == "completed", events[-1].message
+    return out
+
+
+@pytest.fixture(scope="module")
+def points_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "ddpm-moons"
+    spec = RunSpec.create("ddpm", "moons", {**RUN, "steps": 3}, {"timesteps": 30, "mlp_hidden": 32}, {"n_points": 300})
+    events = list(train(spec, out))
+    assert events[-1].status == "completed", events[-1].message
+    return out
+
+
+def make_panel(qtbot, run_dir):
+    from genstudio.ui.panels import PanelContext, panels_for
+    from genstudio.ui.panels.builtin import load_builtin_panels
+
+    load_builtin_panels()
+    titles = dict(panels_for(["Denoiser"]))
+    assert "Diffusion" in titles
+    panel = titles["Diffusion"](PanelContext(run_dir=run_dir, capabilities=["Denoiser"]))
+    qtbot.addWidget(panel)
+    panel.resize(1100, 700)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=20_000)
+    return panel
+
+
+def run_chain(qtbot, panel, **controls):
+    rev = panel.reverse
+    for name, value in controls.items():
+        widget = getattr(rev, name)
+        widget.setCurrentText(value) if hasattr(widget, "setCurrentText") else widget.setValue(value)
+    with qtbot.waitSignal(rev.chain_ready, timeout=30_000):
+        rev.run_button.click()
+    return rev.chain
+
+
+def test_forward_process_scrubs_an_example(qtbot, image_run):
+    panel = make_panel(qtbot, image_run)
+    fwd = panel.forward
+    schedule = panel.model.schedule
+    fwd.slider.setValue(0)
+    near_clean = fwd.xt_view.image().copy()
+    assert "t = 0" in fwd.readout.text() and "alpha-bar = 0.99" in fwd.readout.text()
+    fwd.slider.setValue(schedule.num_timesteps - 1)
+    assert fwd.xt_view.image() != near_clean
+    assert f"SNR = {float(schedule.snr[-1]):.4g}" in fwd.readout.text()
+    assert fwd.strip_view.has_image() and fwd.strip_label.text().startswith("x_t at t = 0,")
+    # The schedule plots follow the forward slider.
+    assert panel.schedule_view.lines[0].value() == schedule.num_timesteps - 1
+    fwd.example_spin.setValue(5)
+    assert fwd.x0_view.has_image()
+    panel.grab().save(str(image_run / "forward.png"))
+
+
+def test_reverse_chain_is_cached_scrubbed_and_exported(qtbot, image_run, tmp_path):
+    panel = make_panel(qtbot, image_run)
+    panel.tabs.setCurrentWidget(panel.reverse)
+    rev = panel.reverse
+    chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=10, spacing_combo="trailing", n_spin=4)
+    assert chain.num_frames == 11 and chain.nfe == 10 and chain.t[-1] == -1
+    assert chain.visited == [39, 35, 31, 27, 23, 19, 15, 11, 7, 3]
+    assert rev.slider.maximum() == 10
+    # The schedule view marks exactly the visited timesteps.
+    marked = sorted(int(x) for x in panel.schedule_view.marks[1].getData()[0])
+    assert marked == sorted(chain.visited)
+    seen = []
+    for i in range(rev.slider.maximum() + 1):
+        rev.slider.setValue(i)
+        seen.append(rev.xt_view.image().copy())
+        assert f"frame {i}" in rev.frame_label.text()
+    assert seen[0] != seen[-1]
+    assert "finished sample" in rev.frame_label.text()
+    rev.back_button.click()
+    assert rev.slider.value() == 9
+    panel.grab().save(str(tmp_path / "reverse.png"))
+
+    # GIF: every step, then every 3rd (ending on the finished sample).
+    gif = tmp_path / "chain.gif"
+    assert rev.export_gif(gif, stride=1) == 11
+    with Image.open(gif) as im:
+        assert im.n_frames == 11
+    assert rev.export_gif(gif, stride=3) == 5  # frames 0, 3, 6, 9, 10
+    with Image.open(gif) as im:
+        assert im.n_frames == 5
+    png = rev.export_png(tmp_path / "frame.png")
+    with Image.open(png) as im:
+        assert im.size[0] > 3 * im.size[1] // 2  # x_t | eps_hat | x0_hat side by side
+
+
+def test_same_seed_same_chain_and_play(qtbot, image_run):
+    panel = make_panel(qtbot, image_run)
+    rev = panel.reverse
+    a = run_chain(qtbot, panel, sampler_combo="ddpm", steps_spin=8, n_spin=2, seed_spin=3)
+    b = run_chain(qtbot, panel)
+    assert np.array_equal(a.x_t, b.x_t) and a.options["sampler"] == "ddpm" and a.nfe == 8
+    # The finished sample is what model.sample gives for the same seed.
+    ref = panel.model.sample(2, torch.Generator().manual_seed(3), sampler="ddpm", steps=8, spacing="trailing", variance="beta")
+    from genstudio.ui.panels.diffusion_frames import images_grid
+
+    assert np.abs(images_grid(ref, 2).astype(int) - b.x_t[-1].astype(int)).max() <= 1
+    rev.speed_combo.setCurrentIndex(rev.speed_combo.count() - 1)
+    rev.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: rev.slider.value() == rev.slider.maximum(), timeout=5_000)
+    qtbot.waitUntil(lambda: not rev.play_button.isChecked(), timeout=5_000)
+
+
+def test_sampling_can_be_stopped(qtbot, image_run):
+    panel = make_panel(qtbot, image_run)
+    rev = panel.reverse
+    rev.sampler_combo.setCurrentText("ddpm")
+    rev.steps_spin.setValue(40)
+    rev.n_spin.setValue(64)
+    rev.run_button.click()
+    assert rev.busy() and rev.stop_button.isEnabled()
+    rev.stop_button.click()
+    assert not rev.busy() and rev.run_button.isEnabled()
+    qtbot.wait(300)
+    assert rev.chain is None and "stopped" in rev.info_label.text()
+
+
+def test_record_chain_stops_between_network_evaluations(image_run):
+    from genstudio.core.engine import load_run_model
+    from genstudio.ui.panels.diffusion_frames import ChainInterrupted, record_chain
+
+    model, _, _ = load_run_model(image_run, device="cpu")
+    calls = []
+    original = model.predict_eps
+    model.predict_eps = lambda *a, **k: calls.append(1) or original(*a, **k)
+    with pytest.raises(ChainInterrupted):
+        record_chain(model, 2, 0, {"sampler": "ddpm"}, should_stop=lambda: len(calls) >= 3)
+    assert len(calls) == 3  # of 40 steps
+
+
+def test_points_particles_trajectories_and_field(qtbot, points_run, tmp_path):
+    panel = make_panel(qtbot, points_run)
+    panel.tabs.setCurrentWidget(panel.reverse)
+    rev = panel.reverse
+    assert rev.stack.currentWidget() is rev.plot
+    chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=6, n_spin=200)
+    assert chain.x_t.shape == (7, 200, 2) and chain.field.shape[0] == 7
+    rev.slider.setValue(3)
+    xs, _ = rev.trajectories.getData()
+    assert len(xs) == 8 * (4 + 1)  # 8 particles x (4 positions + a NaN break)
+    fx, _ = rev.field_item.getData()
+    assert len(fx) == 6 * len(chain.field_points)  # three segments (shaft and two barbs) per arrow
+    assert np.allclose(rev.particles.getData()[0], chain.x_t[3][:, 0])
+    rev.show_field.setChecked(False)
+    assert len(rev.field_item.getData()[0] or []) == 0
+    rev.grab().save(str(tmp_path / "points.png"))
+    assert rev.export_gif(tmp_path / "p.gif", stride=2) == 4
+    # Forward view on points: the whole cloud is noised.
+    fwd = panel.forward
+    fwd.slider.setValue(29)
+    assert len(fwd.cloud.getData()[0]) == 300  # every point of the (small) set
+
+
+def test_markov_chain_converges_to_its_stationary_distribution(qtbot):
+    from genstudio.ui.panels.diffusion_panel import MarkovChainView, stationary_distribution
+
+    view = MarkovChainView()
+    qtbot.addWidget(view)
+    P = view.matrix()
+    pi = stationary_distribution(P)
+    assert np.allclose(pi @ P, pi) and pi.sum() == pytest.approx(1)
+    ys = view.curves[0].getData()[1]
+    assert ys[0] == 1.0 and ys[-1] == pytest.approx(pi[0], abs=1e-4)
+    view.table.item(0, 0).setText("abc")
+    assert "not a number" in view.result.text()
+    view.set_matrix(np.eye(3))
+    assert "no unique stationary distribution" in view.result.text()
+
+
+def test_gif_frame_indices_and_bad_input():
+    from genstudio.ui.panels.diffusion_frames import gif_frame_indices
+
+    assert gif_frame_indices(11, 1) == list(range(11))
+    assert gif_frame_indices(11, 3) == [0, 3, 6, 9, 10]
+    assert gif_frame_indices(10, 3) == [0, 3, 6, 9]
+    with pytest.raises(ValueError, match="stride must be at least 1"):
+        gif_frame_indices(10, 0)
+
+
+def test_score_model_shows_langevin_steps_and_sigma_schedule(qtbot, tmp_path):
+    out = tmp_path / "ncsn-moons"
+    spec = RunSpec.create("ncsn", "moons", {**RUN, "steps": 2}, {"mlp_hidden": 16, "num_levels": 5}, {"n_points": 300})
+    assert list(train(spec, out))[-1].status == "completed"
+    panel = make_panel(qtbot, out)
+    rev = panel.reverse
+    assert rev.langevin_spin.isVisibleTo(rev) and not rev.sampler_combo.isVisibleTo(rev) and not rev.eta_spin.isVisibleTo(rev)
+    assert [title for title, _ in panel.schedule_view.curves] == ["sigma_t", "log SNR_t = -2 log sigma_t"]
+    assert "sigma = " in panel.forward.readout.text()
+    chain = run_chain(qtbot, panel, langevin_spin=2)
+    assert chain.num_frames == 5 * 2 + 1 + 1 and chain.nfe == 11
+    assert chain.t[:4] == [4, 4, 3, 3] and chain.field is not None
+    rev.slider.setValue(3)
+    assert "t = 3" in rev.frame_label.text()
+    panel.tabs.setCurrentWidget(panel.schedule_view)
+    panel.grab().save(str(tmp_path / "ncsn_schedule.png"))
+
+
+def test_compare_two_samplers_scrubbed_together(qtbot, image_run):
+    panel = make_panel(qtbot, image_run)
+    cmp = panel.compare
+    assert cmp.a.sampler_combo.currentText() == "ddpm" and cmp.a.steps_spin.value() == 40
+    cmp.b.steps_spin.setValue(5)
+    cmp.a.n_spin.setValue(2)
+    with qtbot.waitSignals([cmp.a.chain_ready, cmp.b.chain_ready], timeout=30_000):
+        cmp.run_both.click()
+    assert cmp.a.chain.nfe == 40 and cmp.b.chain.nfe == 5
+    assert np.array_equal(cmp.a.chain.x_t[0], cmp.b.chain.x_t[0])  # the same seed: the same x_T
+    cmp.slider.setValue(500)
+    assert cmp.a.slider.value() == 20 and cmp.b.slider.value() in (2, 3)
+    assert "50%" in cmp.fraction_label.text()
+    cmp.slider.setValue(1000)
+    assert "t = -1 | t = -1" in cmp.fraction_label.text()
+
+
+def test_conditional_model_class_guidance_and_sweep(qtbot, tmp_path):
+    out = tmp_path / "cfg-8g"
+    spec = RunSpec.create("cfg-ddpm", "8gaussians", {**RUN, "steps": 2}, {"mlp_hidden": 16, "timesteps": 20}, {"n_points": 400})
+    assert list(train(spec, out))[-1].status == "completed"
+    panel = make_panel(qtbot, out)
+    rev = panel.reverse
+    assert rev.class_combo.isVisibleTo(rev) and rev.class_combo.count() == 9 and rev.guidance_spin.isVisibleTo(rev)
+    rev.class_combo.setCurrentIndex(4)  # class 3
+    rev.guidance_spin.setValue(2.5)
+    chain = run_chain(qtbot, panel, steps_spin=4, n_spin=50)
+    assert chain.options["guidance_scale"] == 2.5 and (chain.options["labels"] == 3).all()
+    sweep = panel.sweep
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(sweep))
+    sweep.scales_edit.setText("0, one")
+    sweep.run_button.click()
+    assert "'one' is not a number" in sweep.message.text()
+    sweep.scales_edit.setText("0, 1, 3")
+    sweep.per_class.setValue(5)
+    sweep.steps_spin.setValue(4)
+    sweep.run_button.click()
+    qtbot.waitUntil(lambda: sweep.sweep is not None, timeout=30_000)
+    assert len(sweep.plots) == 3 and sweep.sweep.points[0].shape == (40, 2)
+    # Scale 0 is the unconditional model: the same seed gives the same samples whatever the class.
+    ref = panel.model.sample(40, torch.Generator().manual_seed(0), sampler="ddim", steps=4)
+    assert torch.allclose(torch.as_tensor(sweep.sweep.points[0]), ref, atol=1e-5)
+    panel.tabs.setCurrentWidget(sweep)
+    panel.grab().save(str(tmp_path / "sweep.png"))
+
+
+def test_latent_diffusion_shows_decoded_steps_and_latent_noise(qtbot, tmp_path):
+    vae = tmp_path / "vae"
+    assert list(train(RunSpec.create("vae", "digits", {**RUN, "steps": 2}, {"channels": 8, "hidden": 32, "latent_dim": 9}), vae))[-1].status == "completed"
+    out = tmp_path / "ldm"
+    spec = RunSpec.create("ldm", "digits", {**RUN, "steps": 2}, {"timesteps": 20, "mlp_hidden": 16, "autoencoder_run": str(vae)})
+    assert list(train(spec, out))[-1].status == "completed"
+    panel = make_panel(qtbot, out)
+    fwd = panel.forward
+    assert tuple(fwd.noise.shape) == (9,)
+    assert fwd.noise_view.image().width() == 3 + 2  # the 9-dim latent noise as a 3 x 3 tile, 1-pixel border
+    assert fwd.xt_view.image().width() == 8 + 2  # x_t decoded to an 8 x 8 digit
+    chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=4, n_spin=4)
+    assert chain.x_t.shape[1:3] == (2 * 9 + 1, 2 * 9 + 1) and chain.eps.shape[1:3] == (2 * 4 + 1, 2 * 4 + 1)
