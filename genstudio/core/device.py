@@ -45,13 +45,19 @@ def cpu_count() -> int:
 
 
 def default_threads(gui: bool) -> int:
-    """All cores for the command line; one fewer in the studio so the event loop keeps a core.
+    """Torch CPU threads: one fewer than the cores in the studio, and on small machines.
 
-    On a 2-core machine torch's second thread and the Qt event loop fight;
-    benchmarks/RESULTS.md has the measurement behind this choice.
+    torch's intra-op threads meet at a barrier after every operator; when
+    another process holds one of the cores, each barrier waits for a thread
+    that is not running. On 2 cores, DDPM trained 3x slower with 2 threads
+    than with 1 while anything else ran (benchmarks/RESULTS.md), so the CLI
+    keeps a core free up to 4 cores, and the studio always leaves one to the
+    Qt event loop.
     """
     n = cpu_count()
-    return max(1, n - 1) if gui else n
+    if gui or n <= 4:
+        return max(1, n - 1)
+    return n
 
 
 def configure_threads(requested: int = 0, gui: bool = False) -> int:
