@@ -64,7 +64,7 @@ def main() -> int:
         shot = w.grab()
     shot.save(str(out))
     s = w.session
-    print(f"{out}: platform {app.platformName()}, step {s.step if s else '?'}, grids {len(w.training_view.samples.frames)}")
+    print(f"{out}: {w.width()}x{w.height()}, platform {app.platformName()}, step {s.step if s else '?'}, grids {len(w.training_view.samples.frames)}")
     w.stop_training()
     pump(300, lambda: w.session is None)
     w.close()

@@ -11,7 +11,8 @@ models log, so a model opts in by logging them:
   G's gradient through a saturated D vanishes and G stops learning.
 - **mode collapse**: validation ``modes`` (covered modes on 8gaussians)
   falls 2 or more below its best, or validation ``diversity`` (mean pairwise
-  distance of samples over that of real data) drops below 0.3.
+  distance of samples over that of real data) falls below 0.3 after having
+  reached 0.6 (a fresh generator starts collapsed, which is no alarm).
 - **posterior collapse** (VAEs: validation ``active_dims``): no latent
   dimension, or under a quarter of them, carries information (KL > 0.01 nats).
 - **dead VQ codes** (VQ-VAE: validation ``codes_used``): under half of the
@@ -38,6 +39,7 @@ class AlarmMonitor:
     active: set[str] = field(default_factory=set)
     _win_streak: int = 0
     _best_modes: float = 0.0
+    _best_diversity: float = 0.0
 
     def update(self, values: dict[str, float], split: str = "train") -> list[str]:
         """Messages of alarms that start firing with these metrics."""
@@ -68,11 +70,15 @@ class AlarmMonitor:
                     f"Mode collapse: samples now cover {values['modes']:.0f} modes, down from {self._best_modes:.0f}; "
                     "G is putting its mass on a few modes. Try lowering the learning rates or wgan-gp."
                 )
-        if "diversity" in values and values["diversity"] < DIVERSITY_FLOOR and "mode_collapse" not in firing:
-            firing["mode_collapse"] = (
-                f"Mode collapse: samples are {values['diversity']:.2f}x as spread as real data; G produces near-copies. "
-                "Try lowering the learning rates or wgan-gp."
-            )
+        if "diversity" in values:
+            # A fall, not a low start: a fresh G maps all noise to nearly one point.
+            self._best_diversity = max(self._best_diversity, values["diversity"])
+            fell = self._best_diversity >= 2 * DIVERSITY_FLOOR and values["diversity"] < DIVERSITY_FLOOR
+            if fell and "mode_collapse" not in firing:
+                firing["mode_collapse"] = (
+                    f"Mode collapse: samples are {values['diversity']:.2f}x as spread as real data, down from "
+                    f"{self._best_diversity:.2f}x; G produces near-copies. Try lowering the learning rates or wgan-gp."
+                )
         dim = int(getattr(self.model, "latent_dim", 0) or 0)
         if "active_dims" in values and dim > 0:
             active = values["active_dims"]

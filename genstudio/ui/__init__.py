@@ -1,7 +1,6 @@
 """Everything Qt: the studio window, its panels and the bridge to the training thread.
 
-Importing this package first protects Python 3.11 from a shiboken6 6.12
-reference-count bug (see :mod:`genstudio.ui.shiboken_refcount`).
+PySide6 is pinned below 6.12 in pyproject.toml: 6.12.0 drops a reference to
+None / True on every void call and ``emit()`` on Python 3.11, which aborts a
+window with timers within minutes ("Fatal Python error: none_dealloc").
 """
-
-from . import shiboken_refcount as _shiboken_refcount  # noqa: F401  (applied on import)

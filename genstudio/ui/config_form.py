@@ -175,7 +175,9 @@ class ConfigForm(QWidget):
     # -- building ----------------------------------------------------------------
     def set_config_class(self, config_class: type | None, include: Iterable[str] | None = None, basic: Iterable[str] | None = None) -> None:
         if self._body is not None:
-            self._body.setParent(None)
+            # Hide and delete in place: reparenting to None would turn it into a visible top-level window.
+            self._layout.removeWidget(self._body)
+            self._body.hide()
             self._body.deleteLater()
         self.fields = {}
         self.config_class = config_class

@@ -28,7 +28,10 @@ def test_mode_collapse_posterior_collapse_and_dead_codes():
     assert mon.update({"modes": 8}, "val") == []
     msgs = mon.update({"modes": 5}, "val")
     assert len(msgs) == 1 and "cover 5 modes, down from 8" in msgs[0]
-    assert "spread as real data" in AlarmMonitor().update({"diversity": 0.1}, "val")[0]
+    div = AlarmMonitor()
+    assert div.update({"diversity": 0.1}, "val") == []  # a fresh G: collapsed from the start, no alarm
+    assert div.update({"diversity": 0.9}, "val") == []
+    assert "down from 0.90x" in div.update({"diversity": 0.1}, "val")[0]
     assert "Posterior collapse: 2 of 16" in mon.update({"active_dims": 2}, "val")[0]
     assert mon.update({"active_dims": 12}, "val") == []
     vq = AlarmMonitor(SimpleNamespace(num_codes=64))

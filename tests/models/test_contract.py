@@ -27,6 +27,7 @@ TINY: dict[str, dict] = {
     "cfg-ddpm": {"base_channels": 8, "timesteps": 50, "mlp_hidden": 32},
     "ncsn": {"base_channels": 8, "mlp_hidden": 32, "num_levels": 4, "steps_per_level": 3},
     "ldm": {"timesteps": 50, "mlp_hidden": 32},  # plus autoencoder_run: a tiny vae run, see autoencoder_run()
+    "cascade": {"timesteps": 50, "base_channels": 8, "sr_channels": 8, "aug_max": 10, "sample_aug": 5},
     "dcgan": {"g_channels": 8, "d_channels": 8},
     "vae": {"channels": 8, "hidden": 32},
     "ae": {"channels": 8, "hidden": 32},

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from genstudio.core.capabilities import Conditional, Encoder, Latent, capabilities_of
+from genstudio.core.capabilities import Latent, capabilities_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.engine import build_model
 from genstudio.core.model import DataMismatchError
@@ -24,7 +24,7 @@ from genstudio.metrics.modes import eight_gaussians_centres, mode_coverage
 from genstudio.models.adversarial.wgan_gp import gradient_penalty
 from genstudio.models.autoencoders.dae import corrupt_inputs
 from genstudio.models.autoencoders.sparse_ae import sparsity_kl
-from genstudio.models.autoencoders.vq_vae import VQVAE, VQVAEConfig, nearest_codes, perplexity
+from genstudio.models.autoencoders.vq_vae import nearest_codes, perplexity
 
 IMG = DataInfo("image", (1, 8, 8), num_classes=3, name="tiny")
 PTS = DataInfo("points", (2,), num_classes=2, name="pts", extent=(-2.0, 2.0, -1.0, 1.0))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genstudio.core import config as cfg
-from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.data_types import DataInfo
 from genstudio.core.engine import train
 from genstudio.core.model import DataMismatchError
 from genstudio.core.runs import RunError

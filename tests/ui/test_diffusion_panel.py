@@ -151,6 +151,10 @@ def test_record_chain_stops_between_network_evaluations(image_run):
     with pytest.raises(ChainInterrupted):
         record_chain(model, 2, 0, {"sampler": "ddpm"}, should_stop=lambda: len(calls) >= 3)
     assert len(calls) == 3  # of 40 steps
+    from genstudio.ui.panels.diffusion_frames import ChainTooLarge
+
+    with pytest.raises(ChainTooLarge, match="lower n or the number of steps"):
+        record_chain(model, 2, 0, {"sampler": "ddpm"}, max_bytes=10_000)
 
 
 def test_points_particles_trajectories_and_field(qtbot, points_run, tmp_path):
@@ -279,3 +283,34 @@ def test_latent_diffusion_shows_decoded_steps_and_latent_noise(qtbot, tmp_path):
     assert fwd.xt_view.image().width() == 8 + 2  # x_t decoded to an 8 x 8 digit
     chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=4, n_spin=4)
     assert chain.x_t.shape[1:3] == (2 * 9 + 1, 2 * 9 + 1) and chain.eps.shape[1:3] == (2 * 4 + 1, 2 * 4 + 1)
+
+
+def test_cascade_chain_shows_both_stages_at_full_size(qtbot, tmp_path):
+    out = tmp_path / "cascade"
+    spec = RunSpec.create("cascade", "digits", {**RUN, "steps": 2}, {"timesteps": 20, "base_channels": 8, "sr_channels": 8, "aug_max": 5, "sample_aug": 2})
+    assert list(train(spec, out))[-1].status == "completed"
+    panel = make_panel(qtbot, out)
+    chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=3, n_spin=4)
+    assert chain.num_frames == 2 * 3 + 1 and chain.nfe == 6  # x_T, then the output of each step
+    assert len({frame.shape for frame in chain.x_t}) == 1  # x_T and the base stage upsampled to the final size
+
+
+def test_live_run_waits_for_its_first_checkpoint_then_reloads(qtbot, tmp_path):
+    from genstudio.core.events import CheckpointSaved
+    from genstudio.ui.panels import PanelContext
+    from genstudio.ui.panels.diffusion_panel import DiffusionPanel
+
+    out = tmp_path / "live"
+    spec = RunSpec.create("ddpm", "moons", {**RUN, "steps": 4, "checkpoint_every": 2}, {"timesteps": 10, "mlp_hidden": 16}, {"n_points": 200})
+    events = train(spec, out)
+    next(events)  # RunStarted: the folder exists, no checkpoint yet
+    panel = DiffusionPanel(PanelContext(run_dir=out, capabilities=["Denoiser"], live=True))
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: "waiting for the run's first checkpoint" in panel.status.text(), timeout=20_000)
+    assert not panel.reverse.isEnabled()
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert [e.step for e in saved] == [2, 4]
+    panel.on_event(saved[-1])
+    qtbot.waitUntil(lambda: panel.step == 4, timeout=20_000)
+    assert "checkpoint step 4" in panel.status.text() and panel.reverse.isEnabled()
+    panel.shutdown()

@@ -4,7 +4,6 @@ on images, stepping D or G in the sandbox, slow-motion play, drawn data."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
 

@@ -5,11 +5,9 @@ VQ code edits, GANs' prior maps on 2-D data, and a live run's first checkpoint."
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
-from genstudio.core.capabilities import capabilities_of
 from genstudio.core.engine import train
 from genstudio.core.events import CheckpointSaved
 from genstudio.core.runs import RunFolder
@@ -71,7 +69,8 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     # Click on an empty spot between two class centres: a decode appears there and becomes the current point.
     c0, c1 = d.latents[d.labels == 0].mean(0), d.latents[d.labels == 1].mean(0)
     mid = (c0 + c1) / 2 + np.array([0.0, 1e-3], np.float32)
-    panel.map_tab.plot.getPlotItem().vb.setRange(xRange=(mid[0] - 3, mid[0] + 3), yRange=(mid[1] - 3, mid[1] + 3), padding=0)
+    mx, my = float(mid[0]), float(mid[1])
+    panel.map_tab.plot.getPlotItem().vb.setRange(xRange=(mx - 3, mx + 3), yRange=(my - 3, my + 3), padding=0)
     qtbot.wait(50)
     panel.map_tab.decoded.array = None
     click_view(qtbot, panel.map_tab.plot, float(mid[0]), float(mid[1]))
@@ -79,7 +78,22 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     assert panel.map_tab.decoded.array.shape == (1, 1, 8, 8)
     assert np.allclose(panel.current, mid, atol=0.1)
     assert panel.last_decode_ms > 0
+    # An empty spot far from every example decodes exactly there (the latent is 2-D: the map is the latent).
+    spot = mid + np.array([2.5, -2.5], np.float32)
+    click_view(qtbot, panel.map_tab.plot, float(spot[0]), float(spot[1]))
+    qtbot.waitUntil(lambda: "this spot" in panel.map_tab.click_label.text(), timeout=5_000)
+    assert np.allclose(panel.current, spot, atol=0.05)
+    # Hovering over an example shows it.
+    i = int(np.argmin(np.abs(d.projection.coords - mid).sum(1)))
+    vb = panel.map_tab.plot.getPlotItem().vb
+    qtbot.mouseMove(panel.map_tab.plot.viewport(), panel.map_tab.plot.mapFromScene(vb.mapViewToScene(QPointF(*map(float, d.projection.coords[i])))))
+    qtbot.waitUntil(lambda: panel.map_tab.hover_view.array is not None, timeout=5_000)
+    assert panel.map_tab.hover_label.text().startswith("example ")
 
+    # Hidden tabs decode nothing; shown, they catch up with the current point.
+    assert panel.traversal_tab.rows.array is None and panel.manifold_tab.view.array is None
+    panel.tabs.setCurrentWidget(panel.traversal_tab)
+    assert panel.traversal_tab.live.array is not None
     # A slider move changes the live decode.
     j, slider, _ = panel.traversal_tab.sliders[0]
     before = panel.traversal_tab.live.array.copy()
@@ -89,11 +103,14 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     assert panel.traversal_tab.rows.array.shape == (2 * 9, 1, 8, 8)
 
     # The manifold grid over the two dimensions.
+    panel.tabs.setCurrentWidget(panel.manifold_tab)
+    assert panel.manifold_tab.view.array.shape == (225, 1, 8, 8)
     panel.manifold_tab.size.setValue(7)
     assert panel.manifold_tab.view.array.shape == (49, 1, 8, 8)
 
     # The interpolation strip has N frames, in both modes; export as GIF.
     tab = panel.interp_tab
+    panel.tabs.setCurrentWidget(tab)
     tab.frames_spin.setValue(6)
     assert tab.frames.shape == (6, 1, 8, 8)
     assert tab.view.grid.shape[1] == 6 * 9 + 1
@@ -121,8 +138,10 @@ def test_cvae_class_sweep(qtbot, tmp_path):
     panel = open_panel(qtbot, run)
     wait_ready(qtbot, panel)
     assert panel.tabs.indexOf(panel.class_tab) >= 0 and panel.class_combo.isVisible()
+    panel.tabs.setCurrentWidget(panel.class_tab)
     assert panel.class_tab.grid_shape == (10, 8)
     assert panel.class_tab.view.array.shape == (80, 1, 8, 8)
+    panel.tabs.setCurrentWidget(panel.traversal_tab)
     before = panel.traversal_tab.live.array.copy()
     panel.class_combo.setCurrentIndex(7)
     assert not np.allclose(before, panel.traversal_tab.live.array)
@@ -156,6 +175,7 @@ def test_gan_on_points_maps_prior_draws(qtbot, tmp_path):
     z = panel.map_tab.click_at(0.5, -0.25)
     assert panel.map_tab.decoded.array.shape == (1, 2)
     assert panel.map_tab.decoded.currentWidget() is panel.map_tab.decoded.plot
+    panel.tabs.setCurrentWidget(panel.interp_tab)
     assert panel.interp_tab.frames.shape == (10, 2)
     assert np.isfinite(z).all()
 
@@ -168,7 +188,14 @@ def test_live_run_loads_on_the_first_checkpoint(qtbot, tmp_path):
     assert panel.data is None and not panel.tabs.isEnabled()
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert saved
+    panel.hide()  # a hidden tab only notes the checkpoint...
+    panel.on_event(saved[-1])
+    qtbot.wait(1500)
+    assert panel.data is None
     with qtbot.waitSignal(panel.data_ready, timeout=30_000):
-        panel.on_event(saved[-1])
+        panel.show()  # ...and loads it when shown
+    assert panel.data.step == 10
+    with qtbot.waitSignal(panel.data_ready, timeout=30_000):
+        panel.on_event(saved[-1])  # shown: loads at once
     assert panel.data.step == 10 and panel.tabs.isEnabled()
     panel.shutdown()

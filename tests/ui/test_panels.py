@@ -168,3 +168,15 @@ def test_settings_remember_choices(qtbot, settings, tmp_path):
     assert w2.theme == "dark"
     w2.set_theme("light")
     qtbot.waitUntil(lambda: not w2.dataset_panel.is_loading(), timeout=20_000)
+
+
+def test_switching_models_leaves_no_stray_windows(window, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    for mid in window.model_panel._by_family.get("test", []) + ["toy"]:
+        window.model_panel.select(mid)
+    window.dataset_panel.select("circles")
+    window.dataset_panel.select("moons")
+    qtbot.wait(50)
+    visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert visible == [window]  # an old form reparented to None would show up as a window of its own

@@ -79,7 +79,7 @@ class LatentDiffusion(GenerativeModel):
     def __init__(self, config: LDMConfig, data_info: DataInfo):
         super().__init__(config, data_info)
         if not config.autoencoder_run:
-            raise DataMismatchError("ldm needs autoencoder_run: the run folder of a trained vae on this dataset (set autoencoder_run=runs/my-vae)")
+            raise DataMismatchError("ldm needs autoencoder_run: the run folder of a trained vae on this dataset (--set autoencoder_run=runs/my-vae)")
         autoencoder = load_autoencoder(config.autoencoder_run)
         if tuple(autoencoder.data_info.shape) != tuple(data_info.shape):
             raise DataMismatchError(

@@ -16,8 +16,13 @@ formula exactly.
 - DDIM step (Song, Meng & Ermon 2021, eq. 12) with eta: 0 is deterministic,
   1 matches DDPM's posterior variance (eq. 16).
 
+- DDIM inversion (:func:`ddim_invert`): eta 0 makes DDIM a deterministic
+  map x_T -> x_0, and running it backwards recovers the x_T of a sample.
+
 Every step returns the predicted x_0 (DDPM eq. 15) beside the new sample,
-which the studio shows to preview progress, as diffusers does.
+which the studio shows to preview progress, as diffusers does; it counts
+network evaluations (NFE), and a consumer interrupts sampling by stopping
+the iteration (no evaluation happens after the last step it asked for).
 """
 
 from __future__ import annotations

@@ -128,6 +128,7 @@ class UNet(nn.Module):
         attention: bool = True,
         dropout: float = 0.0,
         num_classes: int = 0,
+        out_channels: int | None = None,
     ):
         super().__init__()
         temb_dim = 4 * base_channels
@@ -161,7 +162,8 @@ class UNet(nn.Module):
                 self.up.append(Upsample(ch))
 
         self.norm_out = nn.GroupNorm(group_count(ch), ch)
-        self.conv_out = _zero(nn.Conv2d(ch, in_channels, 3, padding=1))
+        # A conditioned network (the cascade's super-resolution stage) takes extra input channels but predicts only the image's.
+        self.conv_out = _zero(nn.Conv2d(ch, out_channels or in_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         temb = self.time_embedding(t)

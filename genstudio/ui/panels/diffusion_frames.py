@@ -25,12 +25,18 @@ from genstudio.core.model import randn
 
 #: Predicted noise is N(0, 1)-like; it is shown mapped from [-EPS_RANGE, EPS_RANGE] to [0, 1].
 EPS_RANGE = 3.0
+#: The cache of one chain may not grow past this; a bigger request stops with a clear message.
+MAX_CHAIN_BYTES = 2 * 1024**3
 #: Arrows of the learned field: a FIELD_GRID x FIELD_GRID lattice over the data's extent.
 FIELD_GRID = 17
 
 
 class ChainInterrupted(Exception):
     """Raised by :func:`record_chain` when ``should_stop`` asks it to stop."""
+
+
+class ChainTooLarge(MemoryError):
+    """The cached frames of a chain would pass ``max_bytes``."""
 
 
 @dataclass
@@ -124,12 +130,14 @@ def record_chain(
     ncols: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_bytes: int = MAX_CHAIN_BYTES,
 ) -> Chain:
     """Run ``model.denoise_steps`` once for a fixed seed and cache every step (see :class:`Chain`).
 
     ``options`` are passed to ``denoise_steps`` (sampler, steps, eta, ...).
     ``should_stop`` is polled between network evaluations; when it returns
-    True the chain is abandoned with :class:`ChainInterrupted`.
+    True the chain is abandoned with :class:`ChainInterrupted`. A chain whose
+    cache would pass ``max_bytes`` stops with :class:`ChainTooLarge`.
     """
     options = dict(options or {})
     info = model.data_info
@@ -147,12 +155,17 @@ def record_chain(
     def keep_input(x_data: torch.Tensor) -> None:
         xs.append(images_grid(x_data, ncols) if is_image else x_data.float().cpu().numpy().copy())
 
-    keep_input(to_data(x_T_model))
+    x_T_data = to_data(x_T_model)
     last = None
     total = None
     for step in model.denoise_steps(n, g, x_T=x_T_model, **options):
         if should_stop is not None and should_stop():
             raise ChainInterrupted("sampling stopped")
+        if last is None:
+            if is_image and x_T_data.shape[-2:] != step.x_t.shape[-2:]:
+                # A cascade starts at a lower resolution: show its x_T at the displayed size.
+                x_T_data = torch.nn.functional.interpolate(x_T_data, size=step.x_t.shape[-2:], mode="nearest")
+            keep_input(x_T_data)
         total = step.num_steps
         ts.append(int(step.t))
         if is_image:
@@ -164,6 +177,12 @@ def record_chain(
             if lattice is not None:
                 fields.append(noise_field(model, lattice, step.t))
         keep_input(step.x_t)
+        used = sum(a.nbytes for a in xs[-1:] + epss[-1:] + x0s[-1:]) * (step.num_steps + 1)
+        if used > max_bytes:
+            raise ChainTooLarge(
+                f"caching this chain needs about {used / 1024**3:.1f} GiB ({step.num_steps} steps of {n} samples); "
+                f"the limit is {max_bytes / 1024**3:.1f} GiB: lower n or the number of steps"
+            )
         last = step
         if progress is not None:
             progress(len(ts), total)

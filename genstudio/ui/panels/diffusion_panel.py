@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -75,6 +76,7 @@ from . import PanelContext, register_panel
 from .diffusion_frames import (
     Chain,
     ChainInterrupted,
+    ChainTooLarge,
     GuidanceSweep,
     guidance_sweep,
     images_grid,
@@ -170,6 +172,8 @@ class _ChainTask(QRunnable):
             chain = record_chain(self.model, should_stop=self.stop.is_set, progress=self._progress, **self.kwargs)
         except ChainInterrupted:
             self._emit(self.signals.failed, self.ticket, "stopped")
+        except ChainTooLarge as e:
+            self._emit(self.signals.failed, self.ticket, str(e))
         except Exception as e:  # shown in the panel, never lost in the pool
             self._emit(self.signals.failed, self.ticket, f"sampling failed: {e}\n{traceback.format_exc(limit=3)}")
         else:
@@ -1029,6 +1033,8 @@ class MarkovChainView(QWidget):
         self.table.setVerticalHeaderLabels([f"from {k}" for k in range(n)])
         self.table.setToolTip("Transition probabilities; each row is rescaled to sum to 1")
         self.table.setMaximumWidth(300)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setMaximumHeight(self.table.horizontalHeader().sizeHint().height() + n * 30 + 4)
         self.start_combo = QComboBox()
         for k in range(n):
             self.start_combo.addItem(f"start in state {k}", k)
@@ -1205,6 +1211,7 @@ class DiffusionPanel(QWidget):
             self.tabs.setTabVisible(self.tabs.indexOf(self.sweep), True)
         self.schedule_view.set_schedule(model.schedule)
         self.schedule_view.set_visited(self.reverse.planned_timesteps())
+        self.schedule_view.set_t(self.forward.slider.value())
         name = type(model).__name__
         self.status.setText(f"{name} at checkpoint step {step} · T = {model.schedule.num_timesteps} · schedule {getattr(model.schedule, 'name', '')}")
         self.model_loaded.emit()

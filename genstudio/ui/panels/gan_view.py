@@ -487,6 +487,8 @@ class GanViewPanel(QWidget):
         d = self.data
         assert d is not None
         kind = "probability of real" if d.model.d_output_kind == "probability" else "raw score, scaled to its range"
+        if isinstance(d.model, Conditional) and d.kind == "points":
+            kind += " for class 0; the points cycle through the classes"
         text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · heatmap: D's {kind}"
         return " · ".join([text, *d.notes])
 
@@ -505,6 +507,11 @@ class GanViewPanel(QWidget):
         # A new checkpoint replaces the sandbox, unless the user is playing with it right now.
         if isinstance(event, CheckpointSaved) and not self.play.isChecked() and self.sandbox_steps == 0:
             self.reload()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        # Playing spends CPU the training run needs: stop when the user looks elsewhere.
+        super().hideEvent(event)
+        self.play.setChecked(False)
 
     def shutdown(self) -> None:
         self._closed = True

@@ -258,6 +258,7 @@ class LatentExplorerPanel(QWidget):
         self.last_decode_ms = 0.0
         self._closed = False
         self._reload_pending = False
+        self._checkpoint_waiting = False
         self._task = BackgroundCall(self)
         self._task.done.connect(self._on_prepared)
         self._task.failed.connect(self._on_failed)
@@ -412,6 +413,17 @@ class LatentExplorerPanel(QWidget):
         from genstudio.core.events import CheckpointSaved
 
         if isinstance(event, CheckpointSaved):
+            # Encoding the validation set competes with training for the CPU: while the tab is
+            # hidden, only note that a newer checkpoint exists and load it when the tab is shown.
+            if self.isVisible():
+                self.reload()
+            else:
+                self._checkpoint_waiting = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        if self._checkpoint_waiting:
+            self._checkpoint_waiting = False
             self.reload()
 
     def shutdown(self) -> None:
@@ -561,7 +573,37 @@ class MapTab(QWidget):
         self.hover_label.setText(f"example {i}{label}")
 
 
-class ManifoldTab(QWidget):
+class _LazyTab(QWidget):
+    """A tab that decodes only while it is shown: a change while hidden marks it stale, the next show redraws.
+
+    A click on the map then costs one decode, not the manifold grid and the
+    traversal rows of tabs nobody is looking at.
+    """
+
+    panel: LatentExplorerPanel
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stale = True
+
+    def render(self) -> None:
+        raise NotImplementedError
+
+    def request_render(self) -> None:
+        if self.isVisible():
+            self._stale = False
+            self.render()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        if self._stale and self.panel.data is not None:
+            self._stale = False
+            self.render()
+
+
+class ManifoldTab(_LazyTab):
     """Decodes over a grid of two latent dimensions, the others held at the current point."""
 
     def __init__(self, panel: LatentExplorerPanel):
@@ -579,9 +621,9 @@ class ManifoldTab(QWidget):
         lay.addWidget(self.hold)
         lay.addWidget(self.view, 1)
         for w in (self.dim_x, self.dim_y):
-            w.currentIndexChanged.connect(lambda _i: self.render())
-        self.size.valueChanged.connect(lambda _v: self.render())
-        panel.current_changed.connect(lambda _z: self.render())
+            w.currentIndexChanged.connect(lambda _i: self.request_render())
+        self.size.valueChanged.connect(lambda _v: self.request_render())
+        panel.current_changed.connect(lambda _z: self.request_render())
 
     def refresh(self, first: bool) -> None:
         d = self.panel.data
@@ -596,7 +638,7 @@ class ManifoldTab(QWidget):
                 combo.setCurrentIndex(pick)
                 combo.blockSignals(False)
         self.view.set_reference(d.reference)
-        self.render()
+        self.request_render()
 
     def render(self) -> None:
         d = self.panel.data
@@ -615,7 +657,7 @@ class ManifoldTab(QWidget):
         )
 
 
-class TraversalTab(QWidget):
+class TraversalTab(_LazyTab):
     """Sliders for the top-ranked dimensions with a live decode, and rows of decodes across each range."""
 
     def __init__(self, panel: LatentExplorerPanel):
@@ -630,7 +672,7 @@ class TraversalTab(QWidget):
         self.live = DecodedView("Move a slider to decode.")
         self.rows = DecodedView("Traversal rows appear here.")
         self.reset_button = QPushButton("Back to the current point")
-        self.reset_button.clicked.connect(self._reset)
+        self.reset_button.clicked.connect(self.render)
         self.timing = QLabel("")
         left = QVBoxLayout()
         left.addWidget(scroll, 1)
@@ -645,7 +687,7 @@ class TraversalTab(QWidget):
         lay.addLayout(left, 2)
         lay.addLayout(right, 3)
         self.z: np.ndarray | None = None
-        panel.current_changed.connect(lambda _z: self._reset())
+        panel.current_changed.connect(lambda _z: self.request_render())
 
     def refresh(self, first: bool) -> None:
         d = self.panel.data
@@ -671,7 +713,7 @@ class TraversalTab(QWidget):
             self.slider_grid.setRowStretch(len(dims), 1)  # sliders packed at the top
         self.live.set_reference(d.reference)
         self.rows.set_reference(d.reference)
-        self._reset()
+        self.request_render()
 
     def value_of(self, j: int, tick: int) -> float:
         d = self.panel.data
@@ -689,7 +731,8 @@ class TraversalTab(QWidget):
         assert d is not None and self.z is not None
         lbl.setText(f"z{j}  {d.score_name} {d.score[j]:.2f}  = {self.z[j]:+.2f}")
 
-    def _reset(self) -> None:
+    def render(self) -> None:
+        """Sliders back to the current point, a live decode there, and the traversal rows around it."""
         d = self.panel.data
         if d is None or self.panel.current is None:
             return
@@ -726,7 +769,7 @@ class TraversalTab(QWidget):
         self.timing.setText(f"decode: {self.panel.last_decode_ms:.1f} ms")
 
 
-class InterpolationTab(QWidget):
+class InterpolationTab(_LazyTab):
     """Between two examples (or seeds), linear or slerp, in N frames; Export GIF."""
 
     def __init__(self, panel: LatentExplorerPanel):
@@ -759,8 +802,8 @@ class InterpolationTab(QWidget):
         self.b_spin.valueChanged.connect(lambda v: self._pick(1, v))
         self.a_current.clicked.connect(lambda: self._use_current(0))
         self.b_current.clicked.connect(lambda: self._use_current(1))
-        self.mode.currentIndexChanged.connect(lambda _i: self.render())
-        self.frames_spin.valueChanged.connect(lambda _v: self.render())
+        self.mode.currentIndexChanged.connect(lambda _i: self.request_render())
+        self.frames_spin.valueChanged.connect(lambda _v: self.request_render())
         self.export_button.clicked.connect(self._export_dialog)
 
     def _from_data(self) -> bool:
@@ -787,7 +830,7 @@ class InterpolationTab(QWidget):
                 spin.blockSignals(False)
         self.endpoints = [self._latent_for(self.a_spin.value()), self._latent_for(self.b_spin.value())]
         self.view.set_reference(d.reference)
-        self.render()
+        self.request_render()
 
     def _latent_for(self, index: int) -> np.ndarray:
         d = self.panel.data
@@ -801,12 +844,12 @@ class InterpolationTab(QWidget):
         if self.panel.data is None:
             return
         self.endpoints[which] = self._latent_for(index)
-        self.render()
+        self.request_render()
 
     def _use_current(self, which: int) -> None:
         if self.panel.current is not None:
             self.endpoints[which] = self.panel.current.copy()
-            self.render()
+            self.request_render()
 
     def render(self) -> None:
         if self.panel.data is None or self.endpoints[0] is None or self.endpoints[1] is None:
@@ -862,7 +905,7 @@ class InterpolationTab(QWidget):
             self.export_gif(path)
 
 
-class ClassTab(QWidget):
+class ClassTab(_LazyTab):
     """Class by latent sample: row k decodes every latent with class k; a column keeps the style."""
 
     def __init__(self, panel: LatentExplorerPanel):
@@ -879,13 +922,13 @@ class ClassTab(QWidget):
         lay.addLayout(_tool_row("latents: seed", self.seed, "count", self.count))
         lay.addWidget(QLabel("Each row is one class; each column one latent z swept across the classes (style kept, class changed)."))
         lay.addWidget(self.view, 1)
-        self.seed.valueChanged.connect(lambda _v: self.render())
-        self.count.valueChanged.connect(lambda _v: self.render())
+        self.seed.valueChanged.connect(lambda _v: self.request_render())
+        self.count.valueChanged.connect(lambda _v: self.request_render())
 
     def refresh(self, first: bool) -> None:
         if self.panel.data is not None:
             self.view.set_reference(self.panel.data.reference)
-        self.render()
+        self.request_render()
 
     def render(self) -> None:
         d = self.panel.data
