@@ -38,6 +38,7 @@ from .runs import RunError, RunFolder
 from .spec import RunSpec
 
 PREVIEW_SEED = 1234  # one fixed seed, so the grids of a run can be replayed as a film
+PREVIEW_TIME_SHARE = 0.05  # timed previews take at most this share of the training time
 
 
 def build_model(spec: RunSpec, data_info, device: torch.device) -> GenerativeModel:
@@ -307,6 +308,7 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
     seg_start = time.perf_counter()
     last_log_time, last_log_step = 0.0, step
     last_preview = time.perf_counter()
+    preview_cost = 0.0
     last_ckpt_step = start_step if run.latest_checkpoint() == start_step else -1
     sums: dict[str, float] = {}
     count = 0
@@ -380,11 +382,17 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                         yield Notice(alarm)
 
             due = (rc.sample_every > 0 and step % rc.sample_every == 0) or control.take_preview_request()
-            due = due or (rc.preview_every_s > 0 and time.perf_counter() - last_preview >= rc.preview_every_s)
+            # Timed previews are throttled where they are produced: never more than
+            # PREVIEW_TIME_SHARE of the wall time (a DDPM grid costs seconds on a CPU).
+            gap = max(rc.preview_every_s, preview_cost / PREVIEW_TIME_SHARE)
+            due = due or (rc.preview_every_s > 0 and time.perf_counter() - last_preview >= gap)
             due = due or (single and info.kind == "points")
             if due and step < total:
-                yield make_preview(model, rc.preview_n, info, step, run)
+                t_preview = time.perf_counter()
+                preview = make_preview(model, rc.preview_n, info, step, run)
                 last_preview = time.perf_counter()
+                preview_cost = last_preview - t_preview
+                yield preview
 
             if (rc.checkpoint_every > 0 and step % rc.checkpoint_every == 0) or control.take_save_request():
                 yield from checkpoint()

@@ -215,6 +215,7 @@ def test_score_model_shows_langevin_steps_and_sigma_schedule(qtbot, tmp_path):
     assert rev.langevin_spin.isVisibleTo(rev) and not rev.sampler_combo.isVisibleTo(rev) and not rev.eta_spin.isVisibleTo(rev)
     assert [title for title, _ in panel.schedule_view.curves] == ["sigma_t", "log SNR_t = -2 log sigma_t"]
     assert "sigma = " in panel.forward.readout.text()
+    assert not panel.tabs.isTabVisible(panel.tabs.indexOf(panel.nfe_view))  # no DDIM for a score model
     chain = run_chain(qtbot, panel, langevin_spin=2)
     assert chain.num_frames == 5 * 2 + 1 + 1 and chain.nfe == 11
     assert chain.t[:4] == [4, 4, 3, 3] and chain.field is not None
@@ -314,3 +315,21 @@ def test_live_run_waits_for_its_first_checkpoint_then_reloads(qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.step == 4, timeout=20_000)
     assert "checkpoint step 4" in panel.status.text() and panel.reverse.isEnabled()
     panel.shutdown()
+
+
+def test_nfe_versus_quality(qtbot, points_run):
+    panel = make_panel(qtbot, points_run)
+    view = panel.nfe_view
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(view))
+    assert view.steps_edit.text() == "2, 5, 10, 20"  # the model has T = 30
+    view.steps_edit.setText("2, 5, 30")
+    view.n_spin.setValue(100)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.curve is not None, timeout=30_000)
+    c = view.curve
+    assert c.steps == [2, 5, 30] and c.nfe == [2, 5, 30] and c.rms_to_finest[-1] == 0.0
+    assert len(view.mmd_curve.getData()[0]) == 3 and all(np.isfinite(c.mmd2))
+    view.steps_edit.setText("2, 50")
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.run_button.isEnabled() and "failed" in view.message.text(), timeout=10_000)
+    assert "between 1 and the model's 30 diffusion steps" in view.message.text()

@@ -19,6 +19,9 @@ Song et al. 2021, "Denoising Diffusion Implicit Models"):
   frame's t.
 - **Compare samplers.** Two chains from one seed scrubbed together by the
   fraction of their walk (DDPM with all T steps against DDIM 50, 20, 10).
+- **NFE versus quality.** Deterministic DDIM from one x_T at several step
+  counts: MMD^2 to the data and the distance to the finest run, against the
+  number of network evaluations.
 - **Guidance sweep** (conditional models): every class at several
   classifier-free guidance scales from the same noise.
 - **Schedules.** beta_t, alpha_bar_t and log SNR, with the timesteps the
@@ -78,8 +81,10 @@ from .diffusion_frames import (
     ChainInterrupted,
     ChainTooLarge,
     GuidanceSweep,
+    NFECurve,
     guidance_sweep,
     images_grid,
+    nfe_versus_quality,
     noise_picture,
     parse_scales,
     record_chain,
@@ -92,6 +97,8 @@ FORWARD_EXAMPLES = 64
 FORWARD_POINTS = 1000
 #: Images in the forward strip.
 STRIP_LENGTH = 8
+#: Data examples the NFE-versus-quality scores compare samples against.
+REFERENCE_SIZE = 1000
 #: Trajectories drawn on 2-D data.
 TRAJECTORIES = 8
 SPEEDS_FPS = (2, 5, 10, 25, 50)
@@ -1016,6 +1023,89 @@ class GuidanceSweepView(QWidget):
             self.plots.append(p)
 
 
+# -- NFE versus quality ----------------------------------------------------------------------------
+
+
+class NFEQualityView(QWidget):
+    """How sample quality falls as DDIM steps drop: one x_T, several step counts, two scores against NFE."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model: Any = None
+        self.reference: torch.Tensor | None = None
+        self.curve: NFECurve | None = None
+        self.steps_edit = QLineEdit("2, 5, 10, 20, 50, 100")
+        self.steps_edit.setToolTip("DDIM step counts (network evaluations), separated by commas; the largest is the reference run")
+        self.n_spin = QSpinBox()
+        self.n_spin.setRange(8, 4096)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 1_000_000)
+        self.run_button = QPushButton("Run")
+        self.message = QLabel("DDIM with eta 0 from one x_T at each step count. MMD² to the data (in pixel space for images) and "
+                              "the RMS distance to the run with the most steps, against the number of network evaluations.")
+        self.message.setWordWrap(True)
+        controls = QHBoxLayout()
+        for label, w in (("DDIM steps", self.steps_edit), ("n", self.n_spin), ("seed", self.seed_spin)):
+            controls.addWidget(QLabel(label))
+            controls.addWidget(w)
+        controls.addWidget(self.run_button)
+        controls.addStretch(1)
+        self.mmd_plot = _plot("MMD² to the data")
+        self.rms_plot = _plot("RMS distance to the finest run")
+        for p in (self.mmd_plot, self.rms_plot):
+            p.setLabel("bottom", "network evaluations (NFE)")
+            p.setLogMode(x=True, y=False)
+        self.mmd_curve = self.mmd_plot.plot(pen=pg.mkPen(40, 110, 200, width=2), symbol="o", symbolSize=7)
+        self.rms_curve = self.rms_plot.plot(pen=pg.mkPen(220, 90, 40, width=2), symbol="o", symbolSize=7)
+        plots = QHBoxLayout()
+        plots.addWidget(self.mmd_plot)
+        plots.addWidget(self.rms_plot)
+        lay = QVBoxLayout(self)
+        lay.addLayout(controls)
+        lay.addWidget(self.message)
+        lay.addLayout(plots, 1)
+        self.call = BackgroundCall(self)
+        self.call.done.connect(self._on_done)
+        self.call.failed.connect(lambda _t, exc, _tb: self._finish(f"failed: {exc}"))
+        self.run_button.clicked.connect(self.run)
+        self._ticket = 0
+
+    def set_model(self, model: Any, reference: torch.Tensor) -> None:
+        first = self.model is None
+        self.model, self.reference = model, reference
+        if first:
+            T = model.schedule.num_timesteps
+            counts = [c for c in (2, 5, 10, 20, 50, 100, 200, 1000) if c <= T]
+            self.steps_edit.setText(", ".join(map(str, counts)))
+            self.n_spin.setValue(64 if model.data_info.kind == "image" else 500)
+
+    def run(self) -> None:
+        if self.model is None:
+            return
+        try:
+            counts = [int(v) for v in parse_scales(self.steps_edit.text())]
+        except ValueError as e:
+            self.message.setText(str(e).replace("guidance scale", "step count"))
+            return
+        model, ref, n, seed = self.model, self.reference, self.n_spin.value(), self.seed_spin.value()
+        self.run_button.setEnabled(False)
+        self.message.setText(f"sampling {len(counts)} runs of {n}…")
+        self._ticket = self.call.start(lambda: nfe_versus_quality(model, ref, counts, n, seed))
+
+    def _finish(self, text: str) -> None:
+        self.run_button.setEnabled(True)
+        self.message.setText(text)
+
+    def _on_done(self, ticket: int, curve: NFECurve) -> None:
+        if ticket != self._ticket:
+            return
+        self.curve = curve
+        self.mmd_curve.setData(curve.nfe, curve.mmd2)
+        self.rms_curve.setData(curve.nfe, curve.rms_to_finest)
+        rows = ", ".join(f"{s}: MMD² {m:.4f}" for s, m in zip(curve.steps, curve.mmd2))
+        self._finish(f"DDIM eta 0, seed {self.seed_spin.value()}, n {self.n_spin.value()} · {rows}")
+
+
 # -- the Markov chain intuition -------------------------------------------------------------
 
 
@@ -1133,8 +1223,8 @@ class MarkovChainView(QWidget):
 # -- the panel --------------------------------------------------------------------------------
 
 
-def _load(run_dir: Path) -> tuple[Any, int, torch.Tensor]:
-    """The run's model (own copy, CPU) at its latest checkpoint, and the examples for the forward view."""
+def _load(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
+    """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
     from genstudio.core.engine import load_run_model
     from genstudio.data.dataset import load_dataset
 
@@ -1149,7 +1239,9 @@ def _load(run_dir: Path) -> tuple[Any, int, torch.Tensor]:
         g = torch.Generator().manual_seed(0)
         idx = torch.randperm(len(ds), generator=g)[:FORWARD_POINTS]
         examples = ds.get(idx).x.float()
-    return model, step, examples
+    g = torch.Generator().manual_seed(1)
+    reference = ds.get(torch.randperm(len(ds), generator=g)[:REFERENCE_SIZE]).x.float()
+    return model, step, examples, reference
 
 
 class DiffusionPanel(QWidget):
@@ -1168,6 +1260,7 @@ class DiffusionPanel(QWidget):
         self.compare = CompareView()
         self.schedule_view = ScheduleView()
         self.sweep = GuidanceSweepView()
+        self.nfe_view = NFEQualityView()
         self.markov = MarkovChainView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.forward, "Forward process")
@@ -1175,8 +1268,10 @@ class DiffusionPanel(QWidget):
         self.tabs.addTab(self.compare, "Compare samplers")
         self.tabs.addTab(self.schedule_view, "Schedule")
         self.tabs.addTab(self.sweep, "Guidance sweep")
+        self.tabs.addTab(self.nfe_view, "NFE vs quality")
         self.tabs.addTab(self.markov, "Markov chain")
         self.tabs.setTabVisible(self.tabs.indexOf(self.sweep), False)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.nfe_view), False)
         lay = QVBoxLayout(self)
         lay.addWidget(self.status)
         lay.addWidget(self.tabs, 1)
@@ -1200,12 +1295,15 @@ class DiffusionPanel(QWidget):
     def _on_loaded(self, ticket: int, result: tuple) -> None:
         if ticket != self._load_ticket:
             return
-        model, step, examples = result
+        model, step, examples, reference = result
         model.eval()
         self.model, self.step = model, step
         self.forward.set_model(model, examples)
         self.reverse.set_model(model)
         self.compare.set_model(model)
+        if "ddim" in (model.sample_choices() if hasattr(model, "sample_choices") else {}).get("sampler", ()):
+            self.nfe_view.set_model(model, reference)
+            self.tabs.setTabVisible(self.tabs.indexOf(self.nfe_view), True)
         if isinstance(model, Conditional) and getattr(model, "num_classes", 0) > 0:
             self.sweep.set_model(model)
             self.tabs.setTabVisible(self.tabs.indexOf(self.sweep), True)
