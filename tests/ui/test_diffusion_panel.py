@@ -80,6 +80,7 @@ def test_reverse_chain_is_cached_scrubbed_and_exported(qtbot, image_run, tmp_pat
     rev = panel.reverse
     chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=10, spacing_combo="trailing", n_spin=4)
     assert chain.num_frames == 11 and chain.nfe == 10 and chain.t[-1] == -1
+    assert chain.options == {"sampler": "ddim", "steps": 10, "eta": 0.0, "spacing": "trailing", "clip_x0": True}
     assert chain.visited == [39, 35, 31, 27, 23, 19, 15, 11, 7, 3]
     assert rev.slider.maximum() == 10
     # The schedule view marks exactly the visited timesteps.
@@ -333,3 +334,43 @@ def test_nfe_versus_quality(qtbot, points_run):
     view.run_button.click()
     qtbot.waitUntil(lambda: view.run_button.isEnabled() and "failed" in view.message.text(), timeout=10_000)
     assert "between 1 and the model's 30 diffusion steps" in view.message.text()
+
+
+def test_pure_helpers():
+    from genstudio.models.diffusion.schedule import make_schedule
+    from genstudio.ui.panels.diffusion_frames import noise_picture, parse_scales
+    from genstudio.ui.panels.diffusion_panel import arrow_segments, forward_readout, schedule_curves, view_range
+
+    s = make_schedule("cosine", 100)
+    titles = [t for t, _ in schedule_curves(s)]
+    assert titles == ["beta_t", "alpha-bar_t", "log SNR_t"]
+    assert f"alpha-bar = {float(s.alpha_bar[50]):.4g}" in forward_readout(s, 50)
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    xs, ys = arrow_segments(pts, np.array([[1.0, 0.0], [0.5, 0.0], [0.0, 0.0], [0.0, -1.0]]))
+    assert len(xs) == 4 * 6
+    assert xs[1] == pytest.approx(0.8) and ys[1] == pytest.approx(0.0)  # the longest arrow spans 0.8 of a cell
+    assert view_range((0, 1, 0, 1), np.array([[5.0, 5.0]] * 10)) == ((0.0, 5.0), (0.0, 5.0))
+    assert parse_scales("0, 1.5 3") == [0.0, 1.5, 3.0]
+    with pytest.raises(ValueError, match="0 or more"):
+        parse_scales("-1")
+    tile = noise_picture(torch.zeros(2, 5))
+    assert tile.shape == (2, 1, 3, 3) and tile[0, 0, 0, 0] == 0.5 and tile[0, 0, 2, 2] == 0.5
+
+
+def test_diffusion_tab_in_the_studio_follows_a_live_run(window, qtbot):
+    from genstudio.ui.panels.diffusion_panel import DiffusionPanel
+
+    window.dataset_panel.options_form.set_values({"n_points": 500})
+    window.dataset_panel.select("moons")
+    window.model_panel.select("ddpm")
+    window.model_panel.model_form.set_values({"timesteps": 20, "mlp_hidden": 16})
+    window.model_panel.run_form.set_values({"steps": 12, "batch_size": 32, "log_every": 1, "sample_every": 0, "checkpoint_every": 4, "eval_every": 0, "preview_n": 16})
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
+    qtbot.waitUntil(window.act_train.isEnabled, timeout=5_000)
+    window.start_training()
+    tabs = window.training_view.tabs
+    qtbot.waitUntil(lambda: "Diffusion" in [tabs.tabText(i) for i in range(tabs.count())], timeout=30_000)
+    qtbot.waitUntil(lambda: window.session is None, timeout=60_000)
+    panel = next(w for w in window.training_view.panel_widgets if isinstance(w, DiffusionPanel))
+    qtbot.waitUntil(lambda: panel.step == 12, timeout=30_000)  # reloaded on the checkpoints of the live run
+    assert panel.reverse.isEnabled() and "checkpoint step 12" in panel.status.text()

@@ -404,6 +404,9 @@ class ReverseView(QWidget):
         self.step_size_spin.setRange(1e-8, 1.0)
         self.step_size_spin.setSingleStep(1e-5)
         self.step_size_spin.setToolTip("Langevin step size epsilon at the smallest noise level (alpha_i = epsilon sigma_i^2 / sigma_L^2)")
+        self.clip_check = QCheckBox("clip x0_hat")
+        self.clip_check.setChecked(True)
+        self.clip_check.setToolTip("Clip the predicted clean image to the data range [-1, 1] at every step (images)")
         self.run_button = QPushButton("Run sampler")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -412,28 +415,34 @@ class ReverseView(QWidget):
         self.info_label = QLabel("")
 
         self._extra_options: dict[str, tuple[QLabel, QWidget]] = {}
-        settings = QHBoxLayout()
-        for label, w in (
-            ("sampler", self.sampler_combo),
-            ("steps", self.steps_spin),
-            ("eta", self.eta_spin),
-            ("spacing", self.spacing_combo),
-            ("variance", self.variance_combo),
-            ("n", self.n_spin),
-            ("seed", self.seed_spin),
-            ("steps per level", self.langevin_spin),
-            ("step size", self.step_size_spin),
-            ("class", self.class_combo),
-            ("guidance", self.guidance_spin),
+        # Two rows, so the tab fits the training view's width: how to sample, then what and when.
+        sampler_row, batch_row = QHBoxLayout(), QHBoxLayout()
+        for row, label, w in (
+            (sampler_row, "sampler", self.sampler_combo),
+            (sampler_row, "steps", self.steps_spin),
+            (sampler_row, "eta", self.eta_spin),
+            (sampler_row, "spacing", self.spacing_combo),
+            (sampler_row, "variance", self.variance_combo),
+            (sampler_row, "steps per level", self.langevin_spin),
+            (sampler_row, "step size", self.step_size_spin),
+            (batch_row, "n", self.n_spin),
+            (batch_row, "seed", self.seed_spin),
+            (batch_row, "class", self.class_combo),
+            (batch_row, "guidance", self.guidance_spin),
         ):
             lab = QLabel(label)
-            settings.addWidget(lab)
-            settings.addWidget(w)
+            row.addWidget(lab)
+            row.addWidget(w)
             self._extra_options[label] = (lab, w)
-        settings.addWidget(self.run_button)
-        settings.addWidget(self.stop_button)
-        settings.addWidget(self.progress)
-        settings.addStretch(1)
+        sampler_row.addWidget(self.clip_check)
+        sampler_row.addStretch(1)
+        for name in ("steps per level", "step size", "class", "guidance"):  # shown by set_model for models that take them
+            for w in self._extra_options[name]:
+                w.setVisible(False)
+        batch_row.addWidget(self.run_button)
+        batch_row.addWidget(self.stop_button)
+        batch_row.addWidget(self.progress)
+        batch_row.addStretch(1)
 
         # the views
         self.xt_view = ImageView(placeholder="Run the sampler to see x_t")
@@ -484,20 +493,22 @@ class ReverseView(QWidget):
         self.gif_stride.setToolTip("Frames of the GIF: every k-th step, always ending on the finished sample")
         scrub = QHBoxLayout()
         for w in (self.back_button, self.play_button, self.forward_button):
+            w.setMaximumWidth(70)
             scrub.addWidget(w)
         scrub.addWidget(self.slider, 1)
         scrub.addWidget(self.speed_combo)
-        scrub.addWidget(self.show_field)
-        scrub.addWidget(self.gif_stride)
-        scrub.addWidget(self.gif_button)
-        scrub.addWidget(self.png_button)
+        export = QHBoxLayout()
+        export.addWidget(self.frame_label, 1)
+        for w in (self.show_field, self.gif_stride, self.gif_button, self.png_button):
+            export.addWidget(w)
 
         lay = QVBoxLayout(self)
-        lay.addLayout(settings)
+        lay.addLayout(sampler_row)
+        lay.addLayout(batch_row)
         lay.addWidget(self.info_label)
         lay.addWidget(self.stack, 1)
-        lay.addWidget(self.frame_label)
         lay.addLayout(scrub)
+        lay.addLayout(export)
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
@@ -571,6 +582,8 @@ class ReverseView(QWidget):
                 label, widget = self._extra_options[name]
                 label.setVisible(conditional)
                 widget.setVisible(conditional)
+            self.clip_check.setVisible(self.is_image and "clip_x0" in options)
+            self.clip_check.setChecked(bool(options.get("clip_x0", True)))
             self._sampler_changed(self.sampler_combo.currentText())
         self.setEnabled(True)
 
@@ -595,6 +608,8 @@ class ReverseView(QWidget):
             out["spacing"] = self.spacing_combo.currentText()
         if "variance" in options and out.get("sampler") == "ddpm" and self.variance_combo.count():
             out["variance"] = self.variance_combo.currentText()
+        if "clip_x0" in options and self.is_image:
+            out["clip_x0"] = self.clip_check.isChecked()
         if "steps_per_level" in options:
             out["steps_per_level"] = self.langevin_spin.value()
         if "step_size" in options:
