@@ -44,20 +44,28 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def busy_cores() -> int:
+    """Cores other processes keep busy: the 1-minute load average, rounded (0 where unknown)."""
+    try:
+        return int(round(os.getloadavg()[0]))
+    except (AttributeError, OSError):  # Windows has no load average
+        return 0
+
+
 def default_threads(gui: bool) -> int:
-    """Torch CPU threads: one fewer than the cores in the studio, and on small machines.
+    """Torch CPU threads: the cores no one else is using; in the studio, one fewer.
 
     torch's intra-op threads meet at a barrier after every operator; when
     another process holds one of the cores, each barrier waits for a thread
-    that is not running. On 2 cores, DDPM trained 3x slower with 2 threads
-    than with 1 while anything else ran (benchmarks/RESULTS.md), so the CLI
-    keeps a core free up to 4 cores, and the studio always leaves one to the
-    Qt event loop.
+    that is not running. Measured on 2 cores (benchmarks/RESULTS.md): on an
+    idle machine 2 threads trained VAE, DCGAN and DDPM 1.4-1.6x faster than
+    1; with other work running, 2 threads were about 3x slower than 1. So
+    the command line takes the cores the load average leaves free, and the
+    studio also leaves one core to the Qt event loop.
     """
     n = cpu_count()
-    if gui or n <= 4:
-        return max(1, n - 1)
-    return n
+    free = max(1, n - busy_cores())
+    return max(1, min(free, n - 1)) if gui else free
 
 
 def configure_threads(requested: int = 0, gui: bool = False) -> int:

@@ -29,7 +29,7 @@ class RunConfig:
     batch_size: int = param(64, "examples per training step", min=1, max=65536)
     seed: int = param(0, "seed for weights, batches and noise", min=0)
     device: str = param("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    threads: int = param(0, "torch CPU threads (0: automatic — one fewer than the cores in the studio and on machines of up to 4 cores, all cores above)", min=0, max=256)
+    threads: int = param(0, "torch CPU threads (0: the cores the load average leaves free; in the studio one fewer)", min=0, max=256)
     log_every: int = param(10, "write metrics every N steps", min=1)
     sample_every: int = param(500, "save a preview grid every N steps (0: only at the end)", min=0)
     preview_every_s: float = param(30.0, "also make a preview after this many seconds (0: off)", min=0.0)
