@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -161,11 +162,17 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
 
+    # Merge with earlier rows of other (model, threads) pairs, so one model can be re-measured alone.
+    if RESULTS.is_file():
+        ran = {(r["model"], r["threads"]) for r in rows}
+        earlier = [r for r in json.loads(RESULTS.read_text()).get("rows", []) if (r["model"], r["threads"]) not in ran]
+        rows = earlier + rows
     result = {
         "machine": f"{platform.machine()} {platform.processor() or ''} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
         "date": time.strftime("%Y-%m-%d"),
         "steps": args.steps,
         "repeats": args.repeats,
+        "load_average_at_end": list(os.getloadavg()),
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
