@@ -1,0 +1,23 @@
+"""Every shipped preset names real settings with valid values."""
+
+import tomllib
+
+import pytest
+
+from genstudio.core import config as cfg
+from genstudio.core.registry import get_model_class
+from genstudio.core.spec import RunConfig
+from genstudio.ui.model_panel import PRESET_DIR
+
+FILES = sorted(PRESET_DIR.glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_preset_is_valid(path):
+    model_cls = get_model_class(path.stem)
+    tables = tomllib.loads(path.read_text())
+    assert tables
+    for key, table in tables.items():
+        assert set(table) <= {"run", "model"}, key
+        cfg.with_overrides(RunConfig(), table.get("run", {}))
+        cfg.with_overrides(model_cls.config_class(), table.get("model", {}))
