@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
         s.started.connect(self._on_started)
         s.metrics.connect(self._on_metrics)
         s.preview.connect(self._on_preview)
-        s.checkpoint.connect(lambda ev: self.status.showMessage(f"checkpoint saved at step {ev.step:,}", 4000))
+        s.checkpoint.connect(self._on_checkpoint)
         s.notice.connect(self._on_notice)
         s.paused.connect(self._on_paused)
         s.finished.connect(self._on_finished)
@@ -348,6 +348,10 @@ class MainWindow(QMainWindow):
             self.status.set_progress(last_train.step, self._total_steps, last_train.steps_per_s, last_train.eta_s)
             if self.shown_run is not None:
                 self.runs_browser.show_progress(self.shown_run, last_train.step, self._total_steps, last_train.elapsed_s)
+
+    def _on_checkpoint(self, ev: Any) -> None:
+        self.status.showMessage(f"checkpoint saved at step {ev.step:,}", 4000)
+        self.training_view.forward_event(ev)  # panels reload their own model copy here
 
     def _on_preview(self, p: Preview) -> None:
         self.training_view.samples.add_preview(p)
