@@ -122,10 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
-    try:
-        import PySide6.QtWidgets  # noqa: F401  (checked here so a missing Qt gets one clear line)
-        import pyqtgraph  # noqa: F401
+    import importlib.util
 
+    try:
+        # Look for the GUI stack without importing it, so a missing Qt gets one clear line.
+        missing = [name for name in ("PySide6", "pyqtgraph") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ImportError(f"{', '.join(missing)} not installed")
         from genstudio.ui.app import main as studio_main
     except ImportError as e:
         print(
