@@ -18,6 +18,7 @@ class ToyConfig:
     hidden: int = param(8, "hidden units", min=1, max=256)
     fail_at: int = param(0, "raise RuntimeError at this step (0: never)", min=0)
     diverge_at: int = param(0, "return a NaN loss at this step (0: never)", min=0)
+    inf_grad_at: int = param(0, "make one gradient infinite (loss finite) at this step (0: never)", min=0)
 
 
 class ToyGaussian(GenerativeModel):
@@ -57,7 +58,14 @@ class ToyGaussian(GenerativeModel):
         loss = nll
         if self.config.diverge_at and self.steps_done >= self.config.diverge_at:
             loss = loss * torch.tensor(float("nan"))
-        optimizer_step(loss, self.opt, {"nll": nll})
+        hook = None
+        if self.config.inf_grad_at and self.steps_done == self.config.inf_grad_at:
+            hook = self.mu.register_hook(lambda g: torch.full_like(g, float("inf")))
+        try:
+            optimizer_step(loss, self.opt, {"nll": nll})
+        finally:
+            if hook is not None:
+                hook.remove()
         return {"loss": loss.item(), "nll": nll.item()}
 
     @torch.no_grad()

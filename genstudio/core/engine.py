@@ -29,10 +29,11 @@ import torch
 import genstudio
 
 from . import device as devmod
+from . import distributed
 from .alarms import AlarmMonitor
 from .capabilities import capabilities_of
 from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
-from .model import GenerativeModel, NonFiniteError
+from .model import GenerativeModel, NonFiniteError, check_weights_finite
 from .registry import get_model_class
 from .runs import RunError, RunFolder
 from .spec import RunSpec
@@ -201,7 +202,7 @@ def evaluate(model: GenerativeModel, val_batches: list, device: torch.device) ->
 # -- the loop -------------------------------------------------------------------
 
 
-def prepare(spec: RunSpec, gui: bool = False):
+def prepare(spec: RunSpec, gui: bool = False, dctx: distributed.DistContext = distributed.SINGLE):
     """Validate and build everything that can fail on bad input, before any run folder exists.
 
     Returns (device, threads, train set, validation set or None, model).
@@ -209,8 +210,10 @@ def prepare(spec: RunSpec, gui: bool = False):
     """
     from genstudio.data.dataset import load_dataset
 
-    threads = devmod.configure_threads(spec.run.threads, gui)
+    threads = devmod.configure_threads(spec.run.threads or dctx.threads_per_process(), gui)
     device = devmod.resolve_device(spec.run.device)
+    if dctx.active and device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU (distributed.setup)
     ds = load_dataset(spec.run.dataset, spec.data)
     train_ds, val_ds = ds.split(spec.data.val_fraction, spec.data.seed)
     model = build_model(spec, ds.info, device)
@@ -232,6 +235,8 @@ def train(
     raise: they end the run with Finished(status='failed' or 'diverged').
     """
     control = control or RunControl()
+    # Under torchrun: join the process group (several processes); otherwise nothing happens.
+    dctx, _ = distributed.setup(devmod.resolve_device(spec.run.device))
     out = Path(out_dir)
     if resume:
         run = RunFolder(out)
@@ -240,10 +245,10 @@ def train(
         meta = run.meta
         ckpt = run.latest_checkpoint()
         loaded = run.load_checkpoint(ckpt) if ckpt is not None else None  # validates before we touch anything
-    elif out.exists() and any(out.iterdir()):
+    elif dctx.is_main and out.exists() and any(out.iterdir()):  # only rank 0 creates it
         raise RunError(f"'{out}' already exists and is not empty; choose another --out, or pass --resume to continue it")
 
-    device, threads, train_ds, val_ds, model, ds = prepare(spec, gui=gui)
+    device, threads, train_ds, val_ds, model, ds = prepare(spec, gui=gui, dctx=dctx)
     start_step = 0
     info = ds.info
     base_meta = {
@@ -256,6 +261,7 @@ def train(
         "data_info": info.to_dict(),
         "num_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "capabilities": capabilities_of(model),
+        "world_size": dctx.world_size,
         "metric_groups": model.metric_groups,
         "family": model.family,
         "versions": {
@@ -264,10 +270,13 @@ def train(
             "python": platform.python_version(),
         },
     }
-    if resume:
-        if loaded is not None:
-            start_step, weights, state = loaded
-            restore(model, {k: v.to(device) for k, v in weights.items()}, state)
+    if resume and loaded is not None:
+        start_step, weights, state = loaded
+        restore(model, {k: v.to(device) for k, v in weights.items()}, state)
+    if not dctx.is_main:  # rank 0 alone writes the run folder
+        run = distributed.SilentRun(out, latest=start_step if resume and loaded is not None else None)
+        wall_before = float(meta.get("wall_time_s", 0.0)) if resume else 0.0
+    elif resume:
         from .runs import atomic_write_bytes
 
         atomic_write_bytes(run.config_path, spec.to_toml().encode())
@@ -278,11 +287,14 @@ def train(
         run = RunFolder.create(out, spec, {**base_meta, "step": 0, "wall_time_s": 0.0})
         wall_before = 0.0
         run.update_meta(status="running")
+    dctx.start(model, spec.run.seed, start_step)  # torchrun: rank 0's weights everywhere, per-rank noise
+    if dctx.active:
+        control = distributed.AgreedControl(control)
 
-    return _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control)
+    return _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx)
 
 
-def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control) -> Iterator[Event]:
+def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx=distributed.SINGLE) -> Iterator[Event]:
     rc = spec.run
     total = rc.steps
     step = start_step
@@ -298,9 +310,9 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         metric_groups=model.metric_groups,
         data_info=info.to_dict(),
     )
-    batches = train_ds.batches(rc.batch_size, rc.seed, start_step)
+    batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
     val_batches = []
-    if val_ds is not None and rc.eval_every > 0:
+    if val_ds is not None and rc.eval_every > 0 and dctx.is_main:  # the same fixed batches on every rank: evaluate once
         vb = min(rc.batch_size, len(val_ds))
         val_batches = [val_ds.get(slice(i * vb, (i + 1) * vb)) for i in range(max(1, min(rc.eval_batches, len(val_ds) // vb)))]
 
@@ -320,7 +332,14 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
 
     def checkpoint() -> Iterator[Event]:
         nonlocal last_ckpt_step
-        path = run.save_checkpoint(step, model.state_dict(), trainer_state(model, step))
+        weights = model.state_dict()
+        # Gradients are checked only every few steps (core/model.py GRAD_CHECK_EVERY):
+        # never let a checkpoint carry weights a missed overflow has already spoiled.
+        try:
+            check_weights_finite(weights)
+        except NonFiniteError as e:
+            raise NonFiniteError(e.term, step) from None
+        path = run.save_checkpoint(step, weights, trainer_state(model, step))
         last_ckpt_step = step
         run.update_meta(step=step, wall_time_s=wall_before + elapsed(), checkpoint_step=step)
         yield CheckpointSaved(step=step, path=str(path))
@@ -357,6 +376,8 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                 if not math.isfinite(v):
                     raise NonFiniteError(k, step + 1)
             step += 1
+            if dctx.active:
+                dctx.after_step(model, step, values)
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             count += 1
@@ -366,6 +387,8 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                 sps = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 last_log_time, last_log_step = now, step
                 avg = {k: v / count for k, v in sums.items()}
+                if dctx.active:
+                    avg = dctx.mean(avg)
                 sums, count = {}, 0
                 eta = (total - step) / sps if sps > 0 else None
                 run.append_metrics([{"step": step, "split": "train", "elapsed_s": round(wall_before + now, 3), **avg}])
@@ -387,7 +410,7 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
             gap = max(rc.preview_every_s, preview_cost / PREVIEW_TIME_SHARE)
             due = due or (rc.preview_every_s > 0 and time.perf_counter() - last_preview >= gap)
             due = due or (single and info.kind == "points")
-            if due and step < total:
+            if due and step < total and dctx.is_main:
                 t_preview = time.perf_counter()
                 preview = make_preview(model, rc.preview_n, info, step, run)
                 last_preview = time.perf_counter()
@@ -397,7 +420,10 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
             if (rc.checkpoint_every > 0 and step % rc.checkpoint_every == 0) or control.take_save_request():
                 yield from checkpoint()
 
-            if rc.max_minutes > 0 and elapsed() >= rc.max_minutes * 60:
+            time_up = rc.max_minutes > 0 and elapsed() >= rc.max_minutes * 60
+            if dctx.active:  # one small all-reduce, so every rank stops (Ctrl+C, time limit) at the same step
+                time_up = control.agree(dctx, time_up)
+            if time_up:
                 message = f"time limit of {rc.max_minutes:g} min reached at step {step}"
                 status = "stopped"
                 break
@@ -405,7 +431,8 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         # The end of a run (completed or stopped): a checkpoint and a final grid.
         if last_ckpt_step != step:
             yield from checkpoint()
-        yield make_preview(model, rc.preview_n, info, step, run)
+        if dctx.is_main:
+            yield make_preview(model, rc.preview_n, info, step, run)
         if status == "stopped" and not message:
             message = f"stopped at step {step} of {total}"
         elif status == "completed":

@@ -11,6 +11,7 @@ import torch
 from genstudio.core.config import ConfigError
 from genstudio.core.data_types import DataInfo
 from genstudio.core.engine import load_run_model, train
+from genstudio.core.model import GRAD_CHECK_EVERY, NonFiniteError, optimizer_step
 from genstudio.core.events import CheckpointSaved, Finished, Metrics, Paused, Preview, RunControl, RunStarted
 from genstudio.core.registry import register_dataset
 from genstudio.core.runs import RunError, RunFolder
@@ -123,6 +124,48 @@ def test_divergence_names_term_and_keeps_last_good_checkpoint(tmp_path):
     assert run.latest_checkpoint() == 10
     model, _, _ = load_run_model(out, device="cpu")
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+@pytest.mark.parametrize("inf_at, ckpt_every", [(1, 1), (4, 1), (9, 1), (4, 100)])
+def test_infinite_gradient_with_finite_loss_stops_the_run_before_a_bad_checkpoint(tmp_path, inf_at, ckpt_every):
+    # Gradients are checked every GRAD_CHECK_EVERY steps; an overflow on an unchecked step
+    # spoils the weights, which the next step's loss or the next checkpoint's check catches.
+    out = tmp_path / "run"
+    events = list(train(spec(30, checkpoint_every=ckpt_every, eval_every=0, sample_every=0, model_over={"inf_grad_at": inf_at}), out))
+    final = events[-1]
+    assert final.status == "diverged" and RunFolder(out).meta["status"] == "diverged"
+    checked = (inf_at - 1) % GRAD_CHECK_EVERY == 0
+    if checked:
+        assert final.term == "gradient of loss"  # caught before optimizer.step
+    elif ckpt_every == 1:
+        assert final.term.startswith("weights")  # the checkpoint after the bad step refused
+    else:
+        assert final.term in ("loss", "nll")  # the next step's loss
+        assert final.step == inf_at and f"diverged at step {inf_at + 1}" in final.message
+    last = RunFolder(out).latest_checkpoint()
+    assert last == (inf_at - 1 if ckpt_every == 1 and inf_at > 1 else None)
+    if last is not None:
+        model, _, _ = load_run_model(out, device="cpu")
+        assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_checked_gradient_never_reaches_the_weights():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    p.register_hook(lambda g: torch.full_like(g, float("nan")))
+    with pytest.raises(NonFiniteError, match="gradient of loss"):
+        optimizer_step((p * 2).sum(), opt)  # the optimiser's first step is always checked
+    assert torch.equal(p.detach(), torch.ones(3))
+
+
+def test_nonfinite_loss_names_its_term_without_backward():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    recon = (p * float("inf")).sum()
+    kl = p.sum()
+    with pytest.raises(NonFiniteError) as e:
+        optimizer_step(recon + kl, opt, {"recon": recon, "kl": kl})
+    assert e.value.term == "recon" and p.grad is None
 
 
 def test_exception_marks_run_failed_with_traceback(tmp_path):
