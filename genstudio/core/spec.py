@@ -37,7 +37,13 @@ class RunConfig:
     checkpoint_every: int = param(1000, "save a checkpoint every N steps (0: only at the end)", min=0)
     eval_every: int = param(500, "validation metrics every N steps (0: off)", min=0)
     eval_batches: int = param(4, "validation batches per evaluation", min=1)
+    quality_every: int = param(0, "sample-quality metrics (FID/KID for images, MMD for points) every N steps (0: off)", min=0, advanced=True)
+    quality_n: int = param(256, "samples and real examples per sample-quality evaluation", min=8, max=10000, advanced=True)
     max_minutes: float = param(0.0, "stop after this many minutes of training (0: no limit)", min=0.0)
+    # Speed-ups: 'auto' follows the measurements in benchmarks/RESULTS.md (core/speedups.py).
+    channels_last: str = param("auto", "NHWC memory layout for convolutional models (auto: on for conv models)", choices=("auto", "on", "off"), advanced=True)
+    autocast: str = param("auto", "bf16 mixed precision (auto: only where the hardware has native bf16)", choices=("auto", "bf16", "off"), advanced=True)
+    compile: str = param("off", "torch.compile each sub-network (slow to start; see benchmarks/RESULTS.md)", choices=("auto", "on", "off"), advanced=True)
 
 
 @dataclass
