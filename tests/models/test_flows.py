@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.autograd.functional import jacobian
@@ -358,3 +359,153 @@ def test_learns_2d_density_close_to_its_entropy(model_id, dataset):
         model.train_step(next(batches))
     nll = model.evaluate(val.get(torch.arange(len(val))))["nll"]
     assert nll < bound, f"{model_id} on {dataset}: validation NLL {nll:.3f} nats, bound {bound:.3f}"
+
+
+# -- inspection helpers (the flow panel's numbers) --------------------------------------------------
+
+from genstudio.models.flows import inspect as flow_inspect  # noqa: E402
+
+POINT_FLOWS = {
+    "realnvp": lambda: RealNVP(RealNVPConfig(couplings=4, hidden=16), POINTS),
+    "maf": lambda: MAF(MAFConfig(flow_layers=3, hidden=16), POINTS),
+    "iaf": lambda: IAF(IAFConfig(flow_layers=3, hidden=16), POINTS),
+    "glow": lambda: Glow(GlowConfig(steps=2, hidden=16), POINTS),
+    "nice": lambda: NICE(NICEConfig(couplings=4, hidden=16, hidden_layers=1), POINTS),
+}
+
+
+def perturbed_point_flow(name: str):
+    torch.manual_seed(0)
+    model = POINT_FLOWS[name]()
+    model.train_step(Batch(torch.randn(32, 2), -torch.ones(32, dtype=torch.long)))  # actnorm init
+    perturb(model.flow, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", POINT_FLOWS)
+def test_stage_by_stage_warp_composes_to_the_whole_flow(name):
+    model = perturbed_point_flow(name)
+    x = torch.randn(50, 2)
+    stages = flow_inspect.forward_stages(model, x)
+    z, _ = model.forward_with_logdet(x)
+    assert len(stages) == len(flow_inspect.stage_labels(model))
+    torch.testing.assert_close(stages[0], x)
+    torch.testing.assert_close(stages[-1], z.detach())
+    # Composing the layers one at a time by hand gives each recorded stage.
+    h = (x - model.centre) / model.scale
+    torch.testing.assert_close(stages[1], h)
+    for k, layer in enumerate(model.flow.layers(), 2):
+        h = layer(h)[0].detach()
+        torch.testing.assert_close(stages[k], h, atol=1e-5, rtol=1e-5)
+    # Pulling z back stage by stage passes through the same states (the "and back" view).
+    back = flow_inspect.inverse_stages(model, stages[-1])
+    assert len(back) == len(stages)
+    for a, b in zip(back, stages):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf", "glow"])
+def test_logdet_maps_match_brute_force_jacobians(name):
+    model = perturbed_point_flow(name).double()
+    extent = (-2.0, 2.0, -1.5, 1.5)
+    n = 6
+    maps = flow_inspect.plane_maps(model, extent, n)
+    grid = flow_inspect.plane_grid(extent, n).double()
+    picks = torch.tensor([0, 7, 20, 35])
+    pts = grid[picks]
+    # The whole flow: log |dz/dx| by autograd, and log p(x) equal to the model's own.
+    total = brute_force_logdet(lambda b: model.forward_with_logdet(b)[0], pts)
+    torch.testing.assert_close(torch.as_tensor(maps.logdet_total.reshape(-1)[picks], dtype=torch.float64), total, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.as_tensor(maps.log_density.reshape(-1)[picks], dtype=torch.float64), model.log_prob(pts), atol=1e-4, rtol=1e-4
+    )
+    # One layer: the Jacobian of that layer alone, at the point's state just before it.
+    stages = flow_inspect.forward_stages(model, pts)
+    layers = model.flow.layers()
+    for k in (2, len(stages) - 1):
+        layer = layers[k - 2]
+        expected = brute_force_logdet(lambda b: layer(b)[0], stages[k - 1])
+        got = torch.as_tensor(maps.logdet_stages[k].reshape(-1)[picks], dtype=torch.float64)
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert np.allclose(sum(maps.logdet_stages), maps.logdet_total, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["realnvp", "glow", "iaf"])
+def test_density_map_integrates_to_one_over_a_wide_grid(name):
+    model = perturbed_point_flow(name)
+    maps = flow_inspect.plane_maps(model, (-25.0, 25.0, -25.0, 25.0), 400)
+    assert maps.log_density.shape == (400, 400)
+    assert maps.mass() == pytest.approx(1.0, abs=0.02)
+    # On a window around the data the mass is partial, never more than 1.
+    assert 0.0 < flow_inspect.plane_maps(model, (-1.0, 1.0, -1.0, 1.0), 50).mass() < 1.0
+
+
+def test_plane_grid_layout_and_validation():
+    g = flow_inspect.plane_grid((0.0, 2.0, 0.0, 1.0), 4)
+    assert g.shape == (16, 2) and g[0].tolist() == [0.25, 0.125] and g[1].tolist() == [0.75, 0.125]
+    lines = flow_inspect.grid_lines((0.0, 1.0, 0.0, 1.0), lines=3, points=5)
+    assert lines.shape == (6, 5, 2) and torch.all(lines[0, :, 0] == 0) and torch.all(lines[3, :, 1] == 0)
+    with pytest.raises(ValueError, match="x0 < x1"):
+        flow_inspect.plane_grid((1.0, 0.0, 0.0, 1.0), 4)
+    image_model = RealNVP(RealNVPConfig(channels=4, blocks=0), TINY_IMAGE)
+    with pytest.raises(ValueError, match="2-D points"):
+        flow_inspect.plane_maps(image_model, (0.0, 1.0, 0.0, 1.0), 4)
+    with pytest.raises(ValueError, match="single-level"):
+        flow_inspect.inverse_stages(image_model, torch.zeros(1, 16))
+
+
+def test_speed_summary_names_the_fast_direction():
+    maf, iaf, nvp = POINT_FLOWS["maf"](), POINT_FLOWS["iaf"](), POINT_FLOWS["realnvp"]()
+    assert flow_inspect.passes_per_layer(maf) == (1, 2) and flow_inspect.passes_per_layer(iaf) == (2, 1)
+    assert "density is the fast direction" in flow_inspect.speed_summary(maf)
+    assert "sampling is the fast direction" in flow_inspect.speed_summary(iaf)
+    assert "one pass per layer" in flow_inspect.speed_summary(nvp)
+    t = flow_inspect.time_directions(maf, torch.randn(100, 2), 50, repeats=1)
+    assert t.density_s > 0 and t.sample_s > 0 and t.density_n == 100 and t.sample_n == 50
+
+
+def test_image_report_latent_scales_and_temperatures():
+    torch.manual_seed(0)
+    info = DataInfo("image", (1, 8, 8))
+    model = RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0), info)
+    x = torch.randint(0, 256, (6, 1, 8, 8)).float() / 255
+    model.train_step(Batch(x, -torch.ones(6, dtype=torch.long)))
+    report = flow_inspect.image_report(model, x, n_samples=3)
+    assert [s for _, s in flow_inspect.latent_shapes(model)] == [(2, 4, 4), (2, 4, 4)]
+    assert [p.shape for _, p in report.latent_parts] == [(2, 4, 4), (2, 4, 4)]
+    assert sorted(report.samples) == list(flow_inspect.TEMPERATURES)
+    cold = report.samples[0.0]
+    assert cold.shape == (3, 1, 8, 8) and torch.allclose(cold, cold[0].expand_as(cold))  # T = 0: the mode, every time
+    assert not torch.allclose(report.samples[1.0][0], report.samples[1.0][1])
+    assert report.invertibility_error < 1e-3
+    assert report.bits_per_dim == pytest.approx(model.evaluate(Batch(x, -torch.ones(6, dtype=torch.long)))["bpd"], rel=1e-5)
+    # A flattening flow has one part, in the image's layout.
+    nice = NICE(NICEConfig(couplings=2, hidden=8, hidden_layers=1), info)
+    assert flow_inspect.latent_shapes(nice) == [("z", (1, 8, 8))]
+    with pytest.raises(ValueError, match="64"):
+        flow_inspect.split_latent(nice, torch.zeros(1, 10))
+
+
+def test_noisy_curve_entropy_of_a_point_is_the_gaussian_entropy():
+    sd = 0.3
+    h = flow_inspect.noisy_curve_entropy(np.zeros((1, 2)), sd, n=4000)
+    assert h == pytest.approx(math.log(2 * math.pi * math.e * sd**2), abs=0.05)
+    # Two far-apart points: one more bit of uncertainty (ln 2 nats).
+    h2 = flow_inspect.noisy_curve_entropy(np.array([[0.0, 0.0], [100.0, 0.0]]), sd, n=4000)
+    assert h2 - h == pytest.approx(math.log(2), abs=0.06)
+    with pytest.raises(ValueError, match="noise > 0"):
+        flow_inspect.noisy_curve_entropy(np.zeros((1, 2)), 0.0)
+
+
+@pytest.mark.parametrize("name", ["realnvp-points", "realnvp-image", "maf-points", "iaf-points", "nice-image", "glow-image"])
+def test_flows_offer_latent_so_the_latent_explorer_opens_them(name):
+    from genstudio.core.capabilities import capabilities_of
+
+    model = WHOLE_FLOWS[name]()
+    caps = capabilities_of(model)
+    assert {"Latent", "Encoder", "Likelihood", "Invertible"} <= set(caps)
+    # decode(encode(x)) is x: the explorer's click-to-decode lands where the example was.
+    x = torch.rand(3, *model.data_info.shape) * 0.9 + 0.05 if model.data_info.kind == "image" else torch.randn(3, 2)
+    z = model.encode(x)
+    assert z.shape == (3, model.latent_dim)
+    torch.testing.assert_close(model.decode(z), x, atol=1e-4, rtol=0)
