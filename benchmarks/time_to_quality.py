@@ -1,0 +1,182 @@
+"""Time to quality: each family's default config, sample quality against wall-clock training time.
+
+For each model, ``genstudio``'s engine trains the default config for
+``--minutes`` (default previews, evaluations and thread count, as a user gets
+them), saving a checkpoint about every ``minutes / points`` of training. Then,
+outside the timed run, every checkpoint is scored with the in-training
+quality tracker (genstudio/metrics/quality.py: FID and KID in the dataset
+classifier's features for images, MMD^2 for points, at ``--n`` samples, with
+the preview sampler), so the curve's x axis is pure training time.
+A 10-step probe sizes the checkpoint interval to the model's speed.
+
+Writes benchmarks/results/time_to_quality.json, one PNG plot per dataset in
+benchmarks/results/, and prints a Markdown table.
+Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256]
+       [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from genstudio.core.device import cpu_count
+from genstudio.core.engine import load_run_model, train
+from genstudio.core.runs import RunFolder
+from genstudio.core.spec import RunSpec
+from genstudio.data.dataset import load_dataset
+from genstudio.metrics.quality import QualityTracker
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "time_to_quality.json"
+#: One default model per family on mnist5k, and the density and GAN models on a 2-D set.
+DEFAULT_RUNS = "vae:mnist5k,dcgan:mnist5k,ddpm:mnist5k,realnvp:mnist5k,gated-pixelcnn:mnist5k,maf:8gaussians,gan:8gaussians"
+
+
+def probe_speed(model_id: str, dataset: str) -> float:
+    """Steps per second of the default config over 10 steps (after 2 warm-up steps)."""
+    out = Path(tempfile.mkdtemp(prefix="gs-ttq-probe-"))
+    try:
+        spec = RunSpec.create(model_id, dataset, {"steps": 12, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0})
+        t0 = None
+        for ev in train(spec, out / "run"):
+            if type(ev).__name__ == "Metrics" and ev.split == "train":
+                if ev.step == 2:
+                    t0 = time.perf_counter()
+                elif ev.step == 12 and t0 is not None:
+                    return 10 / (time.perf_counter() - t0)
+        raise RuntimeError(f"probe of {model_id} did not finish")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def train_elapsed(run: RunFolder) -> dict[int, float]:
+    """Training wall time at each logged step."""
+    records, _ = run.read_metrics()
+    return {int(r["step"]): float(r["elapsed_s"]) for r in records if r.get("split") == "train"}
+
+
+def score_checkpoints(run_dir: Path, dataset: str, n: int) -> list[dict]:
+    run = RunFolder(run_dir)
+    spec = run.spec()
+    ds = load_dataset(dataset, spec.data)
+    train_ds, val_ds = ds.split(spec.data.val_fraction, spec.data.seed)
+    tracker = QualityTracker(dataset, train_ds, val_ds, n, torch.device("cpu"))
+    features = tracker.prepare()
+    elapsed = train_elapsed(run)
+    points = []
+    for step in run.checkpoints():
+        model, _, _ = load_run_model(run_dir, step, "cpu")
+        t0 = time.perf_counter()
+        q = tracker.measure(model)
+        near = min(elapsed, key=lambda s: abs(s - step)) if elapsed else None
+        points.append({"step": step, "train_s": elapsed.get(step, elapsed.get(near, math.nan)), "score_s": time.perf_counter() - t0, "features": features, **q})
+        print(json.dumps(points[-1]), flush=True)
+    return points
+
+
+def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
+    """One line per model: metric against minutes of training, the floor dashed."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+    import pyqtgraph.exporters
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    w = pg.PlotWidget(title=f"{metric.upper()} on {dataset} against training time ({platform.machine()}, {cpu_count()} cores)")
+    w.resize(900, 520)
+    w.setLabel("bottom", "training time (minutes)")
+    w.setLabel("left", metric)
+    w.setLogMode(y=True)
+    w.addLegend(offset=(-10, 10))
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    floor = None
+    for i, r in enumerate(x for x in results if x["dataset"] == dataset):
+        pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and p[metric] > 0]
+        if not pts:
+            continue
+        xs = [p["train_s"] / 60 for p in pts]
+        ys = [p[metric] for p in pts]
+        w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
+               symbolBrush=colours[i % len(colours)], name=r["model"])
+        floor = pts[-1].get(f"{metric}_floor", floor)
+    if floor is not None and floor > 0:
+        w.addLine(y=math.log10(floor), pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
+        w.plotItem.legend.addItem(pg.PlotDataItem(pen=pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)), f"floor (real vs real) {floor:.3g}")
+    app.processEvents()
+    exporter = pg.exporters.ImageExporter(w.plotItem)
+    exporter.parameters()["width"] = 900
+    exporter.export(str(path))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--points", type=int, default=8, help="checkpoints (curve points) per run")
+    ap.add_argument("--n", type=int, default=256, help="samples per quality score")
+    ap.add_argument("--runs", default=DEFAULT_RUNS)
+    ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
+    args = ap.parse_args()
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-ttq-"))
+    results = []
+    try:
+        for item in args.runs.split(","):
+            model_id, dataset = item.split(":")
+            sps = probe_speed(model_id, dataset)
+            every = max(1, round(sps * args.minutes * 60 / args.points))
+            run_dir = root / f"{model_id}-{dataset}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            spec = RunSpec.create(model_id, dataset, {"steps": 10_000_000, "max_minutes": args.minutes, "checkpoint_every": every})
+            t0 = time.perf_counter()
+            final = None
+            for ev in train(spec, run_dir):
+                if type(ev).__name__ == "Finished":
+                    final = ev
+            wall = time.perf_counter() - t0
+            print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
+            results.append({"model": model_id, "dataset": dataset, "steps": final.step, "status": final.status, "threads": RunFolder(run_dir).meta.get("threads"),
+                            "points": score_checkpoints(run_dir, dataset, args.n)})
+    finally:
+        if not args.out:
+            shutil.rmtree(root, ignore_errors=True)
+    out = {
+        "machine": f"{platform.machine()} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "minutes": args.minutes,
+        "n": args.n,
+        "load_average_at_end": list(os.getloadavg()),
+        "results": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    for dataset in sorted({r["dataset"] for r in results}):
+        metric = "fid" if any("fid" in p for r in results if r["dataset"] == dataset for p in r["points"]) else "mmd2"
+        plot(results, dataset, metric, HERE / "results" / f"time_to_quality_{dataset}.png")
+    print("\n| model | dataset | steps | metric | at 1/4 of the time | at 1/2 | at the end | floor |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        pts = r["points"]
+        metric = "fid" if pts and "fid" in pts[0] else "mmd2"
+        if not pts:
+            continue
+
+        def at(frac: float) -> str:
+            target = pts[-1]["train_s"] * frac
+            p = min(pts, key=lambda q: abs(q["train_s"] - target))
+            return f"{p[metric]:.3g} ({p['train_s'] / 60:.1f} min)"
+
+        print(f"| {r['model']} | {r['dataset']} | {r['steps']} | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {pts[-1].get(metric + '_floor', math.nan):.3g} |")
+
+
+if __name__ == "__main__":
+    main()
