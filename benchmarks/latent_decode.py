@@ -114,6 +114,7 @@ def time_panel_slider(reps: int = 3) -> dict:
 
 def main() -> int:
     torch.set_num_threads(1)
+    load_start = os.getloadavg()[0]
     decode = [time_model_decode(m) for m in MODELS]
     slider = time_panel_slider()
     machine = {
@@ -122,6 +123,8 @@ def main() -> int:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        # Other work on the machine skews every number here: the load says how much.
+        "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
     }
     worst = max(r["ms_p95"] for r in decode)
     out = {
@@ -136,6 +139,7 @@ def main() -> int:
     for r in decode:
         print(f"{r['model']:>10}  decode median {r['ms_median']:.2f} ms  p95 {r['ms_p95']:.2f} ms")
     print(f"panel slider move (vae, mnist5k): median {slider['ms_median']:.2f} ms  p95 {slider['ms_p95']:.2f} ms")
+    print(f"load average (1 min): {machine['load_average_1min']}")
     return 0 if out["all_under_target"] else 1
 
 

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("sample", help="draw samples from a trained run")
     sm.add_argument("run", help="run folder")
     sm.add_argument("--n", type=int, default=64)
-    sm.add_argument("--out", required=True, help="output .npz")
+    sm.add_argument("--out", required=True, help="output .npz (or .wav for audio models: the clips one after another)")
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim)")
     sm.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM)")
@@ -78,10 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=1000, help="validation examples to use")
     e.add_argument("--checkpoint", type=int)
     e.add_argument("--device", default="auto")
+    e.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim)")
+    e.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM), to measure NFE against quality")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    e.add_argument("--inception", help="local torchvision inception_v3 state dict for the standard FID (default $GENSTUDIO_INCEPTION_WEIGHTS; never downloaded)")
+    e.add_argument("--no-save", action="store_true", help="do not append the result to RUN/evals.jsonl")
 
     ls = sub.add_parser("list", help="list models, datasets or runs")
     ls.add_argument("what", choices=["models", "datasets", "runs"])
     ls.add_argument("--root", help="runs folder (default ./runs)")
+
+    d = sub.add_parser("install-desktop", help="add genstudio to the desktop's application menu (Linux)")
+    d.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon instead")
     return p
 
 
@@ -108,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_eval(args)
         if args.command == "list":
             return cmd_list(args)
+        if args.command == "install-desktop":
+            return cmd_install_desktop(args)
     except CLIError as e:
         print(f"genstudio: error: {e}", file=sys.stderr)
         return 2
@@ -232,12 +242,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("\nstopping after this step (Ctrl+C again to abort)...", file=sys.stderr)
         control.stop()
 
+    from genstudio.core import distributed
+
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
         events = train(spec, out, control=control, resume=args.resume)
+        if not distributed.context().is_main:
+            return _follow_quietly(events, distributed.context().rank)
         return _print_events(events, spec)
     finally:
         signal.signal(signal.SIGINT, old)
+        distributed.shutdown()
+
+
+def _follow_quietly(events, rank: int) -> int:
+    """Ranks other than 0 under torchrun: train without printing (rank 0 reports), except a failure."""
+    from genstudio.core.events import Finished
+
+    final = None
+    for ev in events:
+        if isinstance(ev, Finished):
+            final = ev
+    if final is None:
+        return 1
+    if final.status not in ("completed", "stopped"):
+        print(f"rank {rank}: {final.status}: {final.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _print_events(events, spec) -> int:
@@ -297,9 +328,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise CLIError(f"--n must be at least 1, got {args.n}")
     out = Path(args.out)
-    if out.suffix != ".npz":
-        raise CLIError(f"--out must end in .npz, got '{out}'")
+    if out.suffix not in (".npz", ".wav"):
+        raise CLIError(f"--out must end in .npz (or .wav for audio models), got '{out}'")
     model, spec, step = load_run_model(args.run, args.checkpoint, args.device)
+    if out.suffix == ".wav" and model.data_info.kind != "audio":
+        raise CLIError(f"--out ends in .wav but '{spec.run.model}' makes {model.data_info.kind} data; use a .npz")
     options = model.sample_options()
     kwargs = {}
     for name, value in (("sampler", args.sampler), ("steps", args.steps), ("eta", args.eta)):
@@ -348,7 +381,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if label_chunks:
         payload["labels"] = torch.cat(label_chunks).numpy().astype(np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **payload)
+    if out.suffix == ".wav":
+        from genstudio.data.audio import write_wav
+
+        # Every clip one after another, 0.1 s of silence between: 16-bit PCM at the data's rate.
+        write_wav(out, payload["audio"], int(info.sample_rate) or 8000)
+    else:
+        np.savez_compressed(out, **payload)
     if args.grid:
         from genstudio.core.engine import points_to_image
 
@@ -366,10 +405,40 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from genstudio.metrics.evaluate import evaluate_run
 
-    if args.n < 1:
-        raise CLIError(f"--n must be at least 1, got {args.n}")
-    result = evaluate_run(args.run, n=args.n, checkpoint=args.checkpoint, device=args.device)
+    if args.n < 2:
+        raise CLIError(f"--n must be at least 2, got {args.n}")
+    if args.steps is not None and args.steps < 1:
+        raise CLIError(f"--steps must be at least 1, got {args.steps}")
+    result = evaluate_run(
+        args.run,
+        n=args.n,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        sampler=args.sampler,
+        steps=args.steps,
+        save=not args.no_save,
+        inception=args.inception,
+        seed=args.seed,
+    )
     print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+# -- install-desktop ------------------------------------------------------------------------
+
+
+def cmd_install_desktop(args: argparse.Namespace) -> int:
+    from genstudio import desktop
+
+    try:
+        if args.uninstall:
+            removed = desktop.uninstall()
+            print("removed " + ", ".join(map(str, removed)) if removed else "nothing to remove: genstudio was not in the menu", file=sys.stderr)
+            return 0
+        written = desktop.install()
+    except (desktop.DesktopError, OSError) as e:
+        raise CLIError(f"cannot install the desktop entry: {e}") from None
+    print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0
 
 

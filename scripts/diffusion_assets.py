@@ -1,11 +1,20 @@
-"""Make the README's diffusion-lab screenshot and GIF with the app itself.
+"""Make the README's diffusion-lab screenshots and GIFs with the app itself.
 
-Trains ``ddpm`` on ``moons`` (or reuses the run folder), opens the diffusion
-panel offscreen, runs the DDPM sampler for a fixed seed, and saves what the
-panel shows (the Reverse process tab, mid-chain) and the chain's GIF as
-exported by the panel's own button code.
+Opens the diffusion panel offscreen on two ``ddpm`` runs, drives it as a
+user would, and saves what it shows, with the GIFs written by the panel's
+own export code:
 
-    .venv/bin/python scripts/diffusion_assets.py [--steps 3000] [--out resources/screenshots]
+- moons (trained here in a few minutes when ``--moons-run`` is missing):
+  the forward process, and the reverse process with DDIM 50 (particles,
+  trajectories, the learned field) -> diffusion-moons-forward.png,
+  diffusion-moons-reverse.png, diffusion-moons.gif;
+- mnist5k (``--mnist-run``; trained for ``--mnist-minutes`` when missing,
+  which on a CPU needs a while: 10-15 minutes give recognisable digits):
+  the reverse chain with DDIM 50, x_t | eps_hat | x0_hat side by side, and
+  DDPM 1000 against DDIM 50 from one seed -> diffusion-mnist5k-reverse.png,
+  diffusion-mnist5k-compare.png, diffusion-mnist5k.gif.
+
+    .venv/bin/python scripts/diffusion_assets.py [--only moons|mnist5k] [--out resources/screenshots]
 """
 
 from __future__ import annotations
@@ -18,11 +27,16 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+QUIET = {"sample_every": 0, "preview_every_s": 0, "eval_every": 0}
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--run", default="runs/readme-ddpm-moons")
+    ap.add_argument("--moons-run", default="runs/lab-ddpm-moons")
+    ap.add_argument("--mnist-run", default="runs/lab-ddpm-mnist5k")
+    ap.add_argument("--mnist-minutes", type=float, default=15.0)
+    ap.add_argument("--compare-n", type=int, default=4, help="images in the DDPM 1000 / DDIM 50 comparison (DDPM 1000 is slow on a CPU)")
+    ap.add_argument("--only", choices=("moons", "mnist5k"))
     ap.add_argument("--out", default="resources/screenshots")
     args = ap.parse_args(argv)
 
@@ -38,25 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     from genstudio.ui.panels import PanelContext
     from genstudio.ui.panels.diffusion_panel import DiffusionPanel
 
-    run = Path(args.run)
-    if not RunFolder(run).exists():
-        spec = RunSpec.create(
-            "ddpm",
-            "moons",
-            {"steps": args.steps, "batch_size": 256, "log_every": 100, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0},
-            {"timesteps": 200, "lr": 2e-3, "ema_decay": 0.995},
-            {"n_points": 8000},
-        )
-        t0 = time.perf_counter()
-        final = list(train(spec, run))[-1]
-        print(f"trained {final.status} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-
     app = QApplication.instance() or QApplication([])
-    panel = DiffusionPanel(PanelContext(run_dir=run, capabilities=["Denoiser"]))
-    panel.resize(1400, 820)
-    panel.show()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
-    def wait(cond, timeout=300.0):
+    def wait(cond, timeout=1800.0):
         t0 = time.perf_counter()
         while not cond():
             if time.perf_counter() - t0 > timeout:
@@ -64,25 +64,82 @@ def main(argv: list[str] | None = None) -> int:
             app.processEvents()
             time.sleep(0.01)
 
-    wait(lambda: panel.model is not None)
-    rev = panel.reverse
-    panel.tabs.setCurrentWidget(rev)
-    rev.sampler_combo.setCurrentText("ddpm")
-    rev.steps_spin.setValue(panel.model.schedule.num_timesteps)
-    rev.n_spin.setValue(600)
-    rev.run_sampler()
-    wait(lambda: rev.chain is not None)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rev.slider.setValue(int(rev.chain.num_frames * 0.8))
-    app.processEvents()
-    panel.grab().save(str(out / "diffusion-moons-reverse.png"))
-    frames = rev.export_gif(out / "diffusion-moons.gif", stride=4)
-    panel.tabs.setCurrentWidget(panel.forward)
-    panel.forward.slider.setValue(panel.model.schedule.num_timesteps // 5)
-    app.processEvents()
-    panel.grab().save(str(out / "diffusion-moons-forward.png"))
-    print(f"wrote {out}/diffusion-moons-reverse.png, diffusion-moons-forward.png and diffusion-moons.gif ({frames} frames)")
+    def grab(panel, name: str) -> None:
+        # pyqtgraph widens an axis for its tick labels only after a first paint: paint, settle, then grab.
+        panel.repaint()
+        for _ in range(3):
+            app.processEvents()
+        panel.grab().save(str(out / name))
+        print(f"wrote {out / name}")
+
+    def open_panel(run: Path, size: tuple[int, int]) -> DiffusionPanel:
+        panel = DiffusionPanel(PanelContext(run_dir=run, capabilities=["Denoiser"]))
+        panel.resize(*size)
+        panel.show()
+        wait(lambda: panel.model is not None)
+        return panel
+
+    def sample(view, sampler: str, steps: int, n: int) -> None:
+        view.sampler_combo.setCurrentText(sampler)
+        view.steps_spin.setValue(steps)
+        view.n_spin.setValue(n)
+        view.chain = None
+        t0 = time.perf_counter()
+        view.run_sampler()
+        wait(lambda: view.chain is not None)
+        print(f"{sampler} {steps} steps, n {n}: {time.perf_counter() - t0:.1f} s")
+
+    if args.only in (None, "moons"):
+        run = Path(args.moons_run)
+        if not RunFolder(run).exists():
+            spec = RunSpec.create(
+                "ddpm", "moons", {"steps": 6000, "batch_size": 256, "log_every": 500, **QUIET},
+                {"timesteps": 200, "lr": 1e-3, "ema_decay": 0.999}, {"n_points": 8000},
+            )  # fmt: skip
+            print(f"training ddpm on moons: {list(train(spec, run))[-1].status}")
+        panel = open_panel(run, (1400, 820))
+        rev = panel.reverse
+        panel.tabs.setCurrentWidget(rev)
+        sample(rev, "ddim", 50, 600)
+        rev.slider.setValue(rev.chain.num_frames - 1)  # the finished samples on the moons, with whole trajectories
+        grab(panel, "diffusion-moons-reverse.png")
+        rev.speed_combo.setCurrentText("10 fps")
+        frames = rev.export_gif(out / "diffusion-moons.gif", stride=1)
+        print(f"wrote {out / 'diffusion-moons.gif'} ({frames} frames)")
+        panel.tabs.setCurrentWidget(panel.forward)
+        panel.forward.slider.setValue(panel.model.schedule.num_timesteps // 5)
+        grab(panel, "diffusion-moons-forward.png")
+        panel.shutdown()
+
+    if args.only in (None, "mnist5k"):
+        run = Path(args.mnist_run)
+        if not RunFolder(run).exists():
+            spec = RunSpec.create("ddpm", "mnist5k", {"steps": 1_000_000, "batch_size": 32, "max_minutes": args.mnist_minutes, "checkpoint_every": 500, **QUIET})
+            print(f"training ddpm on mnist5k for {args.mnist_minutes:g} min: {list(train(spec, run))[-1].message}")
+        panel = open_panel(run, (1400, 900))
+        rev = panel.reverse
+        panel.tabs.setCurrentWidget(rev)
+        # The GIF: 9 digits, every 2nd of the 50 DDIM steps, at 10 fps (about 1 MB).
+        sample(rev, "ddim", 50, 9)
+        rev.speed_combo.setCurrentText("10 fps")
+        frames = rev.export_gif(out / "diffusion-mnist5k.gif", stride=2)
+        print(f"wrote {out / 'diffusion-mnist5k.gif'} ({frames} frames, {(out / 'diffusion-mnist5k.gif').stat().st_size / 1e6:.2f} MB)")
+        # The screenshot: 16 digits 60% of the way, x0_hat already a digit while x_t is still mostly noise.
+        sample(rev, "ddim", 50, 16)
+        rev.slider.setValue(int(round(0.6 * (rev.chain.num_frames - 1))))
+        panel.resize(1400, 660)  # the three grids are square: a wide, low window wastes no space under them
+        grab(panel, "diffusion-mnist5k-reverse.png")
+        panel.resize(1400, 900)
+        cmp = panel.compare
+        panel.tabs.setCurrentWidget(cmp)
+        cmp.a.n_spin.setValue(args.compare_n)
+        t0 = time.perf_counter()
+        cmp.run()
+        wait(lambda: cmp.a.chain is not None and cmp.b.chain is not None)
+        print(f"DDPM 1000 and DDIM 50, n {args.compare_n}: {time.perf_counter() - t0:.1f} s")
+        cmp.slider.setValue(700)
+        grab(panel, "diffusion-mnist5k-compare.png")
+        panel.shutdown()
     return 0
 
 

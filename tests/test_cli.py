@@ -130,6 +130,30 @@ def test_sample_bad_input(tmp_path, capsys):
     assert not (tmp_path / "s.npz").exists()
 
 
+def test_eval_options_and_bad_input(tmp_path, capsys, monkeypatch):
+    out = trained(tmp_path, capsys)
+    code, stdout, err = run_cli(["eval", str(out), "--n", "60", "--no-save"], capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["likelihood"] == "exact" and result["nll_nats"] == result["nll"] and "mmd2_floor" in result
+    assert not (out / "evals.jsonl").exists()
+    code, stdout, err = run_cli(["eval", str(out), "--n", "60", "--seed", "2"], capsys)
+    assert code == 0, err
+    assert [json.loads(line) for line in (out / "evals.jsonl").read_text().splitlines()] == [json.loads(stdout)]
+    for args, needle in (
+        (["--sampler", "ddim"], "no 'sampler' sampling option"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--n", "1"], "--n must be at least 2"),
+        (["--inception", str(tmp_path / "nope.pth")], "not a file"),
+    ):
+        code, _, err = run_cli(["eval", str(out), *args], capsys)
+        assert code == 2 and needle in err, (args, err)
+    monkeypatch.setenv("GENSTUDIO_INCEPTION_WEIGHTS", str(tmp_path / "gone.pth"))
+    code, _, err = run_cli(["eval", str(out)], capsys)
+    assert code == 2 and "GENSTUDIO_INCEPTION_WEIGHTS" in err and "never downloads" in err
+    assert len((out / "evals.jsonl").read_text().splitlines()) == 1  # failed evaluations append nothing
+
+
 def test_corrupt_checkpoint(tmp_path, capsys):
     out = trained(tmp_path, capsys)
     (out / "checkpoints" / "step_00000020.safetensors").write_bytes(b"\x00garbage")

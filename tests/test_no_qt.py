@@ -14,6 +14,7 @@ class BlockQt(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, BlockQt())
 import genstudio.core, genstudio.core.engine, genstudio.data, genstudio.models, genstudio.metrics, genstudio.metrics.evaluate, genstudio.cli
+import genstudio.core.cluster, genstudio.core.distributed, genstudio.desktop
 from genstudio.core import registry
 for mid in registry.model_ids():
     registry.get_model_class(mid)

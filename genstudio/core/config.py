@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: What a field holds: a plain value, or the path of a run folder.
+FIELD_KINDS = ("value", "run")
+
+
 class ConfigError(ValueError):
     """A configuration value is wrong; the message says which and how to fix it."""
 
@@ -32,6 +36,10 @@ class ParamSpec:
     choices: tuple[Any, ...] | None = None
     log: bool = False  # spans orders of magnitude: a log slider / scientific entry
     advanced: bool = False
+    # "run": the value is the path of a run folder (the studio offers finished runs of the
+    # ``accepts`` model ids on data of the current shape, plus a folder browser).
+    kind: str = "value"
+    accepts: tuple[str, ...] | None = None
 
 
 def param(
@@ -43,8 +51,18 @@ def param(
     choices: typing.Sequence[Any] | None = None,
     log: bool = False,
     advanced: bool = False,
+    kind: str = "value",
+    accepts: typing.Sequence[str] | None = None,
 ) -> Any:
-    """Declare a config field with its default, bounds and help text."""
+    """Declare a config field with its default, bounds and help text.
+
+    ``kind="run"`` marks a string field that holds a run folder; ``accepts``
+    lists the model ids whose runs fit (the form offers only those).
+    """
+    if kind not in FIELD_KINDS:
+        raise ValueError(f"param kind must be one of {', '.join(FIELD_KINDS)}; got {kind!r}")
+    if accepts is not None and kind != "run":
+        raise ValueError("accepts= only applies to kind='run' fields")
     meta = {
         "help": help,
         "min": min,
@@ -52,6 +70,8 @@ def param(
         "choices": tuple(choices) if choices is not None else None,
         "log": log,
         "advanced": advanced,
+        "kind": kind,
+        "accepts": tuple(accepts) if accepts is not None else None,
     }
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -87,6 +107,8 @@ def specs(cls_or_obj: Any) -> list[ParamSpec]:
                 choices=meta.get("choices"),
                 log=meta.get("log", False),
                 advanced=meta.get("advanced", False),
+                kind=meta.get("kind", "value"),
+                accepts=meta.get("accepts"),
             )
         )
     return out

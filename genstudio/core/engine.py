@@ -30,6 +30,7 @@ import genstudio
 
 from . import device as devmod
 from . import distributed
+from . import speedups as speedmod
 from .alarms import AlarmMonitor
 from .capabilities import capabilities_of
 from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
@@ -217,7 +218,24 @@ def prepare(spec: RunSpec, gui: bool = False, dctx: distributed.DistContext = di
     ds = load_dataset(spec.run.dataset, spec.data)
     train_ds, val_ds = ds.split(spec.data.val_fraction, spec.data.seed)
     model = build_model(spec, ds.info, device)
+    speedmod.apply(model, run_speedups(spec, model, device))
     return device, threads, train_ds, val_ds, model, ds
+
+
+def metric_groups_of(spec: RunSpec, model: GenerativeModel) -> dict[str, list[str]]:
+    """The model's curve groups, plus the sample-quality ones when the run measures them (``quality_every``)."""
+    groups = dict(model.metric_groups)
+    if spec.run.quality_every > 0:
+        from genstudio.metrics.quality import QUALITY_GROUPS  # imported here: the metrics package imports the engine
+
+        groups.update(QUALITY_GROUPS)
+    return groups
+
+
+def run_speedups(spec: RunSpec, model: GenerativeModel, device: torch.device) -> speedmod.Speedups:
+    """The run's channels-last / autocast / compile switches, ``auto`` resolved for this model and device."""
+    rc = spec.run
+    return speedmod.resolve(rc.channels_last, rc.autocast, rc.compile, model, device)
 
 
 def train(
@@ -257,12 +275,13 @@ def train(
         "seed": spec.run.seed,
         "device": devmod.describe_device(device),
         "threads": threads,
+        "speedups": run_speedups(spec, model, device).to_dict(),
         "total_steps": spec.run.steps,
         "data_info": info.to_dict(),
         "num_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "capabilities": capabilities_of(model),
         "world_size": dctx.world_size,
-        "metric_groups": model.metric_groups,
+        "metric_groups": metric_groups_of(spec, model),
         "family": model.family,
         "versions": {
             "genstudio": genstudio.__version__,
@@ -307,14 +326,21 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         device=devmod.describe_device(device),
         threads=threads,
         capabilities=capabilities_of(model),
-        metric_groups=model.metric_groups,
+        metric_groups=metric_groups_of(spec, model),
         data_info=info.to_dict(),
     )
     batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
+    sp = run_speedups(spec, model, device)
+    to_layout, step_context = speedmod.batch_transform(sp), speedmod.step_context(sp, device)
     val_batches = []
     if val_ds is not None and rc.eval_every > 0 and dctx.is_main:  # the same fixed batches on every rank: evaluate once
         vb = min(rc.batch_size, len(val_ds))
         val_batches = [val_ds.get(slice(i * vb, (i + 1) * vb)) for i in range(max(1, min(rc.eval_batches, len(val_ds) // vb)))]
+    quality = None  # FID/KID or MMD at quality_every (genstudio/metrics/quality.py); rank 0 only, like validation
+    if rc.quality_every > 0 and dctx.is_main and info.kind in ("image", "points"):
+        from genstudio.metrics.quality import QualityTracker  # imported here: the metrics package imports the engine
+
+        quality = QualityTracker(rc.dataset, train_ds, val_ds, rc.quality_n, device)
 
     train_time = 0.0  # seconds spent training, pauses excluded
     seg_start = time.perf_counter()
@@ -370,8 +396,9 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                 if not single and control.paused:
                     continue
 
-            batch = next(batches).to(device)
-            values = model.train_step(batch)
+            batch = to_layout(next(batches).to(device))
+            with step_context():
+                values = model.train_step(batch)
             for k, v in values.items():
                 if not math.isfinite(v):
                     raise NonFiniteError(k, step + 1)
@@ -403,6 +430,13 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                     yield Metrics(step=step, values=vals, steps_per_s=0.0, elapsed_s=wall_before + elapsed(), split="val")
                     for alarm in alarms.update(vals, "val"):
                         yield Notice(alarm)
+
+            if quality is not None and (step % rc.quality_every == 0 or step == total):
+                if not quality.ready:
+                    yield Notice(f"sample quality every {rc.quality_every} steps, n={rc.quality_n}, in {quality.prepare()}", level="info")
+                q = quality.measure(model)
+                run.append_metrics([{"step": step, "split": "val", "elapsed_s": round(wall_before + elapsed(), 3), **q}])
+                yield Metrics(step=step, values=q, steps_per_s=0.0, elapsed_s=wall_before + elapsed(), split="val")
 
             due = (rc.sample_every > 0 and step % rc.sample_every == 0) or control.take_preview_request()
             # Timed previews are throttled where they are produced: never more than

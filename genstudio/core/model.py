@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Iterable
 import torch
 from torch import nn
 
+from . import distributed as _distributed
 from .data_types import Batch, DataInfo, DataKind
 
 
@@ -164,6 +165,8 @@ def optimizer_step(
         raise NonFiniteError(name)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if _distributed.grad_sync is not None:  # torchrun, several processes: average over ranks before check, clip, step
+        _distributed.grad_sync(optimizer)
     count = getattr(optimizer, "_genstudio_steps", 0)
     optimizer._genstudio_steps = count + 1  # type: ignore[attr-defined]
     grad_norm = None

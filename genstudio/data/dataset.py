@@ -28,7 +28,7 @@ class DataOptions:
     """Options shared by all loaders; each loader uses the ones that apply to it."""
 
     root: str = param("~/.cache/genstudio/datasets", "folder holding torchvision datasets (downloaded there when online)")
-    path: str = param("", "file or folder for the user's own data (image folder, .npz/.npy, .csv)")
+    path: str = param("", "file or folder for the user's own data (image folder, .npz/.npy, .csv, .wav file or folder)")
     image_size: int = param(0, "resize images to this size (0 keeps the native size)", min=0, max=512)
     grayscale: bool = param(False, "convert images to one channel")
     n_points: int = param(20000, "number of points drawn for 2-D sets", min=100, max=1_000_000)
@@ -36,6 +36,8 @@ class DataOptions:
     val_fraction: float = param(0.1, "fraction held out for validation", min=0.0, max=0.5)
     download: bool = param(True, "download torchvision datasets when they are missing and the machine is online")
     seed: int = param(0, "seed for synthetic data and the train/validation split", min=0)
+    clip_length: int = param(2048, "samples per clip cut from .wav files (the 'wav' dataset)", min=2, max=1_000_000)
+    sample_rate: int = param(0, "resample .wav files to this rate in Hz (0: the files' most common rate)", min=0, max=192_000)
 
 
 @dataclass
@@ -95,24 +97,40 @@ class Dataset:
             val = torch.cat(val_idx)
             mask = torch.ones(n, dtype=torch.bool)
             mask[val] = False
+            # Both reshuffled: taking each class's first members for validation leaves the
+            # remaining training indices grouped by class at the front (the first n training
+            # examples, which metric floors use, would cover only a few classes).
             train = perm[mask[perm]]
+            train = train[torch.randperm(len(train), generator=g)]
             val = val[torch.randperm(len(val), generator=g)]
         else:
             val, train = perm[:n_val], perm[n_val:]
         return self.subset(train), self.subset(val)
 
-    def batches(self, batch_size: int, seed: int, start_step: int = 0) -> Iterator[Batch]:
-        """Endless shuffled batches; the batch at step k depends only on (seed, k)."""
+    def batches(self, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
+        """Endless shuffled batches; the batch at step k depends only on (seed, k) (and the rank).
+
+        With several processes (torchrun) ``batch_size`` is per process, as
+        with DistributedDataParallel: at step k of an epoch rank r takes block
+        ``k * world_size + r`` of the epoch's permutation, so the ranks see
+        different examples and together cover the epoch. One process
+        (rank 0 of 1) draws exactly the batches it always did.
+        """
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         n = len(self)
-        bs = min(batch_size, n)
-        per_epoch = n // bs  # drop the last partial batch: every step sees a full batch
+        bs = min(batch_size, n // world_size)
+        if bs < 1:
+            raise DataError(f"dataset '{self.info.name}' has {n} examples, fewer than the {world_size} processes training on it")
+        per_epoch = n // (bs * world_size)  # drop the last partial block: every step sees full batches
         step = start_step
         while True:
             epoch, pos = divmod(step, per_epoch)
             g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
             perm = torch.randperm(n, generator=g)
             for i in range(pos, per_epoch):
-                yield self.get(perm[i * bs : (i + 1) * bs])
+                block = i * world_size + rank
+                yield self.get(perm[block * bs : (block + 1) * bs])
                 step += 1
 
     def describe(self) -> dict:

@@ -4,16 +4,25 @@ The dataclass is the single source of truth: the editor kind, range, choices,
 help tooltip and validation all come from ``specs()`` and ``coerce()``. A bad
 value is never clamped or dropped: the field turns red, shows the
 ``ConfigError`` message under itself, and ``is_valid()`` is False until fixed.
+
+A field declared with ``kind="run"`` (the path of a run folder, e.g. the
+autoencoder of ``ldm``) is a combo of the finished runs under the runs root
+whose model it accepts and whose data has the current dataset's shape, plus
+"Browse…" for any folder; the chosen run is checked on disk (model, a
+checkpoint, the data shape) and the reason shown when it does not fit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -24,9 +33,106 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core.config import ConfigError, ParamSpec, coerce, specs
+from genstudio.core.runs import RunError, RunFolder, list_runs
 
 INVALID_STYLE = "border: 1px solid #d64541; background: rgba(214, 69, 65, 40);"
 INT_LIMIT = 2**31 - 1
+#: Statuses of a run whose weights are final: what a run field offers.
+FINISHED = ("completed", "stopped")
+#: The data of the last item of a run combo: opens a folder dialog.
+BROWSE = "\x00browse"
+
+
+# -- fields that name a run folder ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run field checks against: the runs folder, and the dataset the form's model will train on."""
+
+    root: Path | None = None
+    dataset: str = ""
+    shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    path: str
+    model: str
+    dataset: str
+    shape: tuple[int, ...] | None
+    step: int
+    status: str
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.path).name} · {self.model} on {self.dataset}, step {self.step:,}"
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    return " x ".join(str(v) for v in shape) if shape else "?"
+
+
+def _run_facts(path: str | Path) -> RunChoice:
+    """Model, dataset, data shape, checkpoint and status of a run folder; RunError when it is not one."""
+    run = RunFolder(path)
+    if not run.path.is_dir():
+        raise RunError(f"'{path}' does not exist")
+    if not run.exists():
+        raise RunError(f"'{path}' is not a run folder (it has no config.toml and meta.json)")
+    meta = run.meta
+    info = meta.get("data_info") or {}
+    shape = tuple(int(v) for v in info["shape"]) if info.get("shape") else None
+    step = run.latest_checkpoint()
+    return RunChoice(str(run.path), str(meta.get("model", "?")), str(meta.get("dataset", "?")), shape, -1 if step is None else step, str(meta.get("status", "?")))
+
+
+def run_choices(root: str | Path | None, accepts: Iterable[str] | None, shape: tuple[int, ...] | None = None) -> list[RunChoice]:
+    """Finished runs under ``root`` of an accepted model, with a checkpoint, on data of ``shape`` (any when None); newest first."""
+    if root is None:
+        return []
+    wanted = set(accepts) if accepts is not None else None
+    out = []
+    for run in list_runs(root):
+        try:
+            c = _run_facts(run.path)
+        except RunError:
+            continue  # a broken folder is the runs browser's to show, not a choice here
+        if (wanted is None or c.model in wanted) and c.status in FINISHED and c.step >= 0 and (shape is None or c.shape == tuple(shape)):
+            out.append(c)
+    return out
+
+
+def run_problem(spec: ParamSpec, value: str, context: RunContext) -> str | None:
+    """Why the run folder ``value`` cannot fill the run field ``spec`` (None when it can)."""
+    models = ", ".join(spec.accepts) if spec.accepts else "a trained model"
+    if not value:
+        return f"setting '{spec.name}' needs a run: choose a finished run of {models} (train one first if the list is empty)"
+    try:
+        c = _run_facts(value)
+    except RunError as e:
+        return f"setting '{spec.name}': {e}"
+    if spec.accepts is not None and c.model not in spec.accepts:
+        return f"setting '{spec.name}': '{Path(value).name}' is a {c.model} run; choose a run of {models}"
+    if c.step < 0:
+        return f"setting '{spec.name}': '{Path(value).name}' has no checkpoint yet; let it train until it saves one"
+    if context.shape is not None and c.shape is not None and c.shape != tuple(context.shape):
+        here = f"{context.dataset} ({_shape_text(context.shape)})" if context.dataset else _shape_text(context.shape)
+        return (
+            f"setting '{spec.name}': '{Path(value).name}' was trained on {c.dataset} ({_shape_text(c.shape)}), "
+            f"but this run's data is {here}; choose a run on data of this shape, or train one"
+        )
+    return None
+
+
+class RunCombo(QComboBox):
+    """A combo that re-reads the runs folder each time its list opens (a run may have finished meanwhile)."""
+
+    aboutToShow = Signal()
+
+    def showPopup(self) -> None:  # noqa: N802 - Qt's name
+        self.aboutToShow.emit()
+        super().showPopup()
 
 
 def format_value(spec: ParamSpec, value: Any) -> str:
@@ -63,15 +169,24 @@ def describe_range(spec: ParamSpec) -> str:
 class ConfigField:
     """One editor plus its error label; reads and checks its value through ``coerce``."""
 
-    def __init__(self, spec: ParamSpec, on_change):
+    def __init__(self, spec: ParamSpec, on_change, context: RunContext | None = None):
         self.spec = spec
+        self.context = context or RunContext()
+        self._run_value = ""
+        self._on_change = on_change
         self.error: str | None = None
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d64541;")
         self.error_label.hide()
         t = spec.type
-        if t is bool:
+        if spec.kind == "run":
+            w = RunCombo()
+            w.setMinimumContentsLength(24)
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.aboutToShow.connect(self.refresh_runs)
+            w.activated.connect(self._on_run_activated)
+        elif t is bool:
             w = QCheckBox()
             w.toggled.connect(on_change)
         elif spec.choices is not None:
@@ -96,10 +211,51 @@ class ConfigField:
         self.tooltip = tip
         w.setToolTip(tip)
         w.setObjectName(f"field_{spec.name}")
+        if spec.kind == "run":
+            self.refresh_runs()
         self.set(spec.default)
+
+    # -- run fields ------------------------------------------------------------------
+    def refresh_runs(self) -> None:
+        """Rebuild a run combo from the runs folder, keeping the chosen run (listed even when it does not fit)."""
+        w = self.widget
+        value = self._run_value
+        w.blockSignals(True)
+        w.clear()
+        w.addItem("(choose a run)", "")
+        for c in run_choices(self.context.root, self.spec.accepts, self.context.shape):
+            w.addItem(c.label, c.path)
+            w.setItemData(w.count() - 1, f"{c.path}\n{c.model} on {c.dataset} ({_shape_text(c.shape)}), {c.status}, checkpoint at step {c.step:,}", Qt.ItemDataRole.ToolTipRole)
+        if value and w.findData(value) < 0:
+            w.addItem(value, value)
+        w.addItem("Browse…", BROWSE)
+        w.setItemData(w.count() - 1, "Choose any run folder on disk", Qt.ItemDataRole.ToolTipRole)
+        w.setCurrentIndex(max(0, w.findData(value)))
+        w.blockSignals(False)
+
+    def _on_run_activated(self, index: int) -> None:
+        w = self.widget
+        if w.itemData(index) != BROWSE:
+            self.set(w.itemData(index) or "")
+            self._on_change()
+            return
+        start = str(self.context.root) if self.context.root is not None else ""
+        path = QFileDialog.getExistingDirectory(w, f"Choose a run folder for {humanize(self.spec.name)}", start)
+        self.set(path if path else self._run_value)  # cancelled: back to the previous choice
+        self._on_change()
 
     def set(self, value: Any) -> None:
         w, t = self.widget, self.spec.type
+        if self.spec.kind == "run":
+            self._run_value = str(value or "")
+            w.blockSignals(True)
+            i = w.findData(self._run_value)
+            if i < 0:
+                w.insertItem(w.count() - 1, self._run_value, self._run_value)
+                i = w.count() - 2
+            w.setCurrentIndex(i)
+            w.blockSignals(False)
+            return
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QComboBox):
@@ -114,6 +270,8 @@ class ConfigField:
 
     def raw(self) -> Any:
         w = self.widget
+        if self.spec.kind == "run":
+            return self._run_value
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, QComboBox):
@@ -129,8 +287,9 @@ class ConfigField:
         except ConfigError as e:
             self._show_error(str(e))
             return None
-        self._show_error(None)
-        return value
+        problem = run_problem(self.spec, value, self.context) if self.spec.kind == "run" else None
+        self._show_error(problem)
+        return None if problem else value
 
     def _show_error(self, message: str | None) -> None:
         if message == self.error:
@@ -167,6 +326,7 @@ class ConfigForm(QWidget):
         super().__init__(parent)
         self.fields: dict[str, ConfigField] = {}
         self._valid = True
+        self.run_context = RunContext()
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._body: QWidget | None = None
@@ -197,7 +357,7 @@ class ConfigForm(QWidget):
         for s in all_specs:
             if wanted is not None and s.name not in wanted:
                 continue
-            field = ConfigField(s, self._on_change)
+            field = ConfigField(s, self._on_change, self.run_context)
             self.fields[s.name] = field
             label = QLabel(humanize(s.name))
             label.setToolTip(field.tooltip)
@@ -222,6 +382,20 @@ class ConfigForm(QWidget):
         self._body = body
         self._layout.addWidget(body)
         self._on_change()
+
+    def set_run_context(self, context: RunContext) -> None:
+        """The runs folder and the dataset that run fields list and check runs against."""
+        if context == self.run_context:
+            return
+        self.run_context = context
+        for f in self.fields.values():
+            if f.spec.kind == "run":
+                f.context = context
+                f.refresh_runs()
+        self._on_change()
+
+    def run_fields(self) -> list[str]:
+        return [name for name, f in self.fields.items() if f.spec.kind == "run"]
 
     def _toggle_advanced(self, on: bool) -> None:
         self._advanced_box.setVisible(on)

@@ -57,6 +57,7 @@ SOURCES = (
     Source("Image folder", ("folder",), path="folder", options=IMAGE_OPTIONS),
     Source("Array file (.npz / .npy)", ("array",), path="file", options=IMAGE_OPTIONS, file_filter="Arrays (*.npz *.npy)"),
     Source("CSV of 2-D points", ("csv",), path="file", options=("val_fraction",), file_filter="CSV (*.csv *.txt)"),
+    Source("Audio (.wav file or folder)", ("wav",), path="file", options=("clip_length", "sample_rate", "val_fraction"), file_filter="WAV audio (*.wav)"),
 )
 
 

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.shown_run: Path | None = None
         self.shown_meta: dict[str, Any] = {}
         self.last_dialog = None
+        self.compare_dock: QDockWidget | None = None  # built on first use: most sessions never open it
         self._closing = False
         self._total_steps = 0
         self.theme = "light"
@@ -97,6 +98,9 @@ class MainWindow(QMainWindow):
         self.model_panel.validityChanged.connect(self._update_actions)
         self.model_panel.modelChanged.connect(lambda _: self._update_actions())
         self.runs_browser.runOpened.connect(self.open_run)
+        self.runs_browser.rootChanged.connect(self.model_panel.set_runs_root)  # run fields (ldm's autoencoder) list its runs
+        self.runs_browser.useRunFor.connect(self.model_panel.use_run_for)
+        self.model_panel.set_runs_root(self.runs_browser.root)
 
         self.resize(1500, 950)
         self._layout_restored = False
@@ -130,6 +134,12 @@ class MainWindow(QMainWindow):
         self.act_resume_run = self._action("resume_run", "Resume run", "Ctrl+R", "Continue the run shown from its last checkpoint", self.resume_shown_run)
         self.act_open = self._action("open_run", "Open run folder…", "Ctrl+O", "Open a run folder", self._open_run_dialog)
         self.act_quit = self._action("quit", "Quit", "Ctrl+Q", "Quit genstudio", self.close)
+        self.act_cluster = self._action(
+            "hand_to_cluster", "Hand to cluster…", None, "The configured run as a config file, a torchrun command and a SLURM script", self.hand_to_cluster
+        )
+        self.act_compare = self._action(
+            "compare_runs", "Compare runs", "Ctrl+Shift+C", "Compare runs: metrics table, sample grids side by side, curves overlaid, NFE vs quality", self.show_compare
+        )
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -155,9 +165,12 @@ class MainWindow(QMainWindow):
         t = mb.addMenu("&Training")
         for a in (self.act_train, self.act_pause, self.act_step, self.act_stop, self.act_save, self.act_resume_run):
             t.addAction(a)
+        t.addSeparator()
+        t.addAction(self.act_cluster)
         v = mb.addMenu("&View")
         for d in (self.data_dock, self.model_dock, self.runs_dock):
             v.addAction(d.toggleViewAction())
+        v.addAction(self.act_compare)
         v.addSeparator()
         theme_menu = v.addMenu("Theme")
         group = QActionGroup(self)
@@ -200,6 +213,8 @@ class MainWindow(QMainWindow):
 
         style_plot(self.dataset_panel.scatter)
         style_plot(self.dataset_panel.histogram)
+        if self.compare_dock is not None:
+            self.compare_dock.widget().restyle()
 
     # -- state -------------------------------------------------------------------------------
     def is_training(self) -> bool:
@@ -216,7 +231,7 @@ class MainWindow(QMainWindow):
 
     def _on_dataset_state(self, *_: Any) -> None:
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
-        self.model_panel.set_dataset(self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None)
+        self.model_panel.set_dataset(self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None, ds.info.shape if ds is not None else None)
         self._update_actions()
 
     def _update_actions(self, *_: Any) -> None:
@@ -294,6 +309,20 @@ class MainWindow(QMainWindow):
         s.start()
         self.status.showMessage("starting: loading data and building the model…")
         self._update_actions()
+
+    def hand_to_cluster(self):
+        """Open the cluster dialog for the run configured in the docks (or say what is missing)."""
+        from .cluster_dialog import ClusterDialog
+
+        try:
+            spec = self.build_spec()
+        except (ConfigError, KeyError, ValueError) as e:
+            self.training_view.show_banner(f"Cannot hand this run to a cluster: {e}", "error")
+            return None
+        dialog = ClusterDialog(spec, parent=self)
+        dialog.open()
+        self.last_dialog = dialog
+        return dialog
 
     def toggle_pause(self) -> None:
         s = self.session
@@ -401,22 +430,41 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # -- runs on disk -------------------------------------------------------------------------------
+    def show_compare(self) -> QDockWidget:
+        """The Compare runs dock (a floating window at first), filtered to the shown run's dataset."""
+        from .compare_view import CompareView
+
+        if self.compare_dock is None:
+            view = CompareView([self.runs_browser.root])
+            self.compare_dock = self._dock("Compare runs", "dock_compare", view, Qt.DockWidgetArea.BottomDockWidgetArea)
+            self.compare_dock.setFloating(True)
+            self.compare_dock.resize(1300, 850)
+            self.runs_browser.rootChanged.connect(lambda root: view.set_roots([root]))
+        view = self.compare_dock.widget()
+        view.set_roots([self.runs_browser.root])
+        view.set_default_dataset(self.shown_meta.get("dataset") or self.dataset_panel.dataset_id())
+        self.compare_dock.show()
+        self.compare_dock.raise_()
+        return self.compare_dock
+
     def _open_run_dialog(self) -> None:
         p = QFileDialog.getExistingDirectory(self, "Open run folder", str(self.runs_browser.root))
         if p:
             self.open_run(p)
 
-    def _load_history(self, path: Path, upto: int | None = None, groups: dict | None = None) -> None:
+    def _load_history(self, path: Path, upto: int | None = None, groups: dict | None = None) -> tuple[int, set[int]]:
+        """Show the run's curves and grids; returns (metrics offset read to, grid steps shown) for a follower."""
         run = RunFolder(path)
         tv = self.training_view
         tv.curves.reset(groups or {})
-        records, _ = run.read_metrics()
+        records, offset = run.read_metrics()
         for r in records:
             if upto is None or int(r.get("step", 0)) <= upto:
                 tv.curves.store.add_record(r)
         tv.curves.mark_dirty()
         grids = [(s, p) for s, p in run.sample_grids() if upto is None or s <= upto]
         tv.samples.set_saved_grids(grids)
+        return offset, {s for s, _ in grids}
 
     def open_run(self, path: str | Path) -> bool:
         """Show a run folder's curves and grids; follow it live when another process writes it."""
@@ -436,7 +484,7 @@ class MainWindow(QMainWindow):
         tv = self.training_view
         tv.hide_banner()
         tv.samples.clear()
-        self._load_history(path, groups=meta.get("metric_groups") or {})
+        offset, grids_shown = self._load_history(path, groups=meta.get("metric_groups") or {})
         self.shown_run, self.shown_meta = path, meta
         self._total_steps = int(meta.get("total_steps") or 0)
         self._show_meta(meta)
@@ -446,8 +494,9 @@ class MainWindow(QMainWindow):
         if meta.get("status") in ("running", "paused", "created"):
             # Written by another process: follow it from where we read.
             f = RunFollower(path, parent=self)
-            f.offset = run.read_metrics()[1]
-            f._grids_seen = {s for s, _ in run.sample_grids()}
+            # From exactly what was loaded: a process writing meanwhile loses no record or grid.
+            f.offset = offset
+            f._grids_seen = grids_shown
             f._meta_mtime = run.meta_path.stat().st_mtime
             f.records.connect(self._on_followed_records)
             f.grid.connect(lambda step, p: tv.samples.add_frame(Frame(step, path=p)))
@@ -570,6 +619,8 @@ class MainWindow(QMainWindow):
         if not self._closing:
             self.save_settings()
         self._stop_following()
+        if self.compare_dock is not None:
+            self.compare_dock.widget().shutdown()
         self.training_view.set_panels(None)
         event.accept()
 

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core import registry
+from genstudio.core.config import specs
+from genstudio.core.resources import resource_path
 from genstudio.core.spec import RunConfig
 
-from .config_form import ConfigForm
+from .config_form import ConfigForm, RunContext, humanize
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
+PRESET_DIR = resource_path("presets")  # package data: found in a checkout, a wheel or a frozen app
 RUN_BASIC = ("steps", "batch_size", "seed", "device")
 RUN_HIDDEN = ("model", "dataset")
 FAMILY_TITLES = {
@@ -38,7 +40,7 @@ FAMILY_TITLES = {
 
 
 def builtin_presets(model_id: str, dataset_id: str, kind: str | None) -> dict[str, dict]:
-    """Presets shipped in resources/presets/<model>.toml for this dataset (or its data kind)."""
+    """Presets shipped in genstudio/resources/presets/<model>.toml for this dataset (or its data kind)."""
     path = PRESET_DIR / f"{model_id}.toml"
     if not path.is_file():
         return {}
@@ -65,6 +67,8 @@ class ModelPanel(QWidget):
         self._valid = False
         self._data_kind: str | None = None
         self._dataset_id = ""
+        self._data_shape: tuple[int, ...] | None = None
+        self._runs_root: Path | None = None
         self.family_box = QComboBox()
         self.family_box.setToolTip("Model family")
         self.model_box = QComboBox()
@@ -163,11 +167,30 @@ class ModelPanel(QWidget):
         self._update_validity()
         self.modelChanged.emit(self.model_id())
 
-    def set_dataset(self, dataset_id: str, kind: str | None) -> None:
-        """Tell the panel which data it will train on (for compatibility and presets)."""
+    def set_dataset(self, dataset_id: str, kind: str | None, shape: tuple[int, ...] | None = None) -> None:
+        """Tell the panel which data it will train on (for compatibility, presets, and the runs a run field offers)."""
         self._dataset_id, self._data_kind = dataset_id, kind
+        self._data_shape = tuple(shape) if shape is not None else None
+        self.model_form.set_run_context(self._run_context())
         self._refresh_presets()
         self._update_validity()
+
+    def set_runs_root(self, root: str | Path | None) -> None:
+        """The folder whose runs the model's run fields (the ldm's autoencoder) list."""
+        self._runs_root = Path(root) if root is not None else None
+        self.model_form.set_run_context(self._run_context())
+        self._update_validity()
+
+    def _run_context(self) -> RunContext:
+        return RunContext(self._runs_root, self._dataset_id, self._data_shape)
+
+    def use_run_for(self, model_id: str, field: str, path: str) -> bool:
+        """Choose ``model_id`` and put the run folder ``path`` in its run field ``field`` (the runs browser's "Use as ..." action)."""
+        if not self.select(model_id) or field not in self.model_form.fields:
+            return False
+        self.model_form.set_values({field: str(path)})
+        self._update_validity()
+        return True
 
     # -- validity -------------------------------------------------------------------
     def compatibility_error(self) -> str | None:
@@ -287,6 +310,22 @@ def models_by_family() -> tuple[dict[str, list[str]], dict[str, str]]:
             continue
         out.setdefault(getattr(cls, "family", "") or "other", []).append(mid)
     return out, broken
+
+
+def run_field_uses(run_model: str) -> list[tuple[str, str, str]]:
+    """Where a run of ``run_model`` can be used: (model id, field, menu text) for every installed model
+    with a run field that accepts it, e.g. ("ldm", "autoencoder_run", "Use as autoencoder for ldm")."""
+    out = []
+    for mid in registry.model_ids():
+        try:
+            cls = registry.get_model_class(mid)
+        except Exception:  # noqa: BLE001 - a broken plugin is listed by the model panel, not here
+            continue
+        for s in specs(cls.config_class):
+            if s.kind == "run" and (s.accepts is None or run_model in s.accepts):
+                what = humanize(s.name[: -len("_run")] if s.name.endswith("_run") else s.name)
+                out.append((mid, s.name, f"Use as {what} for {mid}"))
+    return out
 
 
 def _run_fields() -> list[str]:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QMenu,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -43,6 +44,8 @@ def _int(x, default=0) -> int:
 
 class RunsBrowser(QWidget):
     runOpened = Signal(str)  # run folder path
+    rootChanged = Signal(str)
+    useRunFor = Signal(str, str, str)  # model id, run field, run folder: "Use as autoencoder for ldm"
 
     def __init__(self, root: str | Path | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -91,6 +94,8 @@ class RunsBrowser(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self._open_selected)
         self.table.cellDoubleClicked.connect(lambda r, _c: self._open_row(r))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(lambda pos: self.context_menu(self.table.rowAt(pos.y())).popup(self.table.viewport().mapToGlobal(pos)))
         self.set_root(self.root)
 
     def set_root(self, root: str | Path) -> None:
@@ -101,6 +106,7 @@ class RunsBrowser(QWidget):
         if self.root.is_dir():
             self.watcher.addPath(str(self.root))
         self.refresh()
+        self.rootChanged.emit(str(self.root))
 
     def _choose_root(self) -> None:
         p = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.root))
@@ -205,6 +211,31 @@ class RunsBrowser(QWidget):
             return None
         return self.table.item(rows[0].row(), 1).data(Qt.ItemDataRole.UserRole)
 
+    def context_menu(self, row: int) -> QMenu:
+        """Open, and "Use as <field> for <model>" for every model with a run field that takes this run's model."""
+        from .model_panel import run_field_uses
+
+        menu = QMenu(self)
+        if not 0 <= row < len(self._rows):
+            return menu
+        run = self._rows[row]
+        menu.addAction("Open", lambda: self.runOpened.emit(str(run.path)))
+        try:
+            meta = run.meta
+        except RunError:
+            return menu
+        uses = run_field_uses(str(meta.get("model", "")))
+        if uses:
+            menu.addSeparator()
+        finished = meta.get("status") in ("completed", "stopped") and run.latest_checkpoint() is not None
+        for model_id, field, text in uses:
+            action = menu.addAction(text, lambda m=model_id, f=field: self.useRunFor.emit(m, f, str(run.path)))
+            if not finished:
+                action.setEnabled(False)
+                action.setToolTip("the run has no final checkpoint yet: wait until it finishes or stop it")
+        menu.setToolTipsVisible(True)
+        return menu
+
     def _open_selected(self) -> None:
         p = self.selected_path()
         if p:
@@ -281,6 +312,11 @@ class RunFollower(QObject):
                 self._timer.stop()
 
     def poll_remaining(self) -> None:
+        """The last records and grids, written before the final meta.json that ended the run."""
         recs, self.offset = self.run.read_metrics(self.offset)
         if recs:
             self.records.emit(recs)
+        for step, path in self.run.sample_grids():
+            if step not in self._grids_seen:
+                self._grids_seen.add(step)
+                self.grid.emit(step, str(path))

@@ -59,3 +59,13 @@ def test_describe_and_empty(digits: Dataset) -> None:
     assert d["size"] == 1797 and d["shape"] == [1, 8, 8] and sum(d["class_counts"].values()) == 1797
     with pytest.raises(DataError, match="empty"):
         Dataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64), DataInfo("points", (2,), name="none"))
+
+
+def test_stratified_split_leaves_the_training_order_mixed():
+    # The first examples of the training split feed metric floors (metrics/evaluate.py reference_sets):
+    # they must cover the classes, not a few classes whose validation quota ran out first.
+    from genstudio.data.dataset import load_dataset
+
+    train, val = load_dataset("8gaussians").split(0.1, 0)
+    assert len(torch.unique(train.y[:64])) == 8
+    assert len(torch.unique(val.y[:64])) == 8

@@ -110,6 +110,36 @@ def test_reverse_chain_is_cached_scrubbed_and_exported(qtbot, image_run, tmp_pat
         assert im.size[0] > 3 * im.size[1] // 2  # x_t | eps_hat | x0_hat side by side
 
 
+def test_mp4_button_needs_an_encoder_and_exports_the_gif_frames(qtbot, image_run, tmp_path, monkeypatch):
+    import sys
+
+    from genstudio.core import video
+    from tests.core.test_video import fake_ffmpeg
+
+    # No encoder anywhere: the button is disabled even with a chain, and says how to get one.
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    panel = make_panel(qtbot, image_run)
+    rev = panel.reverse
+    run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=6, n_spin=2)
+    assert rev.gif_button.isEnabled() and not rev.mp4_button.isEnabled()
+    assert "apt install ffmpeg" in rev.mp4_button.toolTip() and "imageio-ffmpeg" in rev.mp4_button.toolTip()
+    with pytest.raises(video.VideoError, match="MP4 export needs ffmpeg"):
+        rev.export_mp4(tmp_path / "no.mp4")
+
+    # An ffmpeg on PATH (a stand-in that counts the piped frames): enabled, the GIF's frames plus the held last one.
+    writer = fake_ffmpeg(tmp_path)
+    monkeypatch.setattr(video.shutil, "which", lambda name: writer.executable if name == "ffmpeg" else None)
+    panel2 = make_panel(qtbot, image_run)
+    rev2 = panel2.reverse
+    assert not rev2.mp4_button.isEnabled()  # nothing to export yet
+    run_chain(qtbot, panel2, sampler_combo="ddim", steps_spin=6, n_spin=2)
+    assert rev2.mp4_button.isEnabled() and "ffmpeg on PATH" in rev2.mp4_button.toolTip()
+    rev2.speed_combo.setCurrentText("10 fps")
+    assert rev2.export_mp4(tmp_path / "chain.mp4", stride=2) == 4  # frames 0, 2, 4, 6
+    assert (tmp_path / "chain.mp4").read_text().startswith("frames=13 ")  # 3 + the last held 1 s at 10 fps
+
+
 def test_same_seed_same_chain_and_play(qtbot, image_run):
     panel = make_panel(qtbot, image_run)
     rev = panel.reverse
@@ -241,6 +271,13 @@ def test_compare_two_samplers_scrubbed_together(qtbot, image_run):
     assert "50%" in cmp.fraction_label.text()
     cmp.slider.setValue(1000)
     assert "t = -1 | t = -1" in cmp.fraction_label.text()
+    # One slider and one Play for both: the chains' own scrub controls and the lower n / seed are hidden.
+    assert not cmp.a.slider.isVisibleTo(cmp) and not cmp.b.play_button.isVisibleTo(cmp) and not cmp.b.n_spin.isVisibleTo(cmp)
+    assert cmp.a.n_spin.isVisibleTo(cmp)
+    cmp.play_button.setChecked(True)  # at the end: starts over
+    assert cmp.slider.value() == 0 and cmp.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: not cmp.play_button.isChecked(), timeout=20_000)
+    assert cmp.slider.value() == 1000 and cmp.b.slider.value() == 5
 
 
 def test_conditional_model_class_guidance_and_sweep(qtbot, tmp_path):

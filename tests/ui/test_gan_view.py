@@ -56,6 +56,10 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     panel = open_panel(qtbot, run)
     assert panel.plot.isVisible() and not panel.hist.isVisible()
     assert panel.heat.shape == (64, 64) and 0 <= panel.heat.min() <= panel.heat.max() <= 1
+    # The heatmap image covers exactly the view's extent (64 cells, not one cell stretched over everything).
+    rect = panel.heat_item.mapRectToParent(panel.heat_item.boundingRect())
+    x0, x1, y0, y1 = panel.extent
+    assert np.allclose([rect.left(), rect.right(), rect.top(), rect.bottom()], [x0, x1, y0, y1], atol=1e-6)
     assert panel.fakes.shape == (500, 2)
     xs, ys = panel.arrows
     assert len(xs) == 2 * 150 and np.isfinite(xs).all()
@@ -110,11 +114,73 @@ def test_drawn_points_become_the_training_data(qtbot, tmp_path):
     assert panel.training_points()[0].shape[0] == len(panel.data.real)
 
 
+def test_image_view_helpers(tmp_path):
+    from genstudio.ui.panels.gan_image_view import rank_by_score, read_loss_history, sandbox_window, score_histograms
+
+    most, least = rank_by_score(np.array([0.2, 0.9, 0.5, 0.1]), k=2)
+    assert most.tolist() == [1, 2] and least.tolist() == [3, 0]
+    edges, r, f = score_histograms(np.array([0.9, 0.95]), np.array([0.05, 0.5, 0.51]), "probability", bins=10)
+    assert edges[0] == 0 and edges[-1] == 1 and r.tolist() == [0] * 9 + [2] and f.sum() == 3 and f[0] == 1
+    edges, r, f = score_histograms(np.array([-3.0]), np.array([5.0]), "score", bins=4)
+    assert edges[0] == -3 and edges[-1] == 5 and r[0] == 1 and f[-1] == 1
+    assert sandbox_window(5000, 3) == (4800, 5004) and sandbox_window(100, 50, first_step=10.0) == (10.0, 151)
+    run = tiny_run(tmp_path, "lsgan", "digits", steps=30, hidden=32, layers=2)
+    losses = read_loss_history(run)
+    assert losses.step.tolist() == [10, 20, 30] and np.isfinite(losses.d_loss).all() and len(losses.g_loss) == 3
+
+
 def test_image_gans_show_d_histograms(qtbot, tmp_path):
     run = tiny_run(tmp_path, "cgan", "digits", steps=10, hidden=32, layers=2)
     panel = open_panel(qtbot, run)
-    assert panel.hist.isVisible() and not panel.plot.isVisible() and not panel.draw_box.isVisible()
+    assert panel.image_view.isVisible() and not panel.plot.isVisible() and not panel.draw_box.isVisible()
+    assert not panel.losses.isVisible()  # on images the sandbox continues the run's curves in the image view
     real_counts, fake_counts = panel.hist_counts
-    assert real_counts.sum() == min(500, len(panel.data.real)) and fake_counts.sum() == 500
+    assert real_counts.sum() == min(128, len(panel.data.real)) and fake_counts.sum() == 128
     panel.step("both", 2)
     assert panel.sandbox_steps == 2
+    assert "sandbox steps" in panel.sandbox_label.text()
+
+
+def test_dcgan_has_the_adversarial_view(qtbot, tmp_path):
+    """DCGAN gets the tab: D(x) / D(G(z)) histograms, D and G curves side by side, most / least real, Step D / G."""
+    from genstudio.core.capabilities import capabilities_of
+
+    run = tiny_run(tmp_path, "dcgan", "digits", steps=20, g_channels=8, d_channels=8, z_dim=16)
+    panel = open_panel(qtbot, run)
+    model = panel.data.model
+    assert "Adversarial" in capabilities_of(model) and model.d_output_kind == "probability"
+    view = panel.image_view
+    assert view.isVisible() and not panel.plot.isVisible()
+    assert "private copy" in panel.sandbox_label.text() and "not changed" in panel.sandbox_label.text()
+    real_counts, fake_counts = view.counts
+    assert real_counts.sum() == min(128, len(panel.data.real)) and fake_counts.sum() == 128
+    assert 0 <= min(view.means) <= max(view.means) <= 1
+    most, least = view.strip_scores["fake_most"], view.strip_scores["fake_least"]
+    assert len(most) == 8 and most.min() >= least.max() and np.all(np.diff(most) <= 0)
+    assert view.strips["fake_most"].has_image() and view.strips["real_least"].has_image()
+    # The run's losses were logged at steps 10 and 20; the sandbox continues after the checkpoint (step 20).
+    run_x, _ = view.run_curves["d_loss"].getData()
+    assert run_x.tolist() == [10, 20] and view.checkpoint_lines["g_loss"].value() == 20
+
+    g0 = [p.clone() for p in model.generator.parameters()]
+    d0 = [p.clone() for p in model.discriminator.parameters()]
+    hist0 = view.counts[1].copy()
+    qtbot.mouseClick(panel.step_d, Qt.MouseButton.LeftButton)  # D only: G untouched
+    assert all(torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
+    d1 = [p.clone() for p in model.discriminator.parameters()]
+    qtbot.mouseClick(panel.step_g, Qt.MouseButton.LeftButton)  # G only: D untouched
+    assert all(torch.equal(a, b) for a, b in zip(d1, model.discriminator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
+    assert panel.sandbox_steps == 2 and "2 sandbox steps" in panel.sandbox_label.text()
+    sx, sy = view.sandbox_curves["d_loss"].getData()
+    assert sx.tolist() == [21, 22] and np.isfinite(sy).all()
+    assert panel.data.batch_size == 32  # the sandbox steps at the run's own batch size
+    assert "one sandbox step with its redraw" in panel.readout.text()
+    assert not np.array_equal(hist0, view.counts[1]) or not np.allclose(most, view.strip_scores["fake_most"])
+    # The run's own checkpoint is untouched by the sandbox.
+    from genstudio.core.engine import load_run_model
+
+    on_disk, _, _ = load_run_model(run, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(g0, on_disk.generator.parameters()))
+    panel.grab().save(str(tmp_path / "gan_image_view.png"))

@@ -65,6 +65,12 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     d = panel.data
     assert d.projection.kind == "identity" and d.latents.shape[1] == 2 and d.score_name == "KL"
     assert len(panel.map_tab.scatter.data) == len(d.latents) > 100
+    # Every class is named on the map, near the median of its points (names that would overlap are pushed apart).
+    names = {item.textItem.toPlainText(): (item.pos().x(), item.pos().y()) for item in panel.map_tab.class_items}
+    assert set(names) == {d.class_names[c] for c in np.unique(d.labels)}
+    span = d.projection.coords.max(0) - d.projection.coords.min(0)
+    off = (np.array(names[d.class_names[3]]) - np.median(d.projection.coords[d.labels == 3], axis=0)) / span
+    assert np.hypot(*off) < 0.2, off
 
     # Click on an empty spot between two class centres: a decode appears there and becomes the current point.
     c0, c1 = d.latents[d.labels == 0].mean(0), d.latents[d.labels == 1].mean(0)
@@ -101,10 +107,13 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     after = panel.traversal_tab.live.array
     assert not np.allclose(before, after)
     assert panel.traversal_tab.rows.array.shape == (2 * 9, 1, 8, 8)
+    assert panel.traversal_tab.rows_label.text().startswith("Rows: every dimension, most used first")
 
     # The manifold grid over the two dimensions.
     panel.tabs.setCurrentWidget(panel.manifold_tab)
     assert panel.manifold_tab.view.array.shape == (225, 1, 8, 8)
+    # With a 2-D latent the grid keeps the map's orientation: z0 across, z1 up.
+    assert (panel.manifold_tab.dim_x.currentData(), panel.manifold_tab.dim_y.currentData()) == (0, 1)
     panel.manifold_tab.size.setValue(7)
     assert panel.manifold_tab.view.array.shape == (49, 1, 8, 8)
 
@@ -113,6 +122,8 @@ def test_vae_map_click_sliders_manifold_interpolation(qtbot, tmp_path):
     panel.tabs.setCurrentWidget(tab)
     tab.frames_spin.setValue(6)
     assert tab.frames.shape == (6, 1, 8, 8)
+    a_label = d.class_names[d.labels[tab.a_spin.value()]]
+    assert tab.info.text().startswith(f"From A = example {tab.a_spin.value()} (label {a_label}) to B = example")
     assert tab.view.grid.shape[1] == 6 * 9 + 1
     tab.mode.setCurrentText("slerp")
     assert tab.frames.shape[0] == 6

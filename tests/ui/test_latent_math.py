@@ -67,3 +67,21 @@ def test_ranking_grid_and_traversals():
     per_dim = np.stack([np.linspace(-k, k, 5) for k in (1, 2, 3)])
     t = traversal_latents(np.zeros(3, np.float32), [1], per_dim)
     assert np.allclose(t[:, 1], np.linspace(-2, 2, 5))
+
+
+def test_class_label_positions_are_medians_pushed_apart():
+    from genstudio.ui.panels.latent_explorer import class_label_positions
+
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [100.0, 2.0], [5.0, 5.0], [7.0, 9.0]])
+    labels = np.array([0, 0, 0, 1, -1])
+    pos = class_label_positions(coords, labels)
+    assert pos == {0: (1.0, 1.0), 1: (5.0, 5.0)}  # the stray at x = 100 does not drag the name; -1 is unlabelled
+    # Two classes with the same median: their names end up min_gap apart (in fractions of the map), not on top.
+    coords = np.array([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0], [5.0, 5.0], [4.0, 6.0], [6.0, 4.0]])
+    labels = np.array([2, 2, 0, 0, 1, 1])
+    pos = class_label_positions(coords, labels, min_gap=0.1)
+    for a in pos:
+        for b in pos:
+            if a < b:
+                assert np.hypot(*((np.subtract(pos[a], pos[b])) / 10.0)) >= 0.1 - 1e-9, pos
+    assert np.allclose(np.mean(list(pos.values()), axis=0), [5.0, 5.0], atol=1e-6)  # pushed symmetrically

@@ -25,13 +25,19 @@ Averaging in GAN Training") is kept for sampling; ``use_ema=False`` samples
 the raw generator.
 
 Capabilities: Latent (``latent_dim`` = z_dim, ``decode(z)`` = G(z) in
-[0, 1], ``prior_sample``).
+[0, 1], ``prior_sample``) and Adversarial (``discriminate``,
+``generator_field``, ``discriminator_step`` and ``generator_step``, for the
+GAN view's histograms of D(x) and D(G(z)) and its Step D / Step G).
+D is always evaluated as it trains, with batch statistics over the batch it
+is given (one batch of reals or one of fakes, never mixed), and its
+batch-norm buffers are put back afterwards, so looking changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +121,8 @@ class DCGAN(GenerativeModel):
     summary = "Deep convolutional GAN: transposed-conv generator against a strided-conv discriminator"
     data_kinds = ("image",)
     metric_groups = {"Losses": ["d_loss", "g_loss"], "D outputs": ["d_real", "d_fake"]}
+    #: What :meth:`discriminate` returns: D's probability that an image is real.
+    d_output_kind = "probability"
 
     def __init__(self, config: DCGANConfig, data_info: DataInfo):
         super().__init__(config, data_info)
@@ -146,28 +154,88 @@ class DCGAN(GenerativeModel):
         return {"d_loss": d_loss, "d_real": torch.sigmoid(logit_real).mean(), "d_fake": torch.sigmoid(logit_fake).mean()}
 
     # -- training ---------------------------------------------------------------
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Maximise log D(x) + log(1 - D(G(z))) on model-space reals and (detached) fakes."""
+        d = self._losses(real, fake)
+        optimizer_step(d["d_loss"], self.opt_d, name="d_loss")
+        return {k: v.detach() for k, v in d.items()}
+
+    def _g_update(self, fake: torch.Tensor) -> torch.Tensor:
+        """Minimise the non-saturating -log D(G(z)) through the current D, whose weights stay frozen."""
+        # Freezing D's weights lets backward skip their gradients.
+        self.discriminator.requires_grad_(False)
+        try:
+            logit = self.discriminator(fake)
+            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+            optimizer_step(g_loss, self.opt_g, name="g_loss")
+        finally:
+            self.discriminator.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return g_loss.detach()
+
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         real = self._to_model(batch.x)
         n = real.shape[0]
         z = torch.randn(n, self.latent_dim, device=real.device)
         fake = self.generator(z)
-
-        # 1. Discriminator: maximise log D(x) + log(1 - D(G(z))).
-        d = self._losses(real, fake)
-        optimizer_step(d["d_loss"], self.opt_d, name="d_loss")
-
-        # 2. Generator: minimise -log D(G(z)) through the updated D, reusing G(z).
-        #    D's weights are frozen meanwhile so backward skips their gradients.
-        self.discriminator.requires_grad_(False)
-        logit = self.discriminator(fake)
-        g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        optimizer_step(g_loss, self.opt_g, name="g_loss")
-        self.discriminator.requires_grad_(True)
-        if self.ema is not None:
-            self.ema.update(self.generator)
-        stats = torch.stack([d["d_loss"].detach(), g_loss.detach(), d["d_real"].detach(), d["d_fake"].detach()]).tolist()
+        # 1. Discriminator; 2. generator through the updated D, reusing G(z).
+        d = self._d_update(real, fake)
+        g_loss = self._g_update(fake)
+        stats = torch.stack([d["d_loss"], g_loss, d["d_real"], d["d_fake"]]).tolist()
         return dict(zip(("d_loss", "g_loss", "d_real", "d_fake"), stats))
+
+    def prepare_batch(self, batch: Batch) -> tuple[torch.Tensor, None]:
+        """(model-space images, no labels) for :meth:`discriminator_step`."""
+        return self._to_model(batch.x.to(self.device)), None
+
+    def discriminator_step(self, real: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One update of D alone on a model-space real batch against fresh fakes (the GAN view's Step D)."""
+        self.train()
+        with torch.no_grad():
+            fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=real.device))
+        return self._d_update(real, fake)
+
+    def generator_step(self, n: int, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One update of G alone on ``n`` fresh fakes through the current D (the GAN view's Step G)."""
+        self.train()
+        fake = self.generator(torch.randn(n, self.latent_dim, device=self.device))
+        return {"g_loss": self._g_update(fake)}
+
+    @contextlib.contextmanager
+    def _d_as_in_training(self) -> Iterator[None]:
+        """D with batch statistics, as it trains; its batch-norm buffers are restored on exit."""
+        buffers = {k: v.clone() for k, v in self.discriminator.state_dict().items()}
+        self.discriminator.train()
+        try:
+            yield
+        finally:
+            self.discriminator.load_state_dict(buffers)
+            self.discriminator.eval()
+
+    @torch.no_grad()
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's probability that each image (N x C x H x W in [0, 1]) is real, scored as one batch: N."""
+        self.eval()
+        with self._d_as_in_training():
+            return torch.sigmoid(self.discriminator(self._to_model(x.to(self.device))))
+
+    def generator_field(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G(z) from the raw generator in [0, 1], -d g_loss / d x per pixel in model units).
+
+        The raw generator (not its EMA) is the one D plays against, so this is
+        what a Step D or Step G changes at once.
+        """
+        self.eval()
+        with torch.no_grad():
+            x = self.generator(z.to(self.device))
+        x.requires_grad_(True)
+        with self._d_as_in_training():
+            logit = self.discriminator(x)
+            loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit), reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x)
+        return self._to_data(x.detach()), crop_to(-grad, *self.data_info.shape[1:])
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self.opt_g, "d": self.opt_d}
@@ -181,16 +249,13 @@ class DCGAN(GenerativeModel):
         afterwards so evaluating changes nothing.
         """
         self.eval()
-        buffers = {k: v.clone() for k, v in self.discriminator.state_dict().items()}
-        self.discriminator.train()
         gen = torch.Generator().manual_seed(1234)
         real = self._to_model(batch.x)
         fake = self._generator(True)(self.prior_sample(real.shape[0], gen))
-        d = self._losses(real, fake)
-        logit = self.discriminator(fake)
-        g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        self.discriminator.load_state_dict(buffers)
-        self.discriminator.eval()
+        with self._d_as_in_training():
+            d = self._losses(real, fake)
+            logit = self.discriminator(fake)
+            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
         return {"d_loss": d["d_loss"].item(), "g_loss": g_loss.item(), "d_real": d["d_real"].item(), "d_fake": d["d_fake"].item()}
 
     # -- sampling and the latent capability ---------------------------------------

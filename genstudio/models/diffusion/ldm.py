@@ -43,9 +43,19 @@ from .ddpm import DDPM, DDPMConfig
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep
 
 
+#: Models whose runs can serve as the autoencoder: they encode images to a flat latent and decode it
+#: without labels (the cvae needs a class to encode; flows have no small latent).
+AUTOENCODER_MODELS = ("vae", "beta-vae", "ae", "dae", "sparse-ae", "vq-vae")
+
+
 @dataclass
 class LDMConfig(DDPMConfig):
-    autoencoder_run: str = param("", "run folder of a trained autoencoder (for example a vae run on the same dataset) whose latent space the diffusion runs in")
+    autoencoder_run: str = param(
+        "",
+        "run folder of a trained autoencoder (for example a vae run on the same dataset) whose latent space the diffusion runs in",
+        kind="run",
+        accepts=AUTOENCODER_MODELS,
+    )
 
 
 def load_autoencoder(run_dir: str | Path) -> GenerativeModel:

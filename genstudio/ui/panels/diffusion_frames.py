@@ -240,28 +240,56 @@ def _raster_points(points_sets: list[tuple[np.ndarray, tuple[int, int, int]]], e
     return canvas
 
 
+#: Height of the caption strip above an exported frame (pixels).
+CAPTION_HEIGHT = 16
+
+
+def _caption_strip(width: int, texts: list[tuple[int, str]], right: str) -> np.ndarray:
+    """A white strip with ``texts`` at their x positions and ``right`` right-aligned (Pillow's built-in font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.load_default(size=12)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    strip = Image.new("RGB", (width, CAPTION_HEIGHT), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for x, text in texts:
+        draw.text((x + 2, 1), text, fill=(40, 40, 40), font=font)
+    draw.text((width - 3 - draw.textlength(right, font=font), 1), right, fill=(40, 40, 40), font=font)
+    return np.asarray(strip)
+
+
 def frame_picture(chain: Chain, i: int, min_height: int = 160) -> np.ndarray:
     """Frame ``i`` as one RGB uint8 picture: x_t | eps_hat | x0_hat for images, the particle cloud for points.
 
-    A bar along the bottom shows how far through the chain the frame is, so
-    no two frames of a GIF are identical (Pillow would merge them).
+    A caption strip on top names the parts and the timestep, so an exported
+    GIF or video explains itself; a bar along the bottom shows how far
+    through the chain the frame is, so no two frames of a GIF are identical
+    (Pillow would merge them).
     """
     if not 0 <= i < chain.num_frames:
         raise IndexError(f"frame {i} is outside the chain's {chain.num_frames} frames")
+    t = chain.t[i]
+    when = f"t = {t}" if t >= 0 else "sample"
     if chain.kind == "image":
         parts = [_rgb(chain.x_t[i]), _rgb(chain.eps[i]), _rgb(chain.x0[i])]
         h = parts[0].shape[0]
         factor = max(1, math.ceil(min_height / h))
+        widths = [p.shape[1] * factor for p in parts]
         gap = np.full((h * factor, 4, 3), 255, np.uint8)
         body = np.concatenate([_upscale(parts[0], factor), gap, _upscale(parts[1], factor), gap, _upscale(parts[2], factor)], 1)
+        starts = [0, widths[0] + 4, widths[0] + widths[1] + 8]
+        header = _caption_strip(body.shape[1], list(zip(starts, ["x_t", "eps_hat", "x0_hat"])), when)
     else:
         extent = chain.extent or _points_extent(chain)
         size = max(min_height, 256)
         body = _raster_points([(chain.x0[i], (245, 160, 60)), (chain.x_t[i], (30, 80, 200))], extent, size)
+        header = _caption_strip(body.shape[1], [(0, "x_t blue, x0_hat orange")], when)
     bar = np.full((6, body.shape[1], 3), 235, np.uint8)
     done = int(round(body.shape[1] * (i + 1) / chain.num_frames))
     bar[:, :done] = (60, 60, 60)
-    return np.concatenate([body, bar], 0)
+    return np.concatenate([header, body, bar], 0)
 
 
 def _points_extent(chain: Chain) -> tuple[float, float, float, float]:
@@ -302,6 +330,23 @@ def save_chain_gif(chain: Chain, path: str | Path, stride: int = 1, fps: float =
     durations = [per] * (len(frames) - 1) + [max(per, int(hold_last_s * 1000))]
     frames[0].save(Path(path), format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=False)
     return len(frames)
+
+
+def save_chain_mp4(chain: Chain, path: str | Path, stride: int = 1, fps: float = 20.0, hold_last_s: float = 1.0, writer: Any = None) -> int:
+    """Write the chain as an MP4 through ffmpeg (:mod:`genstudio.core.video`); returns the number of chain frames.
+
+    The same pictures as the GIF; a video has one frame rate, so the
+    finished sample is held by repeating it for ``hold_last_s``. Raises
+    :class:`genstudio.core.video.VideoError` when no ffmpeg is installed.
+    """
+    from genstudio.core.video import write_mp4
+
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    idx = gif_frame_indices(chain.num_frames, stride)
+    idx += [idx[-1]] * max(0, int(round(hold_last_s * fps)) - 1)
+    write_mp4((frame_picture(chain, i) for i in idx), path, fps=fps, writer=writer)
+    return len(gif_frame_indices(chain.num_frames, stride))
 
 
 # -- guidance sweep ---------------------------------------------------------------------------

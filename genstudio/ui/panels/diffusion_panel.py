@@ -72,6 +72,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.core.capabilities import Conditional
 from genstudio.core.events import CheckpointSaved
+from genstudio.core.video import MP4_HOW_TO_ENABLE, VideoError, find_video_writer
 
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
@@ -89,6 +90,7 @@ from .diffusion_frames import (
     parse_scales,
     record_chain,
     save_chain_gif,
+    save_chain_mp4,
     save_frame_png,
 )
 
@@ -203,6 +205,15 @@ def _plot(title: str) -> pg.PlotWidget:
     p.showGrid(x=True, y=True, alpha=0.2)
     style_plot(p)
     return p
+
+
+class TopImageView(ImageView):
+    """An ImageView that draws its image at the top, right under its title, instead of centred in the free height."""
+
+    def target_rect(self):
+        r = super().target_rect()
+        r.moveTop(0)
+        return r
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:
@@ -445,9 +456,9 @@ class ReverseView(QWidget):
         batch_row.addStretch(1)
 
         # the views
-        self.xt_view = ImageView(placeholder="Run the sampler to see x_t")
-        self.eps_view = ImageView(placeholder="eps_hat")
-        self.x0_view = ImageView(placeholder="x0_hat")
+        self.xt_view = TopImageView(placeholder="Run the sampler to see x_t")
+        self.eps_view = TopImageView(placeholder="eps_hat")
+        self.x0_view = TopImageView(placeholder="x0_hat")
         images = QWidget()
         row = QHBoxLayout(images)
         row.setContentsMargins(0, 0, 0, 0)
@@ -486,11 +497,18 @@ class ReverseView(QWidget):
         self.frame_label = QLabel("no chain yet")
         self.gif_button = QPushButton("Export GIF…")
         self.png_button = QPushButton("Save frame PNG…")
+        self.mp4_button = QPushButton("Export MP4…")
+        self.video_writer = find_video_writer()
+        self.mp4_button.setToolTip(
+            f"Export the chain as an MP4 video (every k-th step, like the GIF; encoder: {self.video_writer.source})"
+            if self.video_writer is not None
+            else MP4_HOW_TO_ENABLE
+        )
         self.gif_stride = QSpinBox()
         self.gif_stride.setRange(1, 1000)
         self.gif_stride.setPrefix("every ")
         self.gif_stride.setSuffix(" steps")
-        self.gif_stride.setToolTip("Frames of the GIF: every k-th step, always ending on the finished sample")
+        self.gif_stride.setToolTip("Frames of the GIF and the MP4: every k-th step, always ending on the finished sample")
         scrub = QHBoxLayout()
         for w in (self.back_button, self.play_button, self.forward_button):
             w.setMaximumWidth(70)
@@ -499,7 +517,7 @@ class ReverseView(QWidget):
         scrub.addWidget(self.speed_combo)
         export = QHBoxLayout()
         export.addWidget(self.frame_label, 1)
-        for w in (self.show_field, self.gif_stride, self.gif_button, self.png_button):
+        for w in (self.show_field, self.gif_stride, self.gif_button, self.mp4_button, self.png_button):
             export.addWidget(w)
 
         lay = QVBoxLayout(self)
@@ -522,6 +540,7 @@ class ReverseView(QWidget):
         self.show_field.toggled.connect(lambda _: self.show_frame(self.slider.value()))
         self.gif_button.clicked.connect(self._gif_dialog)
         self.png_button.clicked.connect(self._png_dialog)
+        self.mp4_button.clicked.connect(self._mp4_dialog)
         self.sampler_combo.currentTextChanged.connect(self._sampler_changed)
         for w in (self.steps_spin, self.spacing_combo, self.sampler_combo):
             signal = w.valueChanged if isinstance(w, QSpinBox) else w.currentTextChanged
@@ -719,6 +738,8 @@ class ReverseView(QWidget):
     def _set_scrub_enabled(self, on: bool) -> None:
         for w in (self.back_button, self.play_button, self.forward_button, self.slider, self.speed_combo, self.gif_button, self.png_button, self.gif_stride):
             w.setEnabled(on)
+        # Without an encoder the button stays disabled; its tooltip says what to install.
+        self.mp4_button.setEnabled(on and self.video_writer is not None)
 
     # -- scrubbing --------------------------------------------------------------------------
     def show_frame(self, i: int) -> None:
@@ -773,6 +794,15 @@ class ReverseView(QWidget):
         fps = float(self.speed_combo.currentData())
         return save_chain_gif(self.chain, path, stride or self.gif_stride.value(), fps=fps)
 
+    def export_mp4(self, path: str | Path, stride: int | None = None) -> int:
+        """Write the cached chain as an MP4 through ffmpeg; returns its number of chain frames."""
+        if self.chain is None:
+            raise RuntimeError("no chain to export: run the sampler first")
+        if self.video_writer is None:
+            raise VideoError(MP4_HOW_TO_ENABLE)
+        fps = float(self.speed_combo.currentData())
+        return save_chain_mp4(self.chain, path, stride or self.gif_stride.value(), fps=fps, writer=self.video_writer)
+
     def export_png(self, path: str | Path) -> Path:
         if self.chain is None:
             raise RuntimeError("no chain to export: run the sampler first")
@@ -785,6 +815,15 @@ class ReverseView(QWidget):
                 n = self.export_gif(path)
                 self.info_label.setText(f"wrote {n} frames to {path}")
             except OSError as e:
+                self.info_label.setText(f"could not write '{path}': {e}")
+
+    def _mp4_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the chain as an MP4 video", "diffusion_chain.mp4", "MP4 video (*.mp4)")
+        if path:
+            try:
+                n = self.export_mp4(path)
+                self.info_label.setText(f"wrote {n} frames to {path}")
+            except (OSError, VideoError) as e:
                 self.info_label.setText(f"could not write '{path}': {e}")
 
     def _png_dialog(self) -> None:
@@ -891,8 +930,21 @@ class CompareView(QWidget):
         self.slider.setToolTip("How far through both chains (the same fraction of each walk)")
         self.fraction_label = QLabel("run both samplers, then scrub them together")
         self.run_both = QPushButton("Run both")
+        self.run_both.setToolTip("Run both samplers from the same seed and n (those of the upper chain)")
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Walk both chains together, from pure noise to the finished samples")
+        # One slider drives both chains: their own scrub controls would only disagree with it, and the
+        # images get the room. The lower chain takes n and the seed of the upper one.
+        for view in (self.a, self.b):
+            for w in (view.back_button, view.play_button, view.forward_button, view.slider, view.speed_combo):
+                w.hide()
+        for name in ("n", "seed"):
+            for w in self.b._extra_options[name]:
+                w.hide()
         bar = QHBoxLayout()
         bar.addWidget(self.run_both)
+        bar.addWidget(self.play_button)
         bar.addWidget(QLabel("progress through both chains"))
         bar.addWidget(self.slider, 1)
         bar.addWidget(self.fraction_label)
@@ -900,8 +952,12 @@ class CompareView(QWidget):
         lay.addWidget(self.a, 1)
         lay.addWidget(self.b, 1)
         lay.addLayout(bar)
+        self.timer = QTimer(self)
+        self.timer.setInterval(40)
+        self.timer.timeout.connect(self._tick)
         self.slider.valueChanged.connect(self.show_fraction)
         self.run_both.clicked.connect(self.run)
+        self.play_button.toggled.connect(self._on_play)
         self.setEnabled(False)
 
     def set_model(self, model: Any) -> None:
@@ -923,6 +979,22 @@ class CompareView(QWidget):
         self.a.run_sampler()
         self.b.run_sampler()
 
+    def _on_play(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing:
+            if self.slider.value() >= self.slider.maximum():
+                self.slider.setValue(0)
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def _tick(self) -> None:
+        # 0.5% of the walk per 40 ms tick: any pair of chains plays in 8 s.
+        if self.slider.value() >= self.slider.maximum():
+            self.play_button.setChecked(False)
+            return
+        self.slider.setValue(min(self.slider.maximum(), self.slider.value() + 5))
+
     def show_fraction(self, value: int) -> None:
         f = value / self.slider.maximum()
         shown = []
@@ -934,6 +1006,7 @@ class CompareView(QWidget):
         self.fraction_label.setText(f"{100 * f:.0f}% · " + " | ".join(shown) if shown else "run both samplers first")
 
     def shutdown(self) -> None:
+        self.timer.stop()
         for view in (self.a, self.b):
             view.stop_sampler()
             view.timer.stop()

@@ -1,7 +1,7 @@
 """The GAN view: what GAN Lab (Kahng et al., "GAN Lab: Understanding Complex
 Deep Generative Models using Interactive Visual Experimentation", IEEE VIS
 2018) shows, on our engine, for every model with the ``Adversarial``
-capability (gan, cgan, lsgan, wgan-gp).
+capability (gan, cgan, lsgan, wgan-gp, dcgan).
 
 On 2-D data: real points and generated points G(z) (from a fixed batch of z,
 so the cloud moves rather than flickers) over the discriminator's output as a
@@ -9,7 +9,10 @@ heatmap (green: D says real, purple: D says fake; for lsgan and wgan-gp the
 raw score, scaled to its range on the view), with the generator's gradient as
 arrows: -d L_G / d x at each generated point, where G's loss (seen through
 the current D) pushes it. A mode-coverage counter runs on ``8gaussians``.
-On images: the distributions of D(x) on validation images and D(G(z)).
+On images (:mod:`.gan_image_view`): histograms of D(x) on validation
+images and of D(G(z)) on a fixed batch of fakes, the run's D and G loss
+curves side by side with the sandbox's steps after the checkpoint, and the
+fakes D finds most and least real.
 
 The panel loads its own copy of the model from the run's latest checkpoint
 and turns it into a sandbox: Step D, Step G and Step both update that copy
@@ -19,11 +22,14 @@ back to the checkpoint. With "Draw data" the user paints 2-D points with the
 mouse and the sandbox trains on them; "Save drawing…" writes them as a CSV
 that the ``csv`` dataset trains on. A 2-D MLP step and the 64 x 64 heatmap
 take a few milliseconds, so the sandbox runs on the UI thread; loading runs
-on the thread pool.
+on the thread pool. (A DCGAN step on 28 x 28 images with the 256 shown fakes
+takes tens of milliseconds: Play stays usable, at a lower rate.)
 """
 
 from __future__ import annotations
 
+import inspect
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +56,11 @@ from genstudio.core.data_types import Batch
 from ..tasks import BackgroundCall
 from ..widgets import style_plot
 from . import PanelContext, register_panel
+from .gan_image_view import AdversarialImageView, LossHistory, read_loss_history
 
 HEATMAP_SIZE = 64  # D is evaluated on a HEATMAP_SIZE x HEATMAP_SIZE grid over the view
 FAKES = 500  # generated points shown (fixed z)
+IMAGE_FAKES = 128  # generated images scored by D (fixed z), and as many real ones
 ARROWS = 150  # of which this many carry a gradient arrow
 ARROW_FRACTION = 0.08  # the longest arrow spans this fraction of the view
 BATCH = 256  # sandbox batch size
@@ -75,6 +83,8 @@ class GanViewData:
     extent: tuple[float, float, float, float] | None
     dataset: str
     notes: list[str] = field(default_factory=list)
+    losses: LossHistory = field(default_factory=LossHistory.empty)  # the run's logged d_loss / g_loss
+    batch_size: int = BATCH  # the sandbox's batch: the run's own on images, BATCH on 2-D data
 
 
 def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL) -> GanViewData:
@@ -96,7 +106,10 @@ def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL) -> GanVi
         labels = np.zeros(0, np.int64)
         notes.append(f"dataset not available ({e})")
     extent = tuple(info.extent) if info.extent is not None else None
-    return GanViewData(model, step, info.kind, real, labels, extent, spec.run.dataset, notes)
+    losses = read_loss_history(run_dir)
+    # A 2-D step costs nothing at any batch size; an image step at the run's own batch is as cheap as training allows.
+    batch = int(spec.run.batch_size) if info.kind == "image" else BATCH
+    return GanViewData(model, step, info.kind, real, labels, extent, spec.run.dataset, notes, losses, batch)
 
 
 def view_extent(real: np.ndarray, extent: tuple[float, float, float, float] | None, margin: float = 0.15) -> tuple[float, float, float, float]:
@@ -132,8 +145,26 @@ def arrow_segments(points: np.ndarray, direction: np.ndarray, span: float, fract
     return xs, ys
 
 
+def sandbox_notice(step: int, sandbox_steps: int) -> str:
+    """The line that tells the user the buttons train a private copy, not the run."""
+    done = f"; {sandbox_steps} sandbox steps so far" if sandbox_steps else ""
+    return (
+        f"Sandbox: Step D, Step G, Step both and Play train a private copy of this model, loaded from checkpoint "
+        f"step {step}{done}. The training run, its files and its curves are not changed; "
+        f"'Reset to checkpoint' throws the sandbox steps away."
+    )
+
+
+def raw_generator_output(model: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """G(z) from the generator D plays against: not the EMA copy a model may sample from (dcgan), which a step barely moves."""
+    kw: dict[str, Any] = {} if labels is None else {"labels": labels}
+    if "use_ema" in inspect.signature(model.decode).parameters:
+        kw["use_ema"] = False
+    return model.decode(z, **kw)
+
+
 class GanViewPanel(QWidget):
-    """The "GAN" tab: heatmap, points and arrows on 2-D data, D histograms on images, and a sandbox to step D or G."""
+    """The "GAN" tab: heatmap, points and arrows on 2-D data; D's view of real and fake images; a sandbox to step D or G."""
 
     data_ready = Signal()
     stepped = Signal(int)  # sandbox steps so far
@@ -146,6 +177,7 @@ class GanViewPanel(QWidget):
         self.history: dict[str, list[float]] = {"step": [], "d_loss": [], "g_loss": []}
         self.drawn: list[np.ndarray] = []
         self.last_stats: dict[str, float] = {}
+        self.last_step_ms = 0.0  # the last sandbox step with its redraw, shown beside the numbers
         self.heat: np.ndarray | None = None
         self.fakes: np.ndarray | None = None
         self.arrows: tuple[np.ndarray, np.ndarray] | None = None
@@ -162,15 +194,19 @@ class GanViewPanel(QWidget):
 
         self.status = QLabel("Loading the model from the run's latest checkpoint…")
         self.status.setWordWrap(True)
+        self.sandbox_label = QLabel("")
+        self.sandbox_label.setWordWrap(True)
+        # A tinted box, so the notice reads as a notice and not as one more status line.
+        self.sandbox_label.setStyleSheet("QLabel { background: rgba(235, 100, 30, 40); border: 1px solid rgba(235, 100, 30, 140); border-radius: 3px; padding: 3px; }")
         self.reset_button = QPushButton("Reset to checkpoint")
         self.reset_button.setToolTip("Throw away the sandbox steps and load the run's latest checkpoint")
         self.reset_button.clicked.connect(self.reload)
         self.step_d = QPushButton("Step D")
-        self.step_d.setToolTip("One discriminator update on a real batch against fresh fakes")
+        self.step_d.setToolTip("One discriminator update of the sandbox copy on a real batch against fresh fakes (the run is not touched)")
         self.step_g = QPushButton("Step G")
-        self.step_g.setToolTip("One generator update through the current discriminator")
+        self.step_g.setToolTip("One generator update of the sandbox copy through the current discriminator (the run is not touched)")
         self.step_both = QPushButton("Step both")
-        self.step_both.setToolTip("One training step: the model's d_steps D updates, then one G update")
+        self.step_both.setToolTip("One training step of the sandbox copy: the model's D updates, then one G update (the run is not touched)")
         self.play = QPushButton("Play")
         self.play.setCheckable(True)
         self.speed = QSlider(Qt.Orientation.Horizontal)
@@ -209,15 +245,9 @@ class GanViewPanel(QWidget):
             self.plot.addItem(item)
         self.plot.scene().sigMouseClicked.connect(self._scene_clicked)
         self.plot.scene().sigMouseMoved.connect(self._scene_moved)
-        # D's outputs on images.
-        self.hist = pg.PlotWidget(title="D on validation images (blue) and on G(z) (orange)")
-        self.hist.setMenuEnabled(False)
-        style_plot(self.hist)
-        self.hist.addLegend()
-        self.hist_real = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(30, 60, 140, 120), pen=pg.mkPen(30, 60, 140), name="D(x)")
-        self.hist_fake = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(235, 100, 30, 120), pen=pg.mkPen(235, 100, 30), name="D(G(z))")
-        self.hist.addItem(self.hist_real)
-        self.hist.addItem(self.hist_fake)
+        # D's view of images: histograms, loss curves side by side, most / least real samples.
+        self.image_view = AdversarialImageView()
+        self.hist = self.image_view.hist
         # The sandbox's losses.
         self.losses = pg.PlotWidget(title="Sandbox losses by sandbox step")
         self.losses.setMenuEnabled(False)
@@ -246,17 +276,18 @@ class GanViewPanel(QWidget):
         side.addStretch(1)
         body = QHBoxLayout()
         body.addWidget(self.plot, 3)
-        body.addWidget(self.hist, 3)
+        body.addWidget(self.image_view, 6)
         body.addLayout(side, 2)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.sandbox_label)
         lay.addLayout(controls)
         lay.addLayout(drawing)
         lay.addLayout(body, 1)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
         self._speed_changed()
-        self.hist.hide()
+        self.image_view.hide()
         self.reload()
 
     # -- loading ----------------------------------------------------------------------------------
@@ -299,7 +330,9 @@ class GanViewPanel(QWidget):
         self.last_stats = {}
         points = data.kind == "points"
         self.plot.setVisible(points)
-        self.hist.setVisible(not points)
+        self.image_view.setVisible(not points)
+        # On images the sandbox's losses continue the run's curves in the image view.
+        self.losses.setVisible(points)
         conditional = isinstance(data.model, Conditional)
         for w in (self.draw_box, self.clear_button, self.save_button):
             w.setVisible(points)
@@ -312,7 +345,6 @@ class GanViewPanel(QWidget):
             self.extent = view_extent(data.real, data.extent)
             self.real_item.setData(pos=data.real[:, :2])
             x0, x1, y0, y1 = self.extent
-            self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
         self.redraw()
         self.data_ready.emit()
@@ -335,12 +367,13 @@ class GanViewPanel(QWidget):
         if not len(real):
             return {}
         stats: dict[str, torch.Tensor] = {}
+        t0 = time.perf_counter()
         for _ in range(count):
-            idx = self._rng.integers(0, len(real), min(BATCH, len(real)))
+            idx = self._rng.integers(0, len(real), min(self.data.batch_size, len(real)))
             y = torch.as_tensor(labels[idx]) if labels is not None else -torch.ones(len(idx), dtype=torch.long)
             x_model, y_model = model.prepare_batch(Batch(torch.as_tensor(real[idx]), y))
             if what in ("d", "both"):
-                for _ in range(model.config.d_steps if what == "both" else 1):
+                for _ in range(getattr(model.config, "d_steps", 1) if what == "both" else 1):
                     stats.update(model.discriminator_step(x_model, y_model))
             if what in ("g", "both"):
                 stats.update(model.generator_step(len(idx), y_model))
@@ -352,6 +385,8 @@ class GanViewPanel(QWidget):
             self.history[k].append(float(stats[k]) if k in stats else self.last_stats.get(k, float("nan")))
         self.history["step"].append(float(self.sandbox_steps))
         self.redraw()
+        self.last_step_ms = (time.perf_counter() - t0) * 1000 / count
+        self.readout.setText(self._readout_text())
         self.stepped.emit(self.sandbox_steps)
         return self.last_stats
 
@@ -434,10 +469,9 @@ class GanViewPanel(QWidget):
             return
         model = d.model
         conditional = isinstance(model, Conditional)
-        g = torch.Generator().manual_seed(0)
-        z = model.prior_sample(FAKES, g)
-        labels = torch.arange(FAKES) % model.num_classes if conditional else None
         if d.kind == "points":
+            z = model.prior_sample(FAKES, torch.Generator().manual_seed(0))
+            labels = torch.arange(FAKES) % model.num_classes if conditional else None
             grid = heatmap_grid(self.extent)
             grid_labels = None
             if conditional:
@@ -447,6 +481,10 @@ class GanViewPanel(QWidget):
             self.heat = heat.reshape(HEATMAP_SIZE, HEATMAP_SIZE)
             levels = (0.0, 1.0) if model.d_output_kind == "probability" else (float(heat.min()), float(heat.max()) + 1e-9)
             self.heat_item.setImage(self.heat, autoLevels=False, levels=levels)
+            # After setImage: setRect scales by the image's size in pixels, unknown before the first image
+            # (set earlier, one heatmap cell covered the whole view in a single colour).
+            x0, x1, y0, y1 = self.extent
+            self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             fakes, direction = model.generator_field(z, labels)
             self.fakes = fakes.cpu().numpy()
             self.fake_item.setData(pos=self.fakes)
@@ -455,22 +493,28 @@ class GanViewPanel(QWidget):
             self.arrow_item.setData(*self.arrows)
             self.modes_text = self._modes()
         else:
-            with torch.no_grad():
-                real = torch.as_tensor(d.real[:FAKES])
-                real_labels = torch.as_tensor(d.labels[: len(real)]) if conditional else None
-                d_real = model.discriminate(real, real_labels).float().cpu().numpy() if len(real) else np.zeros(0)
-                d_fake = model.discriminate(model.decode(z, labels) if conditional else model.decode(z), labels).float().cpu().numpy()
-            both = np.concatenate([d_real, d_fake])
-            lo, hi = (0.0, 1.0) if model.d_output_kind == "probability" else (float(both.min()), float(both.max()) + 1e-6)
-            bins = np.linspace(lo, hi, 31)
-            self.hist_real.setData(bins, np.histogram(d_real, bins)[0])
-            self.hist_fake.setData(bins, np.histogram(d_fake, bins)[0])
-            self.hist_counts = (np.histogram(d_real, bins)[0], np.histogram(d_fake, bins)[0])
+            self._redraw_images(model, conditional)
         steps = np.asarray(self.history["step"], float)
         self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
         self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
         self.status.setText(self._status_text())
         self.readout.setText(self._readout_text())
+
+    def _redraw_images(self, model: Any, conditional: bool) -> None:
+        """D's outputs on one batch of real images and one of fakes from a fixed z (the raw generator D plays against)."""
+        d = self.data
+        assert d is not None
+        z = model.prior_sample(IMAGE_FAKES, torch.Generator().manual_seed(0))
+        labels = torch.arange(IMAGE_FAKES) % model.num_classes if conditional else None
+        with torch.no_grad():
+            fakes = raw_generator_output(model, z, labels)
+            real = torch.as_tensor(d.real[:IMAGE_FAKES])
+            real_labels = torch.as_tensor(d.labels[: len(real)]) if conditional else None
+            d_real = model.discriminate(real, real_labels).float().cpu().numpy() if len(real) else np.zeros(0)
+            d_fake = model.discriminate(fakes, labels).float().cpu().numpy()
+        self.image_view.show_scores(model.d_output_kind, d_real, d_fake, real.numpy(), fakes.cpu().numpy())
+        self.hist_counts = self.image_view.counts
+        self.image_view.show_losses(d.losses, d.step, self.history)
 
     def _modes(self) -> str:
         d = self.data
@@ -486,14 +530,20 @@ class GanViewPanel(QWidget):
     def _status_text(self) -> str:
         d = self.data
         assert d is not None
+        self.sandbox_label.setText(sandbox_notice(d.step, self.sandbox_steps))
         kind = "probability of real" if d.model.d_output_kind == "probability" else "raw score, scaled to its range"
-        if isinstance(d.model, Conditional) and d.kind == "points":
+        if d.kind != "points":
+            text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · D's {kind} on real images and on G(z)"
+            return " · ".join([text, *d.notes])
+        if isinstance(d.model, Conditional):
             kind += " for class 0; the points cycle through the classes"
         text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · heatmap: D's {kind}"
         return " · ".join([text, *d.notes])
 
     def _readout_text(self) -> str:
         parts = [f"{k} {v:.3f}" for k, v in self.last_stats.items()]
+        if self.last_step_ms:
+            parts.append(f"one sandbox step with its redraw: {self.last_step_ms:.0f} ms")
         if self.modes_text:
             parts.append(self.modes_text)
         if self.drawn:

@@ -163,6 +163,10 @@ def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples
         spread = np.maximum(latents.std(0), 1e-3)
         low, high = (centre - 3 * spread).astype(np.float32), (centre + 3 * spread).astype(np.float32)
     proj = project(latents, projection)
+    with torch.no_grad():
+        # The first decode allocates and picks kernels (about 90 ms for the vae); pay it here, off the UI thread.
+        kw = {"labels": torch.zeros(1, dtype=torch.long)} if conditional else {}
+        model.decode(torch.as_tensor(centre[None]), **kw)
     vq_usage = None
     if hasattr(model, "code_usage") and x is not None:
         vq_usage = model.code_usage(x).cpu().numpy()
@@ -373,9 +377,9 @@ class LatentExplorerPanel(QWidget):
         d = self.data
         if d is None:
             return
+        # Decode times are shown where the decode happens (under the map, under the sliders): a status line
+        # that changed on every slider move would re-lay out the panel each time.
         parts = [f"step {d.step}", f"latent dim {d.latent_dim}", d.source, f"map: {d.projection.kind}"]
-        if self.last_decode_ms:
-            parts.append(f"last decode {self.last_decode_ms:.1f} ms")
         self.status.setText(" · ".join(parts + d.notes))
 
     # -- decoding (UI thread; a few ms for the 28x28 defaults) ----------------------------------------
@@ -434,6 +438,33 @@ class LatentExplorerPanel(QWidget):
 # -- the tabs ------------------------------------------------------------------------------------------
 
 
+def class_label_positions(coords: np.ndarray, labels: np.ndarray, min_gap: float = 0.06, rounds: int = 50) -> dict[int, tuple[float, float]]:
+    """Where each class's name goes on the map: the coordinate-wise median of its points (robust to strays),
+    then names closer than ``min_gap`` of the map's extent pushed apart so none hides another."""
+    classes = [int(c) for c in np.unique(labels) if c >= 0]
+    if not classes:
+        return {}
+    pos = np.array([np.median(coords[labels == c], axis=0) for c in classes], float)
+    span = np.maximum(coords.max(0) - coords.min(0), 1e-12)
+    for _ in range(rounds):
+        moved = False
+        for a in range(len(pos)):
+            for b in range(a + 1, len(pos)):
+                delta = (pos[b] - pos[a]) / span  # in fractions of the map, so both axes count alike
+                dist = float(np.hypot(*delta))
+                if dist >= min_gap:
+                    continue
+                # Coincident names move apart along a fixed diagonal; others along the line joining them.
+                direction = delta / dist if dist > 1e-9 else np.array([0.6, 0.8])
+                push = (min_gap - dist) / 2 * direction * span
+                pos[a] -= push
+                pos[b] += push
+                moved = True
+        if not moved:
+            break
+    return {c: (float(x), float(y)) for c, (x, y) in zip(classes, pos)}
+
+
 class MapTab(QWidget):
     """Scatter of the projected latents; hover shows the example, a click decodes there."""
 
@@ -477,6 +508,7 @@ class MapTab(QWidget):
         self._busy.failed.connect(lambda _t, e, _tb: self.panel.status.setText(f"Projection failed: {e}"))
         self._ticket = 0
         self._hover_index = -1
+        self.class_items: list[pg.TextItem] = []  # class names drawn on the map
 
     def projection_method(self) -> str:
         return str(self.method.currentData() or "auto")
@@ -487,9 +519,25 @@ class MapTab(QWidget):
             return
         proj = d.projection
         labels = d.labels
+        for item in self.class_items:
+            self.plot.removeItem(item)
+        self.class_items = []
         if len(labels) and (labels >= 0).all() and labels.max() > 0:
             hues = max(int(labels.max()) + 1, 2)
             brushes = [pg.intColor(int(c), hues=hues, alpha=190) for c in labels]
+            # Each class's name at the median of its points, in its colour: the map needs no legend to read.
+            for c, (x, y) in class_label_positions(proj.coords, labels).items():
+                name = d.class_names[c] if c < len(d.class_names) else str(c)
+                colour = pg.intColor(c, hues=hues)
+                item = pg.TextItem(name, color=colour.darker(140), fill=pg.mkBrush(255, 255, 255, 200), border=pg.mkPen(colour, width=2), anchor=(0.5, 0.5))
+                font = item.textItem.font()
+                font.setBold(True)
+                font.setPointSize(font.pointSize() + 2)
+                item.setFont(font)
+                item.setPos(x, y)
+                item.setZValue(10)
+                self.plot.addItem(item)
+                self.class_items.append(item)
         else:
             brushes = [pg.mkBrush(70, 130, 200, 170)] * len(labels)
         self.scatter.setData(pos=proj.coords, brush=brushes, data=np.arange(len(proj.coords)))
@@ -630,7 +678,12 @@ class ManifoldTab(_LazyTab):
         if d is None:
             return
         if first or self.dim_x.count() != d.latent_dim:
-            for combo, pick in ((self.dim_x, 0), (self.dim_y, 1 if d.latent_dim > 1 else 0)):
+            picks = (0, 1 if d.latent_dim > 1 else 0)  # the two most used dimensions
+            if d.projection.kind == "identity":
+                # The map shows z0 across and z1 up: the grid keeps that orientation so the two line up.
+                order = [int(j) for j in d.order]
+                picks = (order.index(0), order.index(1))
+            for combo, pick in ((self.dim_x, picks[0]), (self.dim_y, picks[1])):
                 combo.blockSignals(True)
                 combo.clear()
                 for j in d.order:
@@ -681,7 +734,8 @@ class TraversalTab(_LazyTab):
         right = QVBoxLayout()
         right.addWidget(QLabel("Live decode"))
         right.addWidget(self.live, 1)
-        right.addWidget(QLabel(f"Rows: the {TRAVERSAL_ROWS} top-ranked dimensions, {TRAVERSAL_STEPS} values across each range"))
+        self.rows_label = QLabel("")
+        right.addWidget(self.rows_label)
         right.addWidget(self.rows, 2)
         lay = QHBoxLayout(self)
         lay.addLayout(left, 2)
@@ -744,6 +798,10 @@ class TraversalTab(_LazyTab):
             self._label(j, lbl)
         self._decode_live()
         dims = [int(j) for j in d.order[:TRAVERSAL_ROWS]]
+        self.rows_label.setText(
+            f"Rows: {'the ' + str(len(dims)) + ' most used dimensions' if len(dims) < d.latent_dim else 'every dimension, most used first'}, "
+            f"{TRAVERSAL_STEPS} values across each slider's range; the others held at the current point"
+        )
         values = np.stack([np.linspace(d.low[j], d.high[j], TRAVERSAL_STEPS) for j in range(d.latent_dim)])
         z = traversal_latents(self.z, dims, values)
         decoded = self.panel.decode(z)
@@ -797,6 +855,7 @@ class InterpolationTab(_LazyTab):
         lay.addWidget(self.view, 1)
         lay.addWidget(self.info)
         self.endpoints: list[np.ndarray | None] = [None, None]
+        self.endpoint_names = ["", ""]  # what each end is, for the caption under the strip
         self.frames: np.ndarray | None = None
         self.a_spin.valueChanged.connect(lambda v: self._pick(0, v))
         self.b_spin.valueChanged.connect(lambda v: self._pick(1, v))
@@ -829,6 +888,7 @@ class InterpolationTab(_LazyTab):
                 spin.setValue(v)
                 spin.blockSignals(False)
         self.endpoints = [self._latent_for(self.a_spin.value()), self._latent_for(self.b_spin.value())]
+        self.endpoint_names = [self._name_for(self.a_spin.value()), self._name_for(self.b_spin.value())]
         self.view.set_reference(d.reference)
         self.request_render()
 
@@ -840,15 +900,27 @@ class InterpolationTab(_LazyTab):
         g = torch.Generator().manual_seed(int(index))
         return d.model.prior_sample(1, g)[0].float().cpu().numpy()
 
+    def _name_for(self, index: int) -> str:
+        d = self.panel.data
+        if d is None or not self._from_data():
+            return f"seed {index}"
+        i = min(index, len(d.latents) - 1)
+        c = int(d.labels[i])
+        if c < 0:
+            return f"example {i}"
+        return f"example {i} (label {d.class_names[c] if c < len(d.class_names) else c})"
+
     def _pick(self, which: int, index: int) -> None:
         if self.panel.data is None:
             return
         self.endpoints[which] = self._latent_for(index)
+        self.endpoint_names[which] = self._name_for(index)
         self.request_render()
 
     def _use_current(self, which: int) -> None:
         if self.panel.current is not None:
             self.endpoints[which] = self.panel.current.copy()
+            self.endpoint_names[which] = "the current point"
             self.request_render()
 
     def render(self) -> None:
@@ -860,7 +932,8 @@ class InterpolationTab(_LazyTab):
         self.view.show_decodes(self.frames, ncols=n)
         self.export_button.setEnabled(True)
         norms = np.linalg.norm(z, axis=1)
-        self.info.setText(f"{n} frames, {self.mode.currentText()}; |z| from {norms.min():.2f} to {norms.max():.2f}")
+        a, b = self.endpoint_names
+        self.info.setText(f"From A = {a} to B = {b}: {n} frames, {self.mode.currentText()}; |z| from {norms.min():.2f} to {norms.max():.2f}")
 
     def export_gif(self, path: str | Path, frame_ms: int = 120) -> Path:
         """Write the strip as an animated GIF (points models: one picture of the points per frame)."""

@@ -1,0 +1,258 @@
+"""Sample quality against real data, with the floor beside every score.
+
+A score alone says little at small n: FID of two real sets of 500 digits is
+far from 0. So each reference holds two real sets of the same size n: the
+held-out set the samples are compared with, and n training examples whose
+score against the held-out set is the floor (what a perfect model would
+get). ``ImageReference`` compares in a feature space
+(genstudio/metrics/features.py, optionally Inception too);
+``PointsReference`` compares 2-D points directly (MMD, precision/recall in
+coordinates, and mode coverage on 8gaussians).
+
+Both build their real-side numbers once, so ``score`` can be called at every
+in-training evaluation for the cost of the samples' features.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from .classifier_score import classifier_score
+from .features import FeatureExtractor
+from .frechet import fid_from_features, kid
+from .mmd import median_bandwidth, mmd2_unbiased
+from .modes import mode_coverage
+from .precision_recall import precision_recall
+
+PR_K = 3  # Kynkäänniemi et al. 2019's default neighbourhood size
+
+
+class ImageReference:
+    """Features of the held-out and floor image sets, and the floor scores, for one feature space."""
+
+    def __init__(self, extractor: FeatureExtractor, held_out: torch.Tensor, floor_set: torch.Tensor, inception: Any = None):
+        if len(held_out) < 2 or len(floor_set) < 2:
+            raise ValueError(f"need at least 2 real images per set, got {len(held_out)} and {len(floor_set)}")
+        self.extractor = extractor
+        self.inception = inception
+        self.real_f, self.real_p = extractor.features_and_probs(held_out)
+        floor_f, floor_p = extractor.features_and_probs(floor_set)
+        self.floor: dict[str, Any] = {
+            "fid_floor": fid_from_features(floor_f, self.real_f),
+            "kid_floor": kid(floor_f, self.real_f)[0],
+        }
+        if len(floor_f) > PR_K and len(self.real_f) > PR_K:
+            p, r = precision_recall(self.real_f, floor_f, PR_K)
+            self.floor.update(precision_floor=p, recall_floor=r)
+        if self.real_p is not None:
+            self.floor["classifier_score_real"] = classifier_score(self.real_p)["classifier_score"]
+        self.real_inc = None
+        if inception is not None:
+            self.real_inc = inception.features(held_out)
+            self.floor["fid_inception_floor"] = fid_from_features(inception.features(floor_set), self.real_inc)
+
+    @property
+    def n(self) -> int:
+        return len(self.real_f)
+
+    def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None, full: bool = True) -> dict[str, Any]:
+        """FID and KID (and with ``full`` precision/recall, classifier score, Inception FID) of ``samples``."""
+        f, probs = self.extractor.features_and_probs(samples)
+        out: dict[str, Any] = {"features": self.extractor.description}
+        out["fid"] = fid_from_features(f, self.real_f)
+        out["kid"], out["kid_std"] = kid(f, self.real_f)
+        out["fid_floor"], out["kid_floor"] = self.floor["fid_floor"], self.floor["kid_floor"]
+        if not full:
+            return out
+        if len(f) > PR_K and len(self.real_f) > PR_K:  # k-NN radii need more than k points
+            out["precision"], out["recall"] = precision_recall(self.real_f, f, PR_K)
+            out["pr_k"] = PR_K
+        out.update(self.floor)
+        if probs is not None:
+            cs = classifier_score(probs)
+            out.update(cs)
+            if labels is not None:
+                # A conditional model asked for these classes: how often does the classifier agree?
+                out["label_accuracy"] = float((probs.argmax(1) == labels.cpu()).double().mean())
+        if self.inception is not None:
+            out["fid_inception"] = fid_from_features(self.inception.features(samples), self.real_inc)
+            out["inception_weights"] = str(self.inception.path)
+        return out
+
+
+class PointsReference:
+    """Held-out and floor point sets: MMD (fixed bandwidth), precision/recall in coordinates, modes on 8gaussians."""
+
+    def __init__(self, held_out: torch.Tensor, floor_set: torch.Tensor, dataset_id: str):
+        if len(held_out) < 2 or len(floor_set) < 2:
+            raise ValueError(f"need at least 2 real points per set, got {len(held_out)} and {len(floor_set)}")
+        self.real = held_out.double().cpu()
+        self.dataset_id = dataset_id
+        self.bandwidth = median_bandwidth(self.real)
+        floor = floor_set.double().cpu()
+        self.floor: dict[str, Any] = {"mmd2_floor": mmd2_unbiased(floor, self.real, self.bandwidth)}
+        if len(floor) > PR_K and len(self.real) > PR_K:
+            p, r = precision_recall(self.real, floor, PR_K)
+            self.floor.update(precision_floor=p, recall_floor=r)
+        if dataset_id == "8gaussians":
+            covered, good, _ = mode_coverage(floor)
+            self.floor.update(modes_covered_floor=covered, high_quality_fraction_floor=good)
+
+    @property
+    def n(self) -> int:
+        return len(self.real)
+
+    def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None, full: bool = True) -> dict[str, Any]:
+        x = samples.detach().double().cpu().reshape(len(samples), -1)
+        finite = torch.isfinite(x).all(1)
+        out: dict[str, Any] = {"features": "raw coordinates"}
+        out["mmd2"] = mmd2_unbiased(x[finite], self.real, self.bandwidth) if int(finite.sum()) >= 2 else math.nan
+        out["mmd2_floor"] = self.floor["mmd2_floor"]
+        if self.dataset_id == "8gaussians":
+            out["modes_covered"], out["high_quality_fraction"], _ = mode_coverage(x.float())
+            out["num_modes"] = 8
+        if not full:
+            return out
+        if int(finite.sum()) > PR_K and len(self.real) > PR_K:
+            out["precision"], out["recall"] = precision_recall(self.real, x[finite], PR_K)
+            out["pr_k"] = PR_K
+        out.update(self.floor)
+        return out
+
+
+def draw_samples(
+    model: Any, n: int, kwargs: dict[str, Any] | None = None, seed: int = 0, batch: int = 256
+) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    """(samples on CPU, labels or None, seconds) from ``model``, without touching the global RNG or its mode.
+
+    Conditional models get balanced labels 0, 1, ..., K-1, 0, ... (as ``genstudio sample`` does),
+    so the sample set has the held-out set's class mix.
+    """
+    from genstudio.core.capabilities import Conditional
+
+    kwargs = dict(kwargs or {})
+    conditional = isinstance(model, Conditional) and model.num_classes > 0
+    was_training = model.training
+    dev = model.device
+    devices = [dev] if dev.type == "cuda" else []
+    chunks, label_chunks = [], []
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        try:
+            g = torch.Generator().manual_seed(seed)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                for i in range(0, n, batch):
+                    k = min(batch, n - i)
+                    if conditional:
+                        lab = torch.arange(i, i + k) % model.num_classes
+                        chunks.append(model.sample_conditional(lab.to(dev), generator=g, **kwargs).float().cpu())
+                        label_chunks.append(lab)
+                    else:
+                        chunks.append(model.sample(k, generator=g, **kwargs).float().cpu())
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            seconds = time.perf_counter() - t0
+        finally:
+            model.train(was_training)
+    return torch.cat(chunks), (torch.cat(label_chunks) if label_chunks else None), seconds
+
+
+def count_nfe(model: Any, kwargs: dict[str, Any] | None = None) -> int | None:
+    """Network evaluations per sample: the length of a diffusion chain or of an autoregressive generation.
+
+    Runs one single-sample chain (a small fraction of the cost of the
+    evaluation's samples). One decoder pass for GANs and autoencoders; None
+    where the number is not known (flows: one pass for most, D for MAF).
+    """
+    from genstudio.core.capabilities import Autoregressive, Conditional, Denoiser, Invertible, Latent
+
+    kwargs = dict(kwargs or {})
+    was_training = model.training
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        try:
+            g = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                if isinstance(model, Denoiser):
+                    if isinstance(model, Conditional) and model.num_classes > 0 and "labels" in model.sample_options():
+                        kwargs["labels"] = torch.zeros(1, dtype=torch.long)
+                    last = None
+                    for last in model.denoise_steps(1, g, **kwargs):
+                        pass
+                    return int(getattr(last, "nfe", 0)) or None
+                if isinstance(model, Autoregressive):
+                    return sum(1 for _ in model.generate_steps(1, g))
+        finally:
+            model.train(was_training)
+    if isinstance(model, Latent) and not isinstance(model, Invertible):
+        return 1
+    return None
+
+
+#: Curve groups for the in-training metrics (the engine adds them to the run's metric groups).
+QUALITY_GROUPS: dict[str, list[str]] = {
+    "Sample quality: FID": ["fid", "fid_floor"],
+    "Sample quality: KID": ["kid", "kid_floor"],
+    "Sample quality: MMD²": ["mmd2", "mmd2_floor"],
+    "Sample quality: modes": ["modes_covered"],
+}
+
+#: The samples of the in-training metrics come from this seed, so successive values differ by the model only.
+QUALITY_SEED = 4321
+
+
+class QualityTracker:
+    """FID/KID (images) or MMD^2 (points) during training, at a fixed n, with the floors computed once.
+
+    Samples use the model's cheap preview sampler (``preview_kwargs``, e.g.
+    20 DDIM steps), so the curve tracks progress; ``genstudio eval`` gives the
+    full-sampler number. Audio has no sample metric and is skipped.
+    """
+
+    def __init__(self, dataset_id: str, train_ds: Any, val_ds: Any, n: int, device: torch.device):
+        self.dataset_id, self.train_ds, self.val_ds = dataset_id, train_ds, val_ds
+        self.n, self.device = n, device
+        self.kind = train_ds.info.kind
+        self.reference: ImageReference | PointsReference | None = None
+
+    @property
+    def supported(self) -> bool:
+        return self.kind in ("image", "points")
+
+    @property
+    def ready(self) -> bool:
+        return self.reference is not None
+
+    def prepare(self) -> str:
+        """Build the reference (may train and cache the feature network); returns what it compares in."""
+        from genstudio.data.dataset import Dataset
+
+        from .evaluate import reference_sets
+        from .features import feature_extractor
+
+        real, floor_set, _ = reference_sets(self.train_ds, self.val_ds, self.n)
+        if self.kind == "image":
+            parts = [d for d in (self.train_ds, self.val_ds) if d is not None]
+            full = Dataset(torch.cat([d.x for d in parts]), torch.cat([d.y for d in parts]), self.train_ds.info)
+            self.reference = ImageReference(feature_extractor(full, self.dataset_id, self.device), real, floor_set)
+            return self.reference.extractor.description
+        self.reference = PointsReference(real, floor_set, self.dataset_id)
+        return "raw coordinates"
+
+    def measure(self, model: Any) -> dict[str, float]:
+        """The in-training metrics of ``model`` now (training RNG and mode untouched)."""
+        if self.reference is None:
+            self.prepare()
+        assert self.reference is not None
+        samples, labels, _ = draw_samples(model, self.reference.n, model.preview_kwargs(), seed=QUALITY_SEED)
+        out = self.reference.score(samples, labels, full=False)
+        keep = ("fid", "fid_floor", "kid", "kid_floor", "mmd2", "mmd2_floor", "modes_covered")
+        return {k: float(out[k]) for k in keep if k in out}

@@ -1,0 +1,222 @@
+"""The adversarial view of an image GAN (dcgan, and gan / cgan / wgan-gp / lsgan on images).
+
+What the 2-D heatmap shows on toy data has no picture in 784 dimensions, so
+on images the GAN view shows the game through D's eyes on one batch:
+
+1. the distributions of D(x) on real validation images and of D(G(z)) on a
+   fixed batch of fakes, as two overlaid histograms (a D that wins pushes
+   them apart; at equilibrium they overlap, D(x) = D(G(z)) = 1/2 for the
+   original GAN, Goodfellow et al. 2014, Proposition 1);
+2. the run's D and G loss curves side by side, read from its
+   ``metrics.jsonl``, with the sandbox steps continuing them after the
+   checkpoint step;
+3. the fakes D finds most and least real, and the real images D finds least
+   real (where D's idea of "real" is narrower than the data).
+
+The widget only draws; :class:`genstudio.ui.panels.gan_view.GanViewPanel`
+owns the sandbox model, computes D's scores and steps the players.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..images import tile_grid
+from ..widgets import ImageView, style_plot
+
+STRIP = 8  # images in each "most / least real" strip
+HIST_BINS = 30
+REAL_COLOUR = (30, 60, 140)
+FAKE_COLOUR = (235, 100, 30)
+
+
+@dataclass
+class LossHistory:
+    """The run's logged training losses (``split == "train"``), by step."""
+
+    step: np.ndarray
+    d_loss: np.ndarray
+    g_loss: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "LossHistory":
+        z = np.zeros(0)
+        return cls(z, z.copy(), z.copy())
+
+
+def read_loss_history(run_dir: str | Path) -> LossHistory:
+    """d_loss and g_loss of the run's training records, in step order (empty when none were logged)."""
+    from genstudio.core.runs import RunFolder
+
+    records, _ = RunFolder(run_dir).read_metrics()
+    rows = [r for r in records if r.get("split", "train") == "train" and "d_loss" in r and "g_loss" in r and "step" in r]
+    rows.sort(key=lambda r: r["step"])
+    if not rows:
+        return LossHistory.empty()
+    return LossHistory(
+        np.array([r["step"] for r in rows], float),
+        np.array([r["d_loss"] for r in rows], float),
+        np.array([r["g_loss"] for r in rows], float),
+    )
+
+
+def rank_by_score(scores: np.ndarray, k: int = STRIP) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` highest scores (most real first) and the ``k`` lowest (least real first)."""
+    order = np.argsort(-np.asarray(scores, float), kind="stable")
+    k = min(k, len(order))
+    return order[:k], order[::-1][:k]
+
+
+def score_histograms(d_real: np.ndarray, d_fake: np.ndarray, kind: str, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin edges, counts of D(x), counts of D(G(z))) on shared bins: [0, 1] for probabilities, the joint range for scores."""
+    both = np.concatenate([np.asarray(d_real, float), np.asarray(d_fake, float)])
+    if kind == "probability":
+        lo, hi = 0.0, 1.0
+    elif len(both):
+        lo, hi = float(both.min()), float(both.max())
+        if hi - lo < 1e-6:
+            lo, hi = lo - 0.5, hi + 0.5
+    else:
+        lo, hi = 0.0, 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    return edges, np.histogram(d_real, edges)[0], np.histogram(d_fake, edges)[0]
+
+
+def sandbox_window(checkpoint_step: int, sandbox_steps: int, first_step: float = 0.0) -> tuple[float, float]:
+    """The step range shown once the sandbox has run: some training history before the checkpoint, all of the sandbox."""
+    before = max(200, 10 * sandbox_steps)
+    return max(first_step, checkpoint_step - before), checkpoint_step + sandbox_steps + 1
+
+
+def _strip(images: np.ndarray) -> np.ndarray | None:
+    if not len(images):
+        return None
+    u8 = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return tile_grid(u8, ncols=len(u8), pad=1, pad_value=80)
+
+
+class AdversarialImageView(QWidget):
+    """Histograms of D(x) and D(G(z)), D and G loss curves side by side, most / least real samples."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.hist = pg.PlotWidget()
+        self.hist.setMenuEnabled(False)
+        self.hist.setMouseEnabled(False, False)
+        style_plot(self.hist)
+        # No legend box: both ends of the axis hold bars. The title names the colours instead.
+        self.hist_real = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(*REAL_COLOUR, 110), pen=pg.mkPen(*REAL_COLOUR, width=2), name="D(x), real")
+        self.hist_fake = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(*FAKE_COLOUR, 110), pen=pg.mkPen(*FAKE_COLOUR, width=2), name="D(G(z)), fake")
+        self.hist.addItem(self.hist_real)
+        self.hist.addItem(self.hist_fake)
+        self.hist.getPlotItem().setLabel("left", "images")
+        self.counts: tuple[np.ndarray, np.ndarray] | None = None
+        self.means: tuple[float, float] = (float("nan"), float("nan"))
+
+        self.loss_plots: dict[str, pg.PlotWidget] = {}
+        self.run_curves: dict[str, pg.PlotDataItem] = {}
+        self.sandbox_curves: dict[str, pg.PlotDataItem] = {}
+        self.checkpoint_lines: dict[str, pg.InfiniteLine] = {}
+        for key, title in (("d_loss", "D loss"), ("g_loss", "G loss")):
+            p = pg.PlotWidget(title=title)
+            p.setMenuEnabled(False)
+            style_plot(p)
+            p.addLegend(offset=(10, 5), brush=pg.mkBrush(255, 255, 255, 210))  # top left: the sandbox grows on the right
+            p.getPlotItem().setLabel("bottom", "step")
+            self.run_curves[key] = p.plot(pen=pg.mkPen(*REAL_COLOUR, width=2), name="training run")
+            self.sandbox_curves[key] = p.plot(pen=pg.mkPen(*FAKE_COLOUR, width=2), symbol="o", symbolSize=4, symbolBrush=FAKE_COLOUR, symbolPen=None, name="sandbox", connect="finite")
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen(120, 120, 120, style=pg.QtCore.Qt.PenStyle.DashLine))
+            p.addItem(line)
+            self.checkpoint_lines[key] = line
+            self.loss_plots[key] = p
+
+        self.strips = {
+            "fake_most": ImageView(placeholder="no fakes yet"),
+            "fake_least": ImageView(placeholder="no fakes yet"),
+            "real_least": ImageView(placeholder="no real images (dataset not available)"),
+        }
+        self.strip_labels = {
+            "fake_most": QLabel("Fakes D finds most real"),
+            "fake_least": QLabel("Fakes D finds least real"),
+            "real_least": QLabel("Real images D finds least real"),
+        }
+        self.strip_scores: dict[str, np.ndarray] = {}
+        for v in self.strips.values():
+            v.setMinimumSize(200, 40)
+
+        strips = QGridLayout()
+        for row, key in enumerate(self.strips):
+            strips.addWidget(self.strip_labels[key], row, 0)
+            strips.addWidget(self.strips[key], row, 1)
+        strips.setColumnStretch(1, 1)
+        losses = QHBoxLayout()
+        losses.addWidget(self.loss_plots["d_loss"])
+        losses.addWidget(self.loss_plots["g_loss"])
+        top = QHBoxLayout()
+        top.addWidget(self.hist, 1)
+        top.addLayout(strips, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top, 3)
+        lay.addLayout(losses, 2)
+
+    def show_scores(
+        self, kind: str, d_real: np.ndarray, d_fake: np.ndarray, real: np.ndarray, fakes: np.ndarray
+    ) -> None:
+        """Histograms and strips for D's outputs on ``real`` and ``fakes`` (images N x C x H x W in [0, 1])."""
+        edges, real_counts, fake_counts = score_histograms(d_real, d_fake, kind)
+        self.hist_real.setData(edges, real_counts)
+        self.hist_fake.setData(edges, fake_counts)
+        self.counts = (real_counts, fake_counts)
+        self.means = (float(np.mean(d_real)) if len(d_real) else float("nan"), float(np.mean(d_fake)) if len(d_fake) else float("nan"))
+        real_hex, fake_hex = ("#%02x%02x%02x" % c for c in (REAL_COLOUR, FAKE_COLOUR))
+        self.hist.getPlotItem().setTitle(
+            # Two short lines: a long title sets the plot's minimum width and the layout then crops the axis.
+            f"<span style='color:{real_hex}'>D(x) on {len(d_real)} real images: mean {self.means[0]:.2f}</span><br>"
+            f"<span style='color:{fake_hex}'>D(G(z)) on {len(d_fake)} fakes: mean {self.means[1]:.2f}</span>"
+        )
+        self.hist.getPlotItem().setLabel("bottom", "D's probability of real" if kind == "probability" else "D's score (higher: more real)")
+        self.hist.setXRange(float(edges[0]), float(edges[-1]), padding=0.02)
+        self.hist.setYRange(0, max(int(real_counts.max(initial=0)), int(fake_counts.max(initial=0)), 1) * 1.08, padding=0)
+        most, least = rank_by_score(d_fake)
+        _, real_least = rank_by_score(d_real)
+        for key, images, idx, scores in (
+            ("fake_most", fakes, most, d_fake),
+            ("fake_least", fakes, least, d_fake),
+            ("real_least", real, real_least, d_real),
+        ):
+            self.strips[key].set_array(_strip(images[idx]) if len(idx) else None)
+            self.strip_scores[key] = np.asarray(scores)[idx]
+            shown = ", ".join(f"{s:.2f}" for s in self.strip_scores[key][:4])
+            base = self.strip_labels[key].text().split("\n")[0]
+            self.strip_labels[key].setText(f"{base}\nD: {shown}{'…' if len(idx) > 4 else ''}")
+
+    def show_losses(self, run: LossHistory, checkpoint_step: int, sandbox: dict[str, list[float]]) -> None:
+        """The run's curves, a dashed line at the checkpoint the sandbox started from, and the sandbox's steps after it.
+
+        Once the sandbox has steps the x axis zooms to the checkpoint's
+        neighbourhood (a few sandbox steps are invisible beside thousands of
+        training steps); the mouse pans and zooms back out.
+        """
+        steps = checkpoint_step + np.asarray(sandbox.get("step", []), float)
+        for key in ("d_loss", "g_loss"):
+            p = self.loss_plots[key]
+            self.run_curves[key].setData(run.step, getattr(run, key))
+            values = np.asarray(sandbox.get(key, []), float)
+            ok = np.isfinite(values)  # a G-only first step leaves d_loss unknown
+            self.sandbox_curves[key].setData(steps[ok], values[ok])
+            self.checkpoint_lines[key].setValue(checkpoint_step)
+            if len(steps):
+                lo, hi = sandbox_window(checkpoint_step, len(steps), float(run.step[0]) if len(run.step) else 0.0)
+                near = run.step >= lo
+                shown = np.concatenate([getattr(run, key)[near], values[np.isfinite(values)]])
+                p.setXRange(lo, hi, padding=0.02)
+                if len(shown):
+                    p.setYRange(float(shown.min()), float(shown.max()), padding=0.1)
+            else:
+                p.enableAutoRange()

@@ -1,0 +1,237 @@
+"""The Autoregressive panel on tiny runs: stepping, hover distributions, receptive fields, completion, MADE masks, WaveNet."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from genstudio.core.engine import train
+from genstudio.core.spec import RunSpec
+
+RUN = {"batch_size": 16, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+TINY = {
+    "gated-pixelcnn": {"channels": 12, "layers": 3, "first_kernel": 3, "output_hidden": 12},
+    "pixelcnn": {"hidden": 12, "blocks": 3, "first_kernel": 3, "output_hidden": 12},
+    "made": {"hidden": 40, "layers": 2, "order": "random", "num_masks": 2},
+    "wavenet": {"residual_channels": 8, "skip_channels": 8, "dilation_layers": 4, "stacks": 1, "output_hidden": 16, "train_window": 128},
+}
+
+
+def make_run(root, model_id, dataset="digits"):
+    out = root / model_id
+    spec = RunSpec.create(model_id, dataset, {**RUN, "steps": 2}, TINY[model_id])
+    events = list(train(spec, out))
+    assert events[-1].status == "completed", events[-1].message
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ar-runs")
+    return {m: make_run(root, m, "waveforms" if m == "wavenet" else "digits") for m in TINY}
+
+
+def make_panel(qtbot, run_dir):
+    from genstudio.ui.panels import PanelContext, panels_for
+    from genstudio.ui.panels.builtin import load_builtin_panels
+
+    load_builtin_panels()
+    titles = dict(panels_for(["Autoregressive", "Likelihood"]))
+    assert "Autoregressive" in titles
+    panel = titles["Autoregressive"](PanelContext(run_dir=run_dir, capabilities=["Autoregressive", "Likelihood"]))
+    qtbot.addWidget(panel)
+    panel.resize(1100, 720)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=30_000)
+    return panel
+
+
+def step_once(qtbot, gen):
+    with qtbot.waitSignal(gen.frame_shown, timeout=10_000):
+        gen.step_button.click()
+    return gen.image_view._array.copy()
+
+
+def pixel_block(picture, k, i, j, ncols, h, w):
+    """Pixel (i, j) of example k in a tile_grid picture (pad 1)."""
+    r, c = divmod(k, ncols)
+    return picture[1 + r * (h + 1) + i, 1 + c * (w + 1) + j]
+
+
+def test_stepping_changes_exactly_the_next_pixels_in_order_and_hover_shows_a_distribution(qtbot, runs):
+    panel = make_panel(qtbot, runs["gated-pixelcnn"])
+    gen = panel.generation
+    model = panel.model
+    assert "NLL (exact)" in panel.info.text() and "bits/dim" in panel.info.text()
+    gen.n_spin.setValue(4)
+    gen.class_combo.setCurrentIndex(gen.class_combo.findData("cycle"))
+    h, w, n, ncols = model.height, model.width, 4, 2
+    order = [p for step in model.generation_order() for p in step]
+    before = step_once(qtbot, gen)  # first pixel
+    assert gen.frame.positions == [order[0]]
+    for r in range(1, 12):
+        after = step_once(qtbot, gen)
+        changed = np.argwhere((after != before).any(-1))
+        cells = set()
+        for y, x in changed:
+            r_, c_ = divmod(int(y) - 1, h + 1), divmod(int(x) - 1, w + 1)
+            cells.add((r_[0] * ncols + c_[0], r_[1], c_[1]))
+        _, i, j = order[r]
+        assert cells == {(k, i, j) for k in range(n)}, f"step {r}: changed {sorted(cells)}, expected pixel {(i, j)}"
+        assert gen.frame.positions == [order[r]]
+        before = after
+    assert "12 of 64 steps" in gen.progress_label.text()
+    # Hover a drawn pixel and a pixel not drawn yet: both are distributions (bernoulli: two bars summing to 1).
+    for (i, j) in [(0, 3), (5, 5)]:
+        point = gen.image_view.widget_point(1, i + 0.5, j + 0.5)
+        qtbot.mouseMove(gen.image_view, point.toPoint())
+        qtbot.waitUntil(lambda: gen.hover == (1, i, j), timeout=5_000)
+        assert gen.distribution.shape == (2,) and gen.distribution.sum() == pytest.approx(1.0, abs=1e-6)
+    assert "not drawn yet" in gen.dist_label.text()
+    probs = gen.show_distribution(1, 0, 3)
+    assert "drawn:" in gen.dist_label.text() and probs.sum() == pytest.approx(1.0, abs=1e-6)
+    # Play at full speed finishes the run, and the sample equals model.sample for the seed and labels.
+    gen.speed_slider.setValue(gen.speed_slider.maximum())
+    gen.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: gen.frame is not None and gen.frame.finished, timeout=30_000)
+    ref = model.sample_conditional(torch.arange(4) % model.num_classes, torch.Generator().manual_seed(0))
+    assert torch.equal(gen.frame.data, ref)
+    assert not gen.play_button.isChecked()
+    panel.shutdown()
+
+
+def test_pause_stop_and_row_steps(qtbot, runs):
+    panel = make_panel(qtbot, runs["pixelcnn"])
+    gen = panel.generation
+    gen.n_spin.setValue(2)
+    gen.unit_combo.setCurrentIndex(gen.unit_combo.findData("row"))
+    step_once(qtbot, gen)
+    assert gen.frame.positions == [(0, 0, j) for j in range(panel.model.width)]
+    gen.speed_slider.setValue(0)  # one step a second: pausing catches it midway
+    gen.play_button.setChecked(True)
+    gen.play_button.setChecked(False)
+    done = gen.frame.index
+    qtbot.wait(300)
+    assert gen.frame.index <= done + 1 and not gen.frame.finished
+    gen.new_button.click()  # stops the old thread; a fresh run starts at step 0
+    assert gen.frame is None
+    step_once(qtbot, gen)
+    assert gen.frame.index == 1
+    # A checkpoint of the live run reloads the model but leaves the run on screen, and stepping goes on.
+    from genstudio.core.events import CheckpointSaved
+
+    old_model = panel.model
+    with qtbot.waitSignal(panel.model_loaded, timeout=30_000):
+        panel.on_event(CheckpointSaved(step=2, path=""))
+    assert panel.model is not old_model and gen.frame is not None and gen.frame.index == 1
+    step_once(qtbot, gen)
+    assert gen.frame.index == 2
+    panel.shutdown()
+    assert gen.task is None
+
+
+def test_receptive_field_blind_spot_pixelcnn_not_gated(qtbot, runs):
+    results = {}
+    for name in ("pixelcnn", "gated-pixelcnn"):
+        panel = make_panel(qtbot, runs[name])
+        tab = panel.receptive
+        panel.tabs.setCurrentWidget(tab)
+        i, j = 5, 3
+        with qtbot.waitSignal(tab.computed, timeout=20_000):
+            tab.set_target(0, i, j)
+        results[name] = tab.rf
+        assert tab.map_view.has_image() and "blind spot" in tab.summary.text()
+        tab.mode_combo.setCurrentIndex(1)  # binary view redraws without recomputing
+        picture = tab.map_view._array
+        assert tuple(picture[i, j]) == (40, 200, 60)
+        panel.shutdown()
+    pc, gc = results["pixelcnn"], results["gated-pixelcnn"]
+    assert pc.blind[4, 5] and not pc.gradient[4, 5]  # (i - 1, j + 2): earlier in raster order, never reached
+    assert not gc.blind.any() and gc.gradient[4, 5] > 0
+    assert not pc.leaks.any() and not gc.leaks.any()
+
+
+def test_completion_keeps_unmasked_pixels_and_draws_a_rectangle(qtbot, runs):
+    panel = make_panel(qtbot, runs["gated-pixelcnn"])
+    tab = panel.completion
+    panel.tabs.setCurrentWidget(tab)
+    tab.count_spin.setValue(2)
+    tab.per_spin.setValue(3)
+    tab.preset_combo.setCurrentText("bottom half")
+    with qtbot.waitSignal(tab.completed, timeout=30_000):
+        tab.run_button.click()
+    x = panel.loaded.examples[:2]
+    mask = tab.mask()
+    out = tab.result
+    assert out.shape == (6, 1, 8, 8)
+    keep = mask.expand(6, 1, 8, 8) > 0
+    assert torch.equal(out[keep], x.repeat_interleave(3, 0)[keep])
+    assert tab.result_view.has_image()
+    # Drag a rectangle on the first example: it becomes the mask.
+    ed = tab.editor
+    a, b = ed.widget_point(0, 1.5, 2.5).toPoint(), ed.widget_point(0, 4.5, 6.5).toPoint()
+    from PySide6.QtCore import Qt
+
+    qtbot.mousePress(ed, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseRelease(ed, Qt.MouseButton.LeftButton, pos=b)
+    assert tab.preset_combo.currentText() == "rectangle" and tab.rect == (1, 2, 5, 7)
+    m = tab.mask()[0, 0]
+    assert not m[1:5, 2:7].any() and m.sum() == 64 - 20
+    panel.shutdown()
+
+
+def test_made_masks_tab_shows_a_strictly_autoregressive_product(qtbot, runs):
+    panel = make_panel(qtbot, runs["made"])
+    tab = panel.made
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(tab))
+    assert tab.set_combo.count() == 2
+    for s in range(2):
+        tab.set_combo.setCurrentIndex(s)
+        conn = tab.connectivity
+        assert conn.is_autoregressive() and "strictly lower-triangular" in tab.summary.text()
+        assert tab.layers_lay.count() == len(conn.layer_masks) == 3 + 1  # 2 hidden, output, direct
+    assert tab.product_view.has_image() and tab.order_view.has_image()
+    # MADE's random order cannot be stepped by rows.
+    assert panel.generation.unit_combo.findData("row") == -1
+    panel.shutdown()
+
+
+def test_wavenet_generation_stack_and_wav_export(qtbot, runs, tmp_path):
+    panel = make_panel(qtbot, runs["wavenet"])
+    model = panel.model
+    assert panel.tabs.tabText(panel.tabs.indexOf(panel.receptive)) == "Dilation stack"
+    assert not panel.tabs.isTabVisible(panel.tabs.indexOf(panel.completion))
+    gen = panel.generation
+    gen.n_spin.setValue(2)
+    gen.chunk_spin.setValue(512)
+    for _ in range(2):
+        with qtbot.waitSignal(gen.frame_shown, timeout=20_000):
+            gen.step_button.click()
+    assert int(gen.frame.drawn.sum()) == 1024
+    path = gen.export_wav(tmp_path / "gen.wav")
+    with wave.open(str(path), "rb") as f:
+        assert f.getframerate() == model.data_info.sample_rate == 8000
+        assert f.getsampwidth() == 2 and f.getnchannels() == 1
+        assert f.getnframes() == 2 * 1024 + int(0.1 * 8000)
+        pcm = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+    assert np.allclose(pcm[:1024] / 32767, gen.frame.data[0, 0, :1024].numpy(), atol=2 / 32767)
+    probs = gen.show_distribution(0, 0, 700)
+    assert probs.shape == (256,) and probs.sum() == pytest.approx(1.0, abs=1e-6)
+    tab = panel.receptive
+    with qtbot.waitSignal(tab.computed, timeout=20_000):
+        tab.t_spin.setValue(100)
+    seen = np.flatnonzero(tab.rf.depends)
+    assert seen.min() == 100 - model.receptive_field and seen.max() == 99
+    panel.shutdown()
+
+
+def test_speed_measurement_reports_both_paths(qtbot, runs):
+    panel = make_panel(qtbot, runs["pixelcnn"])
+    with qtbot.waitSignal(panel.speed_measured, timeout=30_000):
+        panel.speed_button.click()
+    assert panel.speed["cached"] > 0 and panel.speed["naive"] > 0
+    assert "positions/s with the cache" in panel.info.text()
+    panel.shutdown()
