@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from genstudio.core.device import cpu_count
-from genstudio.core.engine import build_model, train
+from genstudio.core import speedups as speedmod
+from genstudio.core.engine import build_model, run_speedups, train
 from genstudio.core.spec import RunSpec
 from genstudio.data.dataset import load_dataset
 
@@ -93,9 +94,21 @@ def time_plain(spec: RunSpec, steps: int, warmup: int = 5) -> float:
     ds = load_dataset(spec.run.dataset, spec.data)
     model = build_model(spec, ds.info, torch.device("cpu"))
     model.train()
+    # The same memory layout / precision the engine resolves for this run (core/speedups.py), so the
+    # ratio measures the engine's own overhead; benchmarks/speedups.py measures what the switches buy.
+    sp = run_speedups(spec, model, torch.device("cpu"))
+    speedmod.apply(model, sp)
     step = plain_step_fn(spec.run.model, model)
     bs = spec.run.batch_size
     xs = ds.as_float(ds.x[torch.randperm(len(ds))[: bs * (steps + warmup)]])
+    if sp.channels_last and xs.dim() == 4:
+        xs = xs.contiguous(memory_format=torch.channels_last)
+    if sp.autocast != "off":
+        inner = step
+
+        def step(x):
+            with speedmod.step_context(sp, torch.device("cpu"))():
+                inner(x)
     for i in range(warmup):
         step(xs[i * bs : (i + 1) * bs])
     t0 = time.perf_counter()
@@ -132,11 +145,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default="vae,dcgan,ddpm")
     ap.add_argument("--dataset", default="mnist5k")
+    ap.add_argument("--threads", default="", help="comma-separated thread counts (default: 1 and all cores)")
     args = ap.parse_args()
+    thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cpu_count()})
 
     rows = []
     for model_id in args.models.split(","):
-        for threads in sorted({1, cpu_count()}):
+        for threads in thread_counts:
             torch.set_num_threads(threads)
             loop = RunSpec.create(
                 model_id,

@@ -38,7 +38,7 @@ def test_hand_to_cluster_dialog(window, qtbot, tmp_path):
     command = d.views["command"].toPlainText()
     assert "--nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint MASTER_HOST:29500" in command
     assert 'srun torchrun --nnodes "$SLURM_NNODES" --nproc-per-node 4' in d.views["script"].toPlainText()
-    assert "4 × 8" not in d.summary.text() and "256 examples per step" in d.summary.text()  # 32 per process x 8
+    assert "256 examples per step" in d.summary.text()  # 32 per process x 8 processes
 
     d.copy("script")
     assert QGuiApplication.clipboard().text() == d.texts["script"]
