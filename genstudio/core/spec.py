@@ -41,7 +41,7 @@ class RunConfig:
     quality_n: int = param(256, "samples and real examples per sample-quality evaluation", min=8, max=10000, advanced=True)
     max_minutes: float = param(0.0, "stop after this many minutes of training (0: no limit)", min=0.0)
     # Speed-ups: 'auto' follows the measurements in benchmarks/RESULTS.md (core/speedups.py).
-    channels_last: str = param("auto", "NHWC memory layout for convolutional models (auto: on for conv models)", choices=("auto", "on", "off"), advanced=True)
+    channels_last: str = param("auto", "NHWC memory layout (auto: on for conv models without GroupNorm, where it measured faster)", choices=("auto", "on", "off"), advanced=True)
     autocast: str = param("auto", "bf16 mixed precision (auto: only where the hardware has native bf16)", choices=("auto", "bf16", "off"), advanced=True)
     compile: str = param("off", "torch.compile each sub-network (slow to start; see benchmarks/RESULTS.md)", choices=("auto", "on", "off"), advanced=True)
 

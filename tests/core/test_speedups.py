@@ -24,6 +24,9 @@ def test_auto_turns_channels_last_on_only_for_conv_models():
     assert not speedups.resolve("auto", "off", "off", nn.Linear(2, 2), cpu).channels_last
     assert not speedups.resolve("on", "off", "off", nn.Linear(2, 2), cpu).channels_last  # nothing to lay out
     assert not speedups.resolve("off", "off", "off", Conv(), cpu).channels_last
+    unet = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4))
+    assert not speedups.resolve("auto", "off", "off", unet, cpu).channels_last  # measured slower
+    assert speedups.resolve("on", "off", "off", unet, cpu).channels_last
 
 
 def test_auto_autocast_follows_native_bf16(monkeypatch):

@@ -341,17 +341,19 @@ def test_vq_vae_uses_most_of_its_codebook():
 
 @pytest.mark.slow
 def test_dae_reconstructs_corrupted_inputs_better_than_ae():
+    # Half the pixels masked: at the default 0.3 after 300 steps the two were within 4% of each
+    # other and swapped order with the batch order; at 0.5 after 500 steps the DAE's error is
+    # about 25% lower (0.0334 against 0.0442, seed 0).
     over = {"channels": 16, "hidden": 128}
     ae, train, val = _setup("ae", "mnist5k", over)
-    dae, _, _ = _setup("dae", "mnist5k", over)
-    _train(ae, train, 300)
-    _train(dae, train, 300)
+    dae, _, _ = _setup("dae", "mnist5k", {**over, "noise_level": 0.5})
+    _train(ae, train, 500)
+    _train(dae, train, 500)
     clean = val.get(slice(0, 256)).x
     noisy = corrupt_inputs(clean, dae.corruption, dae.config.noise_level, torch.Generator().manual_seed(0))
     err_ae = ((ae.reconstruct(noisy) - clean) ** 2).mean().item()
     err_dae = ((dae.reconstruct(noisy) - clean) ** 2).mean().item()
-    # Measured after 300 steps each: 0.0478 against 0.0503 (mean squared error per pixel).
-    assert err_dae < err_ae, (err_dae, err_ae)
+    assert err_dae < 0.9 * err_ae, (err_dae, err_ae)
 
 
 @pytest.mark.slow
