@@ -100,6 +100,29 @@ def load_run_model(run_dir: str | Path, step: int | None = None, device: str = "
     return model, spec, ckpt_step
 
 
+def run_capabilities(run_dir: str | Path) -> list[str]:
+    """The capabilities of a run's model as the code defines them now.
+
+    ``meta.json`` records them when the run is created; a model that gained a
+    capability since (dcgan became ``Adversarial``) should get its panel for
+    old runs too. The model is only constructed (no weights loaded), under a
+    forked RNG so a training thread's random stream is not touched. A run whose
+    model no longer builds still opens, with the capabilities it recorded.
+    """
+    from genstudio.core.data_types import DataInfo
+
+    run = RunFolder(run_dir)
+    meta = run.meta
+    try:
+        spec = run.spec()
+        info = DataInfo.from_dict(meta["data_info"])
+        with torch.random.fork_rng(devices=[]):
+            model = get_model_class(spec.run.model)(spec.model, info)
+        return capabilities_of(model)
+    except Exception:  # noqa: BLE001 - fall back to the record; opening the run must not fail here
+        return list(meta.get("capabilities") or [])
+
+
 # -- previews -----------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core.config import ConfigError
+from genstudio.core.engine import run_capabilities
 from genstudio.core.events import Finished, Metrics, Notice, Preview, RunStarted
 from genstudio.core.runs import RunError, RunFolder, default_runs_root
 from genstudio.core.spec import RunSpec
@@ -489,7 +490,7 @@ class MainWindow(QMainWindow):
         self._total_steps = int(meta.get("total_steps") or 0)
         self._show_meta(meta)
         tv.set_panels(
-            PanelContext(path, list(meta.get("capabilities") or []), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
+            PanelContext(path, run_capabilities(path), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
         )
         if meta.get("status") in ("running", "paused", "created"):
             # Written by another process: follow it from where we read.

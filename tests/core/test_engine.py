@@ -203,3 +203,21 @@ def test_preview_does_not_disturb_training(tmp_path):
 def test_time_limit_stops(tmp_path):
     events = list(train(spec(10_000_000, max_minutes=0.005, sample_every=0, checkpoint_every=0, eval_every=0), tmp_path / "r"))
     assert events[-1].status == "stopped" and "time limit" in events[-1].message
+
+
+def test_run_capabilities_follow_the_code_not_the_old_record(tmp_path):
+    # A model that gained a capability after a run was saved gets its panel for that run too.
+    from genstudio.core.capabilities import capabilities_of
+    from genstudio.core.engine import build_model, run_capabilities
+
+    out = tmp_path / "run"
+    list(train(spec(4), out))
+    run = RunFolder(out)
+    run.update_meta(capabilities=[])
+    s = run.spec()
+    model = build_model(s, DataInfo.from_dict(run.meta["data_info"]), torch.device("cpu"))
+    state = torch.random.get_rng_state()
+    assert run_capabilities(out) == capabilities_of(model) != []
+    assert torch.equal(torch.random.get_rng_state(), state)  # a live run's random stream is untouched
+    run.update_meta(data_info={"broken": True})
+    assert run_capabilities(out) == []  # falls back to the record when the model cannot be built
