@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shlex
 import os
+import shlex
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
