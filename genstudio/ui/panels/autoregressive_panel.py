@@ -62,13 +62,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from genstudio.core.events import CheckpointSaved
 from genstudio.models.autoregressive import inspect as ar
 
 from ..images import tile_grid
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
 from . import PanelContext, register_panel
+from .live import ReloadOnCheckpoint
 
 #: Validation examples loaded for completion, the receptive field's base image and the NLL.
 EXAMPLES = 64
@@ -1190,7 +1190,7 @@ class MadeMasksTab(QWidget):
 # -- the panel ------------------------------------------------------------------------------------------------
 
 
-class AutoregressivePanel(QWidget):
+class AutoregressivePanel(ReloadOnCheckpoint, QWidget):
     """The Autoregressive tab."""
 
     model_loaded = Signal()
@@ -1203,7 +1203,6 @@ class AutoregressivePanel(QWidget):
         self.loaded: Loaded | None = None
         self.speed: dict[str, float] = {}
         self._closed = False
-        self._checkpoint_waiting = False
         self.status = QLabel("loading the model from the run's latest checkpoint…")
         self.status.setWordWrap(True)
         self.info = QLabel("")
@@ -1341,21 +1340,6 @@ class AutoregressivePanel(QWidget):
         self.info.setText(f"speed measurement failed: {exc}")
 
     # -- panel protocol ------------------------------------------------------------------------------------
-    def on_event(self, event: Any) -> None:
-        """A new checkpoint of the live run: load it now if the tab is shown, else when it is shown."""
-        if isinstance(event, CheckpointSaved):
-            # Loading and the NLL batch compete with training for the CPU: only while the tab is shown.
-            if self.isVisible():
-                self.reload()
-            else:
-                self._checkpoint_waiting = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        if self._checkpoint_waiting:
-            self._checkpoint_waiting = False
-            self.reload()
-
     def shutdown(self) -> None:
         self._closed = True
         self.generation.shutdown()

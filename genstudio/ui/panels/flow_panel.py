@@ -61,6 +61,7 @@ from ..images import tile_grid
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
 from . import PanelContext, register_panel
+from .live import ReloadOnCheckpoint
 
 GRID_SIZE = 200  # density and log-det maps: GRID_SIZE x GRID_SIZE cells over the view
 GRID_LINES = 17  # lines each way in the warp view
@@ -259,7 +260,7 @@ def _fmt_time(seconds: float, n: int, what: str) -> str:
 # -- the panel ---------------------------------------------------------------------------------------
 
 
-class FlowPanel(QWidget):
+class FlowPanel(ReloadOnCheckpoint, QWidget):
     """The "Flow" tab: density, layer-by-layer warp and log-det maps on 2-D data; temperatures and latents on images."""
 
     data_ready = Signal()
@@ -277,7 +278,6 @@ class FlowPanel(QWidget):
         self._sample_brush = pg.mkBrush(220, 110, 30, 200)
         self._closed = False
         self._pending = False
-        self._checkpoint_waiting = False
         self._task = BackgroundCall(self)
         self._task.done.connect(self._loaded)
         self._task.failed.connect(self._failed)
@@ -622,23 +622,6 @@ class FlowPanel(QWidget):
             self.latent_views.append((label, view))
 
     # -- panel protocol -----------------------------------------------------------------------------------------
-    def on_event(self, event: object) -> None:
-        from genstudio.core.events import CheckpointSaved
-
-        if isinstance(event, CheckpointSaved):
-            # A 200 x 200 grid through every layer competes with training for the CPU: while the
-            # tab is hidden, only note that a newer checkpoint exists and load it when shown.
-            if self.isVisible():
-                self.reload()
-            else:
-                self._checkpoint_waiting = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        if self._checkpoint_waiting:
-            self._checkpoint_waiting = False
-            self.reload()
-
     def shutdown(self) -> None:
         self._closed = True
         self.view = None

@@ -66,6 +66,7 @@ from ..images import tile_grid, to_hwc_uint8
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
 from . import PanelContext, register_panel
+from .live import ReloadOnCheckpoint
 from .latent_math import Projection, grid_latents, interpolate, project, rank_dimensions, traversal_latents
 
 MAX_EXAMPLES = 1000  # examples encoded for the map
@@ -246,7 +247,7 @@ def _tool_row(*widgets: QWidget | str) -> QHBoxLayout:
 # -- the panel -----------------------------------------------------------------------------------
 
 
-class LatentExplorerPanel(QWidget):
+class LatentExplorerPanel(ReloadOnCheckpoint, QWidget):
     """The "Latent" tab: map, manifold grid, traversals, interpolation, class sweep, codebook."""
 
     #: The current point changed (a click on the map, a slider); carries the latent.
@@ -262,7 +263,6 @@ class LatentExplorerPanel(QWidget):
         self.last_decode_ms = 0.0
         self._closed = False
         self._reload_pending = False
-        self._checkpoint_waiting = False
         self._task = BackgroundCall(self)
         self._task.done.connect(self._on_prepared)
         self._task.failed.connect(self._on_failed)
@@ -413,23 +413,6 @@ class LatentExplorerPanel(QWidget):
             tab.refresh(False)
 
     # -- panel protocol ------------------------------------------------------------------------------
-    def on_event(self, event: object) -> None:
-        from genstudio.core.events import CheckpointSaved
-
-        if isinstance(event, CheckpointSaved):
-            # Encoding the validation set competes with training for the CPU: while the tab is
-            # hidden, only note that a newer checkpoint exists and load it when the tab is shown.
-            if self.isVisible():
-                self.reload()
-            else:
-                self._checkpoint_waiting = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        if self._checkpoint_waiting:
-            self._checkpoint_waiting = False
-            self.reload()
-
     def shutdown(self) -> None:
         self._closed = True
         self.data = None
