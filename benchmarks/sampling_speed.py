@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
+from bench_common import save_results
 
 from genstudio.core.capabilities import Denoiser
 from genstudio.core.device import cpu_count
@@ -98,15 +97,7 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    result = {
-        "machine": f"{platform.machine()} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
-        "threads": threads,
-        "date": time.strftime("%Y-%m-%d"),
-        "load_average_at_end": list(os.getloadavg()),
-        "rows": rows,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save_results(RESULTS, rows, threads=threads)
     print(f"\n| model | dataset | sampler | samples/s (batch {args.n}) | NFE | ms per NFE (whole batch) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -24,10 +22,10 @@ import time
 from pathlib import Path
 
 import torch
+from bench_common import save_results
 
 from genstudio.core.device import cpu_count
 from genstudio.core.engine import train
-from genstudio.core.speedups import cpu_has_native_bf16
 from genstudio.core.spec import RunSpec
 
 RESULTS = Path(__file__).parent / "results" / "speedups.json"
@@ -106,20 +104,7 @@ def main() -> None:
                     "startup_s": statistics.median(startup[v]),
                 }
             )
-    if RESULTS.is_file():
-        ran = {(r["model"], r["variant"], r["threads"]) for r in rows}
-        earlier = [r for r in json.loads(RESULTS.read_text()).get("rows", []) if (r["model"], r["variant"], r["threads"]) not in ran]
-        rows = earlier + rows
-    result = {
-        "machine": f"{platform.machine()} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "steps": args.steps,
-        "repeats": args.repeats,
-        "load_average_at_end": list(os.getloadavg()),
-        "rows": rows,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    rows = save_results(RESULTS, rows, ("model", "variant", "threads"), steps=args.steps, repeats=args.repeats)
     print("\n| model | variant | threads | steps/s | ratio to fp32 NCHW | start-up s |")
     print("|---|---|---|---|---|---|")
     for r in rows:

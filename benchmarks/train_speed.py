@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -31,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from genstudio.core.device import cpu_count
+from bench_common import save_results
+
 from genstudio.core import speedups as speedmod
 from genstudio.core.engine import build_model, run_speedups, train
 from genstudio.core.spec import RunSpec
@@ -177,21 +177,8 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
 
-    # Merge with earlier rows of other (model, threads) pairs, so one model can be re-measured alone.
-    if RESULTS.is_file():
-        ran = {(r["model"], r["threads"]) for r in rows}
-        earlier = [r for r in json.loads(RESULTS.read_text()).get("rows", []) if (r["model"], r["threads"]) not in ran]
-        rows = earlier + rows
-    result = {
-        "machine": f"{platform.machine()} {platform.processor() or ''} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "steps": args.steps,
-        "repeats": args.repeats,
-        "load_average_at_end": list(os.getloadavg()),
-        "rows": rows,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    # Earlier rows of other (model, threads) pairs stay, so one model can be re-measured alone.
+    rows = save_results(RESULTS, rows, ("model", "threads"), steps=args.steps, repeats=args.repeats)
     print("\n| model | threads | plain step/s | engine step/s | ratio | engine with previews/evals/ckpts | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
