@@ -254,5 +254,5 @@ class QualityTracker:
         assert self.reference is not None
         samples, labels, _ = draw_samples(model, self.reference.n, model.preview_kwargs(), seed=QUALITY_SEED)
         out = self.reference.score(samples, labels, full=False)
-        keep = ("fid", "fid_floor", "kid", "kid_floor", "mmd2", "mmd2_floor", "modes_covered")
+        keep = ("fid", "fid_floor", "kid", "kid_floor", "mmd2", "mmd2_floor", "modes_covered", "high_quality_fraction")
         return {k: float(out[k]) for k in keep if k in out}
