@@ -307,14 +307,29 @@ def parameter_checksum(model: torch.nn.Module) -> str:
 
 
 class SilentRun(RunFolder):
-    """The run folder as ranks other than 0 see it: they read nothing from it and write nothing to it."""
+    """The run folder as ranks other than 0 see it: they read nothing from it and write nothing to it.
 
-    def __init__(self, path: str | Path, latest: int | None = None):
+    One exception: a rank whose own run fails or diverges records that in
+    ``meta.json`` while the run still says "running". A NaN loss or a crash on
+    one rank leaves rank 0 waiting in the next collective until torchrun kills
+    it, so rank 0 would never write the final status and the run would read
+    "running" for ever.
+    """
+
+    FAILED = ("failed", "diverged")
+
+    def __init__(self, path: str | Path, latest: int | None = None, rank: int = 1):
         super().__init__(path)
         self._latest = latest
+        self.rank = rank
 
     def update_meta(self, **changes: Any) -> dict[str, Any]:
-        return {}
+        if changes.get("status") not in self.FAILED or not self.meta_path.is_file():
+            return {}
+        if RunFolder(self.path).meta.get("status") != "running":  # rank 0 got there first
+            return {}
+        changes["message"] = f"rank {self.rank}: {changes.get('message', '')}"
+        return RunFolder(self.path).update_meta(**changes, failed_rank=self.rank)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         pass

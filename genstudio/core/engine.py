@@ -316,7 +316,7 @@ def train(
         start_step, weights, state = loaded
         restore(model, {k: v.to(device) for k, v in weights.items()}, state)
     if not dctx.is_main:  # rank 0 alone writes the run folder
-        run = distributed.SilentRun(out, latest=start_step if resume and loaded is not None else None)
+        run = distributed.SilentRun(out, latest=start_step if resume and loaded is not None else None, rank=dctx.rank)
         wall_before = float(meta.get("wall_time_s", 0.0)) if resume else 0.0
     elif resume:
         from .runs import atomic_write_bytes

@@ -96,6 +96,22 @@ def test_silent_run_writes_nothing(tmp_path):
     assert run.latest_checkpoint() == 4 and not (tmp_path / "r").exists()
 
 
+def test_a_failing_rank_records_the_failure_rank_0_cannot(tmp_path):
+    # A NaN on one rank leaves rank 0 blocked in the next collective until torchrun kills it.
+    real = RunFolder(tmp_path / "r")
+    real.path.mkdir()
+    real.write_meta({"status": "running", "step": 10})
+    silent = SilentRun(real.path, rank=1)
+    silent.update_meta(status="completed", step=20)  # normal ends are rank 0's to write
+    assert real.meta == {"status": "running", "step": 10}
+    silent.update_meta(status="diverged", step=12, message="loss is nan", diverged_term="loss")
+    meta = real.meta
+    assert meta["status"] == "diverged" and meta["failed_rank"] == 1 and meta["step"] == 12
+    assert meta["message"] == "rank 1: loss is nan" and meta["diverged_term"] == "loss"
+    SilentRun(real.path, rank=2).update_meta(status="failed", message="other")  # first report wins
+    assert real.meta["message"] == "rank 1: loss is nan"
+
+
 def test_agreed_control_stops_only_on_agreement():
     class OneRank:
         def agree_stop(self, stop, time_up):
