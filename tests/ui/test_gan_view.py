@@ -85,8 +85,11 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     panel.speed.setValue(9)
     panel.play.setChecked(True)
     qtbot.waitUntil(lambda: panel.sandbox_steps >= 10, timeout=10_000)
+    # The label shows the rate play achieves beside the slider's target (8 steps per 16 ms tick).
+    qtbot.waitUntil(lambda: "achieved" in panel.speed_label.text(), timeout=10_000)
+    assert panel.speed_label.text().startswith("up to 500 steps/s") and 0 < panel.achieved_rate() < 1000
     panel.play.setChecked(False)
-    assert not panel.timer.isActive()
+    assert not panel.timer.isActive() and "achieved" not in panel.speed_label.text()
     panel.grab().save(str(tmp_path / "gan_view.png"))
 
 

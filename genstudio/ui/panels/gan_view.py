@@ -286,6 +286,9 @@ class GanViewPanel(QWidget):
         lay.addLayout(body, 1)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
+        # (time, sandbox steps) at recent ticks while playing: the rate actually achieved, which
+        # falls below the slider's target when a step costs more than the tick interval.
+        self._ticks: list[tuple[float, int]] = []
         self._speed_changed()
         self.image_view.hide()
         self.reload()
@@ -392,20 +395,44 @@ class GanViewPanel(QWidget):
 
     def _play_toggled(self, on: bool) -> None:
         self.play.setText("Pause" if on else "Play")
+        self._ticks = []
         if on:
             self.timer.start(SPEEDS[self.speed.value()][0])
         else:
             self.timer.stop()
+        self._show_rate()
+
+    def target_rate(self) -> float:
+        """Steps per second the speed slider asks for."""
+        interval, per_tick = SPEEDS[self.speed.value()]
+        return per_tick * 1000 / interval
+
+    def achieved_rate(self) -> float | None:
+        """Steps per second over the last two seconds of play (None before two ticks)."""
+        if len(self._ticks) < 2 or self._ticks[-1][0] <= self._ticks[0][0]:
+            return None
+        (t0, s0), (t1, s1) = self._ticks[0], self._ticks[-1]
+        return (s1 - s0) / (t1 - t0)
+
+    def _show_rate(self) -> None:
+        rate = self.target_rate()
+        text = f"{rate:.0f} step/s" if rate < 60 else f"up to {rate:.0f} steps/s"
+        achieved = self.achieved_rate()
+        self.speed_label.setText(text if achieved is None else f"{text} (achieved {achieved:.0f})")
 
     def _speed_changed(self) -> None:
-        interval, per_tick = SPEEDS[self.speed.value()]
-        rate = per_tick * 1000 / interval
-        self.speed_label.setText(f"{rate:.0f} step/s" if rate < 60 else f"up to {rate:.0f} steps/s")
         if self.timer.isActive():
-            self.timer.setInterval(interval)
+            self.timer.setInterval(SPEEDS[self.speed.value()][0])
+            self._ticks = []  # a new target: measure afresh
+        self._show_rate()
 
     def _tick(self) -> None:
         self.step("both", SPEEDS[self.speed.value()][1])
+        now = time.perf_counter()
+        self._ticks.append((now, self.sandbox_steps))
+        while len(self._ticks) > 2 and now - self._ticks[0][0] > 2.0:
+            self._ticks.pop(0)
+        self._show_rate()
 
     # -- drawing -------------------------------------------------------------------------------------
     def _draw_toggled(self, on: bool) -> None:
