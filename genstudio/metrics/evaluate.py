@@ -13,7 +13,8 @@
   data, at the same n), and ``features`` names the feature space.
 - Sampling cost: ``sampling_seconds``, ``samples_per_second``, ``nfe``
   (network evaluations per sample) and the ``sampler`` / ``steps`` used, so
-  NFE against quality can be plotted from ``evals.jsonl``.
+  NFE against quality can be plotted from ``evals.jsonl``. Audio has no
+  sample-quality score yet; its sampling cost is timed on a few clips.
 
 Key names are a contract with the compare view; see :data:`KEYS`.
 """
@@ -36,6 +37,8 @@ from genstudio.data.dataset import Dataset, load_dataset
 from .quality import ImageReference, PointsReference, count_nfe, draw_samples
 
 EVALS_FILE = "evals.jsonl"
+#: Audio clips drawn to time sampling (one WaveNet clip is thousands of sequential passes).
+AUDIO_TIMING_CLIPS = 4
 
 #: The keys a reader of ``evals.jsonl`` can rely on, where they apply to the run's model and data.
 KEYS = (
@@ -179,6 +182,13 @@ def evaluate_run(
         result.update(reference.score(samples, labels))
         result["n_samples"] = len(samples)
         result["reference_split"] = ref_split
+        result["sampling_seconds"] = seconds
+        result["samples_per_second"] = len(samples) / seconds if seconds > 0 else None
+        result["nfe"] = count_nfe(model, kwargs)
+    elif kind == "audio":
+        # No feature network for sound yet: time a few clips so the sampling cost is still on record.
+        samples, _, seconds = draw_samples(model, min(n, AUDIO_TIMING_CLIPS), kwargs, seed=seed)
+        result["n_samples"] = len(samples)
         result["sampling_seconds"] = seconds
         result["samples_per_second"] = len(samples) / seconds if seconds > 0 else None
         result["nfe"] = count_nfe(model, kwargs)

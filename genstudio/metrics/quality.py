@@ -168,8 +168,9 @@ def count_nfe(model: Any, kwargs: dict[str, Any] | None = None) -> int | None:
     """Network evaluations per sample: the length of a diffusion chain or of an autoregressive generation.
 
     Runs one single-sample chain (a small fraction of the cost of the
-    evaluation's samples). One decoder pass for GANs and autoencoders; None
-    where the number is not known (flows: one pass for most, D for MAF).
+    evaluation's samples). One decoder pass for GANs and autoencoders; for
+    flows one pass through the flow, or D where sampling is the slow
+    direction (MAF); None where the number is not known.
     """
     from genstudio.core.capabilities import Autoregressive, Conditional, Denoiser, Invertible, Latent
 
@@ -192,7 +193,9 @@ def count_nfe(model: Any, kwargs: dict[str, Any] | None = None) -> int | None:
                     return sum(1 for _ in model.generate_steps(1, g))
         finally:
             model.train(was_training)
-    if isinstance(model, Latent) and not isinstance(model, Invertible):
+    if isinstance(model, Invertible):
+        return getattr(model, "sampling_nfe", None)
+    if isinstance(model, Latent):
         return 1
     return None
 

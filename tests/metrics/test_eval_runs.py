@@ -67,9 +67,23 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
         assert (r["sampler"], r["steps"], r["nfe"]) == ("ddim", 5, 5)
     if family == "autoregressive":
         assert r["nfe"] == 64  # one network pass per pixel of an 8 x 8 digit
+    if family == "flow":
+        assert r["nfe"] == 1  # RealNVP samples in one pass through the flow
     assert set(r) - set(KEYS), "the model's own validation metrics come along"
     lines = read_evals(out)
     assert len(lines) == 1 and lines[0] == json.loads(json.dumps(r, sort_keys=True))
+
+
+def test_eval_on_audio_and_on_a_slow_sampling_flow(tmp_path):
+    # WaveNet: a likelihood and the sampling cost of a few clips (no sample-quality score for sound).
+    out, _ = tiny_run(tmp_path, "wavenet", "waveforms", {})
+    r = evaluate_run(out, n=8, device="cpu", save=False)
+    assert r["likelihood"] == "exact" and r["bits_per_dim"] > 0
+    assert r["n_samples"] == 4 and r["samples_per_second"] > 0 and r["nfe"] == 2048  # one pass per audio sample
+    assert "fid" not in r and "mmd2" not in r
+    # MAF samples one dimension at a time: two passes for 2-D points.
+    out, _ = tiny_run(tmp_path, "maf", "moons", {"n_points": 600})
+    assert evaluate_run(out, n=50, device="cpu", save=False)["nfe"] == 2
 
 
 def test_evals_jsonl_appends_and_save_false_does_not(tmp_path):

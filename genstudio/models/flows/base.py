@@ -266,6 +266,11 @@ class FlowModel(GenerativeModel):
     def sample_options(self) -> dict[str, Any]:
         return {"temperature": 1.0}
 
+    @property
+    def sampling_nfe(self) -> int:
+        """Passes through the flow per sample: one, or one per dimension where sampling is the slow direction (MAF)."""
+        return 1 if self.fast_sampling else self.latent_dim
+
     def preview_kwargs(self) -> dict[str, Any]:
         # Slightly cooled images look cleaner in the live grid (Glow section 5); points show the true density.
         return {"temperature": 0.8} if self.is_image else {}

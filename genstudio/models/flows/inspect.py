@@ -159,8 +159,7 @@ def plane_maps(model: FlowModel, extent: tuple[float, float, float, float], n: i
 
 def passes_per_layer(model: FlowModel) -> tuple[int, int]:
     """Sequential network passes per layer for (density, sampling): 1, or D for the slow autoregressive direction."""
-    d = model.latent_dim
-    return (1 if model.fast_density else d), (1 if model.fast_sampling else d)
+    return (1 if model.fast_density else model.latent_dim), model.sampling_nfe
 
 
 def speed_summary(model: FlowModel) -> str:
