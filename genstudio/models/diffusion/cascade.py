@@ -35,13 +35,15 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
-from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, randint, randn
+from genstudio.core.model import DataMismatchError, randint, randn
 from genstudio.models.nets import crop_to, pad_to, padded_size
 
+from .base import DiffusionModel, channel_multipliers
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, denoise
 from .schedule import SCHEDULES, make_schedule
 from .unet import UNet
@@ -66,9 +68,8 @@ class CascadeConfig:
     ema_decay: float = param(0.999, "decay of the weight averages used for sampling", min=0.0, max=0.99999)
 
 
-class Cascade(GenerativeModel):
+class Cascade(DiffusionModel):
     config_class = CascadeConfig
-    family = "diffusion"
     summary = "Cascaded diffusion: a half-resolution base DDPM and a super-resolution DDPM with noise-conditioning augmentation"
     data_kinds = ("image",)
     metric_groups = {"Loss": ["loss", "loss_base", "loss_sr", "loss_ema"], "Gradient norm": ["grad_norm"]}
@@ -80,9 +81,8 @@ class Cascade(GenerativeModel):
             raise DataMismatchError(f"cascade halves the image for its base stage and needs even sizes of at least 4, got {h} x {w}")
         if config.sample_aug > config.timesteps - 1 or config.aug_max > config.timesteps - 1:
             raise ValueError(f"aug_max and sample_aug must be below timesteps ({config.timesteps})")
-        mults = tuple(int(m) for m in config.channel_mults)
-        if not mults or min(mults) < 1:
-            raise ValueError("channel_mults needs at least one positive multiplier, for example [1, 2]")
+        mults = channel_multipliers(config.channel_mults)
+        self.is_image = True
         self.schedule = make_schedule(config.schedule, config.timesteps)
         multiple = 2 ** (len(mults) - 1)
         self.low_size = (h // 2, w // 2)
@@ -92,17 +92,12 @@ class Cascade(GenerativeModel):
         self.sr = UNet(2 * c, config.sr_channels, mults, 1, config.attention, num_classes=config.aug_levels, out_channels=c)
         self.base_ema = EMA(self.base, decay=config.ema_decay)
         self.sr_ema = EMA(self.sr, decay=config.ema_decay)
-        self.opt = torch.optim.Adam(list(self.base.parameters()) + list(self.sr.parameters()), lr=config.lr)
-        warmup = config.warmup_steps
-        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
+        self.build_optimiser(list(self.base.parameters()) + list(self.sr.parameters()), config)
 
-    # -- spaces and resolutions ------------------------------------------------------------
-    def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2 - 1
+    def ema_pairs(self) -> list[tuple[EMA, nn.Module]]:
+        return [(self.base_ema, self.base), (self.sr_ema, self.sr)]
 
-    def to_data(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 1) / 2
-
+    # -- resolutions ------------------------------------------------------------------------
     def downsample(self, x: torch.Tensor) -> torch.Tensor:
         """Full -> half resolution by 2 x 2 average pooling (the base stage's data)."""
         return F.avg_pool2d(x, 2)
@@ -149,21 +144,7 @@ class Cascade(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         loss_base, loss_sr = self._losses(self.to_model(batch.x), None, use_ema=False)
-        loss = loss_base + loss_sr
-        grad_norm = optimizer_step(loss, self.opt, {"loss_base": loss_base, "loss_sr": loss_sr}, clip_grad_norm=self.config.grad_clip or None)
-        self.lr_schedule.step()
-        self.base_ema.update(self.base)
-        self.sr_ema.update(self.sr)
-        out = {"loss": loss.item(), "loss_base": loss_base.item(), "loss_sr": loss_sr.item()}
-        if grad_norm is not None:
-            out["grad_norm"] = grad_norm
-        return out
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": self.opt}
-
-    def schedulers(self) -> dict[str, Any]:
-        return {"warmup": self.lr_schedule}
+        return self.update(loss_base + loss_sr, {"loss_base": loss_base, "loss_sr": loss_sr})
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -174,14 +155,7 @@ class Cascade(GenerativeModel):
         base_e, sr_e = self._losses(x0, torch.Generator().manual_seed(EVAL_SEED), use_ema=True)
         return {"loss": (base + sr).item(), "loss_base": base.item(), "loss_sr": sr.item(), "loss_ema": (base_e + sr_e).item()}
 
-    # -- the Denoiser capability ------------------------------------------------------------------
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """x_t ~ q(x_t | x_0) at full resolution (the super-resolution stage's forward process), data-space units."""
-        x0m = self.to_model(x0.to(self.device))
-        if noise is None:
-            noise = torch.randn_like(x0m)
-        return self.to_data(self.schedule.q_sample(x0m, t.to(self.device), noise.to(self.device)))
-
+    # -- the Denoiser capability (q_sample: the super-resolution stage's forward process, full size) ------
     def initial_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """The base stage's x_T (half resolution, model space)."""
         return randn((n, self.data_info.shape[0], *self.low_size), generator, self.device)
@@ -235,17 +209,6 @@ class Cascade(GenerativeModel):
                 t=step.t, t_prev=step.t_prev, x_t=self.to_data(step.x_t), eps_hat=step.eps_hat, x0_hat=self.to_data(step.x0_hat),
                 index=nfe - 1, num_steps=2 * step.num_steps, nfe=nfe,
             )
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
-        unknown = set(kwargs) - set(self.sample_options())
-        if unknown:
-            raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.sample_options())}")
-        last = None
-        for last in self.denoise_steps(n, generator, **kwargs):
-            pass
-        assert last is not None
-        return last.x_t.clamp(0, 1)
 
     @torch.no_grad()
     def sample_low(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:

@@ -37,12 +37,11 @@ from torch import nn
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
-from genstudio.core.model import GenerativeModel, optimizer_step, randint, randn
-from genstudio.models.nets import crop_to, pad_to, padded_size, point_normalisation
+from genstudio.core.model import randint, randn
 
+from .base import DiffusionModel
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, EpsFn, ddim_invert, denoise
 from .schedule import SCHEDULES, make_schedule
-from .unet import MLPDenoiser, UNet
 
 # Fixed seed for the timesteps and noise drawn in ``evaluate``: validation
 # loss is comparable across evaluations and never advances the training RNG.
@@ -67,62 +66,25 @@ class DDPMConfig:
     ema_decay: float = param(0.999, "decay of the weight average used for sampling (warmed up as in core.ema)", min=0.0, max=0.99999)
 
 
-class DDPM(GenerativeModel):
+class DDPM(DiffusionModel):
     config_class = DDPMConfig
-    family = "diffusion"
     summary = "Denoising diffusion: learn to remove Gaussian noise step by step; DDPM and DDIM samplers"
     data_kinds = ("image", "points")
-    metric_groups = {"Loss": ["loss", "loss_ema"], "Gradient norm": ["grad_norm"]}
 
     def __init__(self, config: DDPMConfig, data_info: DataInfo):
         super().__init__(config, data_info)
-        if not config.channel_mults or any(int(m) < 1 for m in config.channel_mults):
-            raise ValueError("channel_mults needs at least one positive multiplier, for example [1, 2, 2]")
         self.schedule = make_schedule(config.schedule, config.timesteps)
-        self.is_image = data_info.kind == "image"
-        if self.is_image:
-            c, h, w = data_info.shape
-            multiple = 2 ** (len(config.channel_mults) - 1)
-            self.hp, self.wp = padded_size(h, multiple), padded_size(w, multiple)
-            self.net: nn.Module = UNet(
-                c,
-                config.base_channels,
-                tuple(int(m) for m in config.channel_mults),
-                config.num_res_blocks,
-                config.attention,
-                config.dropout,
-                num_classes=self.label_classes(),
-            )
-        else:
-            self.net = MLPDenoiser(data_info.dim, config.mlp_hidden, config.mlp_depth, num_classes=self.label_classes())
-            centre, scale = point_normalisation(data_info)
-            self.register_buffer("centre", centre)
-            self.register_buffer("scale", scale)
+        self.net = self.build_denoiser(config, data_info, config.dropout, num_classes=self.label_classes())
         self.ema = EMA(self.net, decay=config.ema_decay)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        warmup = config.warmup_steps
-        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
+        self.build_optimiser(self.net.parameters(), config)
 
     def label_classes(self) -> int:
         """Classes the network embeds (0: unconditional); the conditional subclass overrides it."""
         return 0
 
-    # -- data space <-> model space --------------------------------------------------
-    def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Data space to diffusion space: images [0, 1] -> [-1, 1]; points -> extent-normalised."""
-        return x * 2 - 1 if self.is_image else (x - self.centre) / self.scale
-
-    def to_data(self, x: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`to_model` (not clamped: a noisy x_t leaves [0, 1])."""
-        return (x + 1) / 2 if self.is_image else x * self.scale + self.centre
-
     # -- the network, in every parameterisation ------------------------------------
     def _raw(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        extra = (y,) if self.label_classes() else ()
-        if self.is_image:
-            h, w = x_t.shape[-2:]
-            return crop_to(net(pad_to(x_t, self.hp, self.wp), t, *extra), h, w)
-        return net(x_t, t, *extra)
+        return self.run_net(net, x_t, t, *((y,) if self.label_classes() else ()))
 
     def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, use_ema: bool = True, y: torch.Tensor | None = None) -> torch.Tensor:
         """eps_hat(x_t, t) in model space, whatever the network predicts (``y``: labels, conditional models only)."""
@@ -158,20 +120,7 @@ class DDPM(GenerativeModel):
         x0 = self.to_model(batch.x)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        loss = self._loss(x0, t, noise, self.training_labels(batch))
-        grad_norm = optimizer_step(loss, self.opt, clip_grad_norm=self.config.grad_clip or None)
-        self.lr_schedule.step()
-        self.ema.update(self.net)
-        out = {"loss": loss.item()}
-        if grad_norm is not None:
-            out["grad_norm"] = grad_norm
-        return out
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": self.opt}
-
-    def schedulers(self) -> dict[str, Any]:
-        return {"warmup": self.lr_schedule}
+        return self.update(self._loss(x0, t, noise, self.training_labels(batch)))
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -190,13 +139,6 @@ class DDPM(GenerativeModel):
         }
 
     # -- the Denoiser capability -------------------------------------------------------
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """x_t ~ q(x_t | x_0) for data-space ``x0``, returned in data-space units (images: (x+1)/2, unclamped)."""
-        x0m = self.to_model(x0.to(self.device))
-        if noise is None:
-            noise = torch.randn_like(x0m)
-        return self.to_data(self.schedule.q_sample(x0m, t.to(self.device), noise.to(self.device)))
-
     @torch.no_grad()
     def denoise_steps(
         self,
@@ -263,19 +205,6 @@ class DDPM(GenerativeModel):
             return self.predict_eps(x_t, t, use_ema)
 
         return ddim_invert(eps_fn, self.schedule, self.to_model(x0.to(self.device)), steps, spacing, refine)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
-        """``n`` samples in data space (images clamped to [0, 1]); keyword arguments as in :meth:`sample_options`."""
-        unknown = set(kwargs) - set(self.sample_options())
-        if unknown:
-            raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.sample_options())}")
-        last = None
-        for last in self.denoise_steps(n, generator, **kwargs):
-            pass
-        assert last is not None
-        x = last.x_t
-        return x.clamp(0, 1) if self.is_image else x
 
     def sample_options(self) -> dict[str, Any]:
         return {

@@ -44,11 +44,10 @@ from torch import nn
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
-from genstudio.core.model import GenerativeModel, optimizer_step, randint, randn
-from genstudio.models.nets import crop_to, pad_to, padded_size, point_normalisation
+from genstudio.core.model import randint, randn
 
+from .base import DiffusionModel
 from .samplers import DenoiseStep
-from .unet import MLPDenoiser, UNet
 
 EVAL_SEED = 1234
 #: The network's timestep embedding sees levels spread over 0..999, the range it was designed for.
@@ -80,6 +79,10 @@ class SigmaSchedule:
         """sigma at levels ``t`` (N), shaped N x 1 x ... to broadcast against ``like``."""
         return self.sigmas.to(like.device, like.dtype)[t.to(like.device).long()].view(-1, *([1] * (like.ndim - 1)))
 
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_0 + sigma_t z: the perturbation kernel (variance exploding; model space)."""
+        return x0 + self.sigma(t, x0) * noise
+
 
 @dataclass
 class NCSNConfig:
@@ -100,49 +103,21 @@ class NCSNConfig:
     ema_decay: float = param(0.999, "decay of the weight average used for sampling (NCSNv2 technique 5)", min=0.0, max=0.99999)
 
 
-class NCSN(GenerativeModel):
+class NCSN(DiffusionModel):
     config_class = NCSNConfig
-    family = "diffusion"
     summary = "Noise-conditional score network: denoising score matching at geometric noise levels, annealed Langevin sampling"
     data_kinds = ("image", "points")
-    metric_groups = {"Loss": ["loss", "loss_ema"], "Gradient norm": ["grad_norm"]}
 
     def __init__(self, config: NCSNConfig, data_info: DataInfo):
         super().__init__(config, data_info)
-        if not config.channel_mults or any(int(m) < 1 for m in config.channel_mults):
-            raise ValueError("channel_mults needs at least one positive multiplier, for example [1, 2, 2]")
         self.schedule = SigmaSchedule(config.sigma_min, config.sigma_max, config.num_levels)
-        self.is_image = data_info.kind == "image"
-        if self.is_image:
-            c, h, w = data_info.shape
-            multiple = 2 ** (len(config.channel_mults) - 1)
-            self.hp, self.wp = padded_size(h, multiple), padded_size(w, multiple)
-            self.net: nn.Module = UNet(c, config.base_channels, tuple(int(m) for m in config.channel_mults), config.num_res_blocks, config.attention)
-        else:
-            self.net = MLPDenoiser(data_info.dim, config.mlp_hidden, config.mlp_depth)
-            centre, scale = point_normalisation(data_info)
-            self.register_buffer("centre", centre)
-            self.register_buffer("scale", scale)
+        self.net = self.build_denoiser(config, data_info)
         self.ema = EMA(self.net, decay=config.ema_decay)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        warmup = config.warmup_steps
-        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
-
-    # -- spaces ----------------------------------------------------------------------------
-    def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Images [0, 1] -> [-1, 1]; points -> extent-normalised (as DDPM)."""
-        return x * 2 - 1 if self.is_image else (x - self.centre) / self.scale
-
-    def to_data(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 1) / 2 if self.is_image else x * self.scale + self.centre
+        self.build_optimiser(self.net.parameters(), config)
 
     # -- the network -------------------------------------------------------------------------
     def _raw(self, net: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        level = t.float() * (EMBED_RANGE / (self.schedule.num_timesteps - 1))
-        if self.is_image:
-            h, w = x.shape[-2:]
-            return crop_to(net(pad_to(x, self.hp, self.wp), level), h, w)
-        return net(x, level)
+        return self.run_net(net, x, t.float() * (EMBED_RANGE / (self.schedule.num_timesteps - 1)))
 
     def predict_eps(self, x: torch.Tensor, t: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         """eps_hat(x, t) = -sigma_t s_theta(x, sigma_t): the noise the network sees in x (model space)."""
@@ -153,7 +128,7 @@ class NCSN(GenerativeModel):
         return -self.predict_eps(x, t, use_ema) / self.schedule.sigma(t, x)
 
     def _loss(self, net: nn.Module, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        x = x0 + self.schedule.sigma(t, x0) * z
+        x = self.schedule.q_sample(x0, t, z)
         # 1/2 ||sigma s + z||^2 = 1/2 ||z - eps_hat||^2 (NCSN eqs. 5-6 with lambda = sigma^2), summed over dimensions.
         return 0.5 * ((self._raw(net, x, t) - z) ** 2).flatten(1).sum(1).mean()
 
@@ -162,20 +137,7 @@ class NCSN(GenerativeModel):
         self.train()
         x0 = self.to_model(batch.x)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
-        loss = self._loss(self.net, x0, t, torch.randn_like(x0))
-        grad_norm = optimizer_step(loss, self.opt, clip_grad_norm=self.config.grad_clip or None)
-        self.lr_schedule.step()
-        self.ema.update(self.net)
-        out = {"loss": loss.item()}
-        if grad_norm is not None:
-            out["grad_norm"] = grad_norm
-        return out
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": self.opt}
-
-    def schedulers(self) -> dict[str, Any]:
-        return {"warmup": self.lr_schedule}
+        return self.update(self._loss(self.net, x0, t, torch.randn_like(x0)))
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -187,14 +149,7 @@ class NCSN(GenerativeModel):
         z = randn(x0.shape, gen, x0.device)
         return {"loss": self._loss(self.net, x0, t, z).item(), "loss_ema": self._loss(self.ema.shadow, x0, t, z).item()}
 
-    # -- the Denoiser capability ----------------------------------------------------------------
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """x_t = x_0 + sigma_t z (the perturbation kernel), for data-space ``x0``, returned in data-space units."""
-        x0m = self.to_model(x0.to(self.device))
-        if noise is None:
-            noise = torch.randn_like(x0m)
-        return self.to_data(x0m + self.schedule.sigma(t.to(self.device), x0m) * noise.to(self.device))
-
+    # -- the Denoiser capability (q_sample: DiffusionModel's, with the schedule's x_0 + sigma_t z) ------
     def initial_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """The chain's start in model space: N(0, sigma_max^2 I), the data blurred beyond recognition."""
         return randn((n, *self.data_info.shape), generator, self.device) * float(self.schedule.sigmas[-1])
@@ -253,18 +208,6 @@ class NCSN(GenerativeModel):
             nfe += 1
             x = x - sigma_min * eps_hat  # x + sigma_L^2 s(x, sigma_L)
             yield DenoiseStep(t=0, t_prev=-1, x_t=self.to_data(x), eps_hat=eps_hat, x0_hat=self.to_data(x), index=nfe - 1, num_steps=total, nfe=nfe)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
-        """``n`` samples in data space (images clamped to [0, 1]); keyword arguments as in :meth:`sample_options`."""
-        unknown = set(kwargs) - set(self.sample_options())
-        if unknown:
-            raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.sample_options())}")
-        last = None
-        for last in self.denoise_steps(n, generator, **kwargs):
-            pass
-        assert last is not None
-        return last.x_t.clamp(0, 1) if self.is_image else last.x_t
 
     def sample_options(self) -> dict[str, Any]:
         return {"steps_per_level": self.config.steps_per_level, "step_size": self.config.step_size, "denoise": True, "use_ema": True}
