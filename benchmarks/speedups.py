@@ -14,7 +14,6 @@ Usage: python benchmarks/speedups.py [--steps 30] [--repeats 2] [--models vae,dc
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import time
@@ -200,7 +199,7 @@ def _spec_from_args(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from genstudio.core.engine import train
-    from genstudio.core.events import CheckpointSaved, Finished, Metrics, Notice, Preview, RunControl, RunStarted
+    from genstudio.core.events import RunControl
     from genstudio.core.runs import RunFolder
 
     if args.resume:
@@ -272,7 +271,7 @@ def _follow_quietly(events, rank: int) -> int:
 
 
 def _print_events(events, spec) -> int:
-    from genstudio.core.events import CheckpointSaved, Finished, Metrics, Notice, Preview, RunStarted
+    from genstudio.core.events import Finished, Metrics, Notice, RunStarted
 
     bar = None
     tty = sys.stderr.isatty()
@@ -346,7 +345,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise CLIError(f"unknown {name} '{value}'; choose from {', '.join(map(str, choices[name]))}")
     if "steps" in kwargs and kwargs["steps"] < 1:
         raise CLIError(f"--steps must be at least 1, got {kwargs['steps']}")
-    labels = None
     if args.label is not None:
         if not isinstance(model, Conditional):
             raise CLIError(f"model '{spec.run.model}' is not conditional; drop --label")

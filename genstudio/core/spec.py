@@ -8,7 +8,7 @@ bad setting is refused before a run folder exists.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -245,7 +245,7 @@ class ConfigField:
         self._on_change()
 
     def set(self, value: Any) -> None:
-        w, t = self.widget, self.spec.type
+        w = self.widget
         if self.spec.kind == "run":
             self._run_value = str(value or "")
             w.blockSignals(True)

@@ -1,4 +1,4 @@
-"""Small reusable widgets: a scaled image view with captions, a class histogram, a scatter plot."""
+"""Small reusable widgets: a scaled image view with captions, a class histogram, styled plots, titled boxes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .images import qimage_from_array
 
@@ -99,6 +99,28 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, palette: QPalette | None = Non
     item.titleLabel.setAttr("color", fg.name())
     item.titleLabel.setText(item.titleLabel.text)
 
+
+
+def plot_widget(title: str) -> pg.PlotWidget:
+    """A themed plot with a light grid and without pyqtgraph's context menu (the panels offer their own controls)."""
+    p = pg.PlotWidget(title=title)
+    p.setMenuEnabled(False)
+    p.showGrid(x=True, y=True, alpha=0.2)
+    style_plot(p)
+    return p
+
+
+def titled(title: str, widget: QWidget, wrap: bool = False) -> QWidget:
+    """``widget`` under a centred caption, in a margin-less box."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    label = QLabel(title)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(wrap)
+    lay.addWidget(label)
+    lay.addWidget(widget, 1)
+    return box
 
 class ClassHistogram(pg.PlotWidget):
     """Examples per class as bars, labelled with class names when short."""

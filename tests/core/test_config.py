@@ -7,7 +7,7 @@ import pytest
 from genstudio.core import config as cfg
 from genstudio.core.config import ConfigError, param
 from genstudio.core.registry import get_model_class, model_ids
-from genstudio.core.spec import RunConfig, RunSpec, split_overrides
+from genstudio.core.spec import RunSpec, split_overrides
 
 
 @dataclass

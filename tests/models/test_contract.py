@@ -19,7 +19,7 @@ from genstudio.core.engine import build_model, load_run_model, train
 from genstudio.core.registry import get_model_class, model_ids
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
-from genstudio.data.dataset import DataOptions, load_dataset
+from genstudio.data.dataset import load_dataset
 
 # Smaller networks where a model's defaults are sized for real training.
 TINY: dict[str, dict] = {

@@ -31,7 +31,6 @@ vertical stack once and, per pixel, only the horizontal stack's row i.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 

@@ -66,7 +66,7 @@ from genstudio.models.autoregressive import inspect as ar
 
 from ..images import tile_grid
 from ..tasks import BackgroundCall
-from ..widgets import ImageView, style_plot
+from ..widgets import ImageView, plot_widget, titled
 from . import PanelContext, register_panel
 from .live import ReloadOnCheckpoint
 
@@ -106,32 +106,12 @@ def cell_origin(k: int, ncols: int, h: int, w: int, pad: int = 1) -> tuple[int, 
     return pad + c * (w + pad), pad + r * (h + pad)
 
 
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    label = QLabel(title)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    lay.addWidget(label)
-    lay.addWidget(widget, 1)
-    return box
-
-
 def _row(*items: QWidget | str) -> QHBoxLayout:
     lay = QHBoxLayout()
     for it in items:
         lay.addWidget(QLabel(it) if isinstance(it, str) else it)
     lay.addStretch(1)
     return lay
-
-
-def _plot(title: str) -> pg.PlotWidget:
-    p = pg.PlotWidget(title=title)
-    p.setMenuEnabled(False)
-    p.showGrid(x=True, y=True, alpha=0.2)
-    style_plot(p)
-    return p
 
 
 # -- an image grid that knows its cells ------------------------------------------------------------
@@ -410,13 +390,13 @@ class GenerationTab(QWidget):
 
         self.image_view = PixelGridView(placeholder="Press Step or Play: the samples fill in here in the model's order")
         self.image_view.setMinimumSize(280, 280)
-        self.wave_plot = _plot("generated waveforms (hover a time to see its distribution)")
+        self.wave_plot = plot_widget("generated waveforms (hover a time to see its distribution)")
         self.wave_plot.setLabel("bottom", "time (samples)")
         self.wave_plot.getPlotItem().hideAxis("left")
         self.wave_curves: list[pg.PlotDataItem] = []
         self.wave_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(220, 90, 40, width=1))
         self.wave_plot.addItem(self.wave_cursor)
-        self.dist_plot = _plot("distribution of the position under the cursor")
+        self.dist_plot = plot_widget("distribution of the position under the cursor")
         self.dist_plot.setMouseEnabled(False, False)
         self.dist_bars = pg.BarGraphItem(x=[0], height=[0], width=0.9, brush=pg.mkBrush(70, 130, 200))
         self.dist_plot.addItem(self.dist_bars)
@@ -833,10 +813,10 @@ class ReceptiveFieldTab(QWidget):
         self.legend.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
-        self.stack_plot = _plot("WaveNet dilation stack: the samples that reach output t (orange)")
+        self.stack_plot = plot_widget("WaveNet dilation stack: the samples that reach output t (orange)")
         self.stack_plot.setLabel("bottom", "samples before t")
         self.stack_plot.setMouseEnabled(True, False)
-        self.grad_plot = _plot("|d logits(t) / d x| from the live model (log10), and the receptive field")
+        self.grad_plot = plot_widget("|d logits(t) / d x| from the live model (log10), and the receptive field")
         self.grad_plot.setLabel("bottom", "time (samples)")
         self.grad_curve = self.grad_plot.plot(pen=pg.mkPen(40, 110, 200, width=1.5))
         self.rf_region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(245, 150, 50, 50))
@@ -849,8 +829,8 @@ class ReceptiveFieldTab(QWidget):
         self.images = QWidget()
         grid = QGridLayout(self.images)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(_titled("pick the output pixel", self.picker), 0, 0)
-        grid.addWidget(_titled("its receptive field (gradients of the current weights)", self.map_view), 0, 1)
+        grid.addWidget(titled("pick the output pixel", self.picker, wrap=True), 0, 0)
+        grid.addWidget(titled("its receptive field (gradients of the current weights)", self.map_view, wrap=True), 0, 1)
         grid.setColumnStretch(1, 2)
         self.audio_box = QWidget()
         audio_lay = QVBoxLayout(self.audio_box)
@@ -1040,8 +1020,8 @@ class CompletionTab(QWidget):
         controls = _row("hide", self.preset_combo, "examples from", self.first_spin, "count", self.count_spin,
                         "completions each", self.per_spin, "seed", self.seed_spin, self.run_button)
         views = QHBoxLayout()
-        views.addWidget(_titled("masked input (drag to draw a rectangle)", self.editor), 1)
-        views.addWidget(_titled("original · masked · completions", self.result_view), 3)
+        views.addWidget(titled("masked input (drag to draw a rectangle)", self.editor, wrap=True), 1)
+        views.addWidget(titled("original · masked · completions", self.result_view, wrap=True), 3)
         lay = QVBoxLayout(self)
         lay.addLayout(controls)
         lay.addLayout(views, 1)
@@ -1143,9 +1123,9 @@ class MadeMasksTab(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         bottom = QHBoxLayout()
-        bottom.addWidget(_titled("paths input → output, rows and columns in generation order (log scale; "
-                                 "nonzero only below the diagonal)", self.product_view), 2)
-        bottom.addWidget(_titled("generation order of the pixels (dark: first)", self.order_view), 1)
+        bottom.addWidget(titled("paths input → output, rows and columns in generation order (log scale; "
+                                 "nonzero only below the diagonal)", self.product_view, wrap=True), 2)
+        bottom.addWidget(titled("generation order of the pixels (dark: first)", self.order_view, wrap=True), 1)
         lay = QVBoxLayout(self)
         lay.addLayout(_row("mask set", self.set_combo))
         lay.addWidget(QLabel("Each layer's mask (white: weight kept), out x in, input layer first; units sorted by degree, "
@@ -1177,7 +1157,7 @@ class MadeMasksTab(QWidget):
             view = ImageView(placeholder=name)
             view.setMinimumSize(100, 100)
             view.set_array(ar.mask_picture(m))
-            self.layers_lay.addWidget(_titled(name, view))
+            self.layers_lay.addWidget(titled(name, view, wrap=True))
         self.product_view.set_array(ar.mask_picture(conn.in_order()))
         self.order_view.set_array(ar.order_picture(self.model))
         d = conn.paths.shape[0]

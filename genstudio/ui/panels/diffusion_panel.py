@@ -75,7 +75,7 @@ from genstudio.core.events import CheckpointSaved
 from genstudio.core.video import MP4_HOW_TO_ENABLE, VideoError, find_video_writer
 
 from ..tasks import BackgroundCall
-from ..widgets import ImageView, style_plot
+from ..widgets import ImageView, plot_widget, titled
 from . import PanelContext, register_panel
 from .diffusion_frames import (
     Chain,
@@ -199,14 +199,6 @@ class _ChainTask(QRunnable):
             pass  # the panel was closed meanwhile
 
 
-def _plot(title: str) -> pg.PlotWidget:
-    p = pg.PlotWidget(title=title)
-    p.setMenuEnabled(False)
-    p.showGrid(x=True, y=True, alpha=0.2)
-    style_plot(p)
-    return p
-
-
 class TopImageView(ImageView):
     """An ImageView that draws its image at the top, right under its title, instead of centred in the free height."""
 
@@ -214,17 +206,6 @@ class TopImageView(ImageView):
         r = super().target_rect()
         r.moveTop(0)
         return r
-
-
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    label = QLabel(title)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    lay.addWidget(label)
-    lay.addWidget(widget, 1)
-    return box
 
 
 # -- the forward process -----------------------------------------------------------------
@@ -258,16 +239,16 @@ class ForwardView(QWidget):
         images = QWidget()
         grid = QGridLayout(images)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(_titled("x_0 (data)", self.x0_view), 0, 0)
-        grid.addWidget(_titled("eps (the noise added)", self.noise_view), 0, 1)
-        grid.addWidget(_titled("x_t = sqrt(alpha-bar) x_0 + sqrt(1 - alpha-bar) eps", self.xt_view), 0, 2)
+        grid.addWidget(titled("x_0 (data)", self.x0_view), 0, 0)
+        grid.addWidget(titled("eps (the noise added)", self.noise_view), 0, 1)
+        grid.addWidget(titled("x_t = sqrt(alpha-bar) x_0 + sqrt(1 - alpha-bar) eps", self.xt_view), 0, 2)
         self.strip_label = QLabel("x_t at t = …")
         grid.addWidget(self.strip_label, 1, 0, 1, 3)
         grid.addWidget(self.strip_view, 2, 0, 1, 3)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(2, 1)
 
-        self.plot = _plot("x_t of the data cloud (grey: x_0)")
+        self.plot = plot_widget("x_t of the data cloud (grey: x_0)")
         self.plot.setAspectLocked(True)
         self.cloud0 = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90))
         self.cloud = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(40, 90, 210, 170))
@@ -462,11 +443,11 @@ class ReverseView(QWidget):
         images = QWidget()
         row = QHBoxLayout(images)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(_titled("x_t (input of the step)", self.xt_view))
-        row.addWidget(_titled("eps_hat (predicted noise)", self.eps_view))
-        row.addWidget(_titled("x0_hat (predicted clean sample)", self.x0_view))
+        row.addWidget(titled("x_t (input of the step)", self.xt_view))
+        row.addWidget(titled("eps_hat (predicted noise)", self.eps_view))
+        row.addWidget(titled("x0_hat (predicted clean sample)", self.x0_view))
 
-        self.plot = _plot("particles x_t (blue), x0_hat (orange), trajectories, field -eps_hat(x, t)")
+        self.plot = plot_widget("particles x_t (blue), x0_hat (orange), trajectories, field -eps_hat(x, t)")
         self.plot.setAspectLocked(True)
         self.field_item = pg.PlotDataItem(pen=pg.mkPen(120, 120, 120, 200, width=1), connect="pairs")
         self.x0_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(245, 150, 50, 110))
@@ -882,7 +863,7 @@ class ScheduleView(QWidget):
         self.plots, self.marks, self.lines = [], [], []
         self.curves = schedule_curves(schedule)
         for title, values in self.curves:
-            p = _plot(title)
+            p = plot_widget(title)
             p.setLabel("bottom", "t")
             p.plot(np.arange(len(values)), values, pen=pg.mkPen(40, 110, 200, width=2))
             mark = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(220, 70, 40, 220))
@@ -1102,7 +1083,7 @@ class GuidanceSweepView(QWidget):
         colours = [pg.intColor(k, hues=max(self.model.num_classes, 2), alpha=170) for k in range(self.model.num_classes)]
         brushes = [pg.mkBrush(colours[k]) for k in sweep.labels]
         for s, pts in zip(sweep.scales, sweep.points):
-            p = _plot(f"s = {s:g}")
+            p = plot_widget(f"s = {s:g}")
             p.setAspectLocked(True)
             p.addItem(pg.ScatterPlotItem(pos=pts, size=4, pen=None, brush=brushes))
             xr, yr = view_range(self.model.data_info.extent, pts)
@@ -1138,8 +1119,8 @@ class NFEQualityView(QWidget):
             controls.addWidget(w)
         controls.addWidget(self.run_button)
         controls.addStretch(1)
-        self.mmd_plot = _plot("MMD² to the data")
-        self.rms_plot = _plot("RMS distance to the finest run")
+        self.mmd_plot = plot_widget("MMD² to the data")
+        self.rms_plot = plot_widget("RMS distance to the finest run")
         for p in (self.mmd_plot, self.rms_plot):
             p.setLabel("bottom", "network evaluations (NFE)")
             p.setLogMode(x=True, y=False)
@@ -1219,7 +1200,7 @@ class MarkovChainView(QWidget):
         self.reset_button = QPushButton("Reset matrix")
         self.result = QLabel("")
         self.result.setWordWrap(True)
-        self.plot = _plot("p_k(state) = (p_0 P^k)(state); dashed: stationary pi")
+        self.plot = plot_widget("p_k(state) = (p_0 P^k)(state); dashed: stationary pi")
         self.plot.setLabel("bottom", "step k")
         self.plot.addLegend()
         colours = [(40, 110, 200), (220, 90, 40), (60, 160, 80)]

@@ -924,7 +924,6 @@ class InterpolationTab(_LazyTab):
 
         if self.frames is None:
             raise ValueError("no interpolation to export yet")
-        d = self.panel.data
         if self.frames.ndim == 2:
             pics = [self._points_picture(i) for i in range(len(self.frames))]
         else:
