@@ -68,7 +68,7 @@ from ..images import tile_grid
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, plot_widget, titled
 from . import PanelContext, register_panel
-from .live import ReloadOnCheckpoint
+from .live import CheckpointLoader, ReloadOnCheckpoint
 
 #: Validation examples loaded for completion, the receptive field's base image and the NLL.
 EXAMPLES = 64
@@ -1209,13 +1209,13 @@ class AutoregressivePanel(ReloadOnCheckpoint, QWidget):
         lay.addLayout(top)
         lay.addWidget(self.info)
         lay.addWidget(self.tabs, 1)
-        self.loader = BackgroundCall(self)
-        self.loader.done.connect(self._on_loaded)
-        self.loader.failed.connect(self._on_load_failed)
+        self.loader = CheckpointLoader(self, "the panel")
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(lambda text, _tb: self.status.setText(text))
+        self.loader.busy.connect(lambda busy: self.reload_button.setEnabled(not busy))
         self.speed_call = BackgroundCall(self)
         self.speed_call.done.connect(self._on_speed)
         self.speed_call.failed.connect(lambda _t, exc, _tb: self._speed_failed(exc))
-        self._load_ticket = 0
         self._speed_ticket = 0
         self.speed_button.clicked.connect(self.measure_speed)
         self.reload_button.clicked.connect(self.reload)
@@ -1229,13 +1229,9 @@ class AutoregressivePanel(ReloadOnCheckpoint, QWidget):
             self.status.setText("no run folder: train or open a run to look inside its autoregressive model")
             return
         run_dir = Path(self.ctx.run_dir)
-        self.reload_button.setEnabled(False)
-        self._load_ticket = self.loader.start(lambda: load_for_inspection(run_dir))
+        self.loader.load(lambda: load_for_inspection(run_dir))
 
-    def _on_loaded(self, ticket: int, loaded: Loaded) -> None:
-        if ticket != self._load_ticket or self._closed:
-            return
-        self.reload_button.setEnabled(True)
+    def _on_loaded(self, loaded: Loaded) -> None:
         self.loaded = loaded
         model = loaded.model
         self.model = model
@@ -1256,17 +1252,6 @@ class AutoregressivePanel(ReloadOnCheckpoint, QWidget):
         self.status.setText(f"{type(model).__name__} at checkpoint step {loaded.step}{note}")
         self._update_info()
         self.model_loaded.emit()
-
-    def _on_load_failed(self, ticket: int, exc: object, tb: str) -> None:
-        if ticket != self._load_ticket or self._closed:
-            return
-        self.reload_button.setEnabled(True)
-        from genstudio.core.runs import RunError
-
-        if isinstance(exc, RunError) and "no checkpoint" in str(exc):
-            self.status.setText("waiting for the first checkpoint of this run; the panel loads it when it is saved")
-        else:
-            self.status.setText(f"could not load the model: {exc}")
 
     def _update_info(self) -> None:
         model, loaded = self.model, self.loaded
@@ -1322,6 +1307,7 @@ class AutoregressivePanel(ReloadOnCheckpoint, QWidget):
     # -- panel protocol ------------------------------------------------------------------------------------
     def shutdown(self) -> None:
         self._closed = True
+        self.loader.close()
         self.generation.shutdown()
 
 

@@ -58,10 +58,9 @@ from PySide6.QtWidgets import (
 from genstudio.models.flows import inspect as fi
 
 from ..images import tile_grid
-from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
 from . import PanelContext, register_panel
-from .live import ReloadOnCheckpoint
+from .live import CheckpointLoader, ReloadOnCheckpoint
 
 GRID_SIZE = 200  # density and log-det maps: GRID_SIZE x GRID_SIZE cells over the view
 GRID_LINES = 17  # lines each way in the warp view
@@ -277,17 +276,16 @@ class FlowPanel(ReloadOnCheckpoint, QWidget):
         self._data_brushes: list = []
         self._sample_brush = pg.mkBrush(220, 110, 30, 200)
         self._closed = False
-        self._pending = False
-        self._task = BackgroundCall(self)
-        self._task.done.connect(self._loaded)
-        self._task.failed.connect(self._failed)
-        self._ticket = 0
+        self.loader = CheckpointLoader(self, "the flow panel")
+        self.loader.loaded.connect(self._set_view)
+        self.loader.failed.connect(self._load_failed)
 
         self.status = QLabel("Loading the model from the run's latest checkpoint…")
         self.status.setWordWrap(True)
         self.reload_button = QPushButton("Reload")
         self.reload_button.setToolTip("Load the run's latest checkpoint and recompute every view")
         self.reload_button.clicked.connect(self.reload)
+        self.loader.busy.connect(lambda busy: self.reload_button.setEnabled(not busy))
         self.speed_label = QLabel("")
         self.speed_label.setWordWrap(True)
         self.readout = QLabel("")
@@ -423,37 +421,12 @@ class FlowPanel(ReloadOnCheckpoint, QWidget):
     def reload(self) -> None:
         if self._closed or self.context.run_dir is None:
             return
-        if self._task.busy():
-            self._pending = True
-            return
         run_dir = self.context.run_dir
-        self.reload_button.setEnabled(False)
-        self._ticket = self._task.start(lambda: prepare_flow_view(run_dir))
+        self.loader.load(lambda: prepare_flow_view(run_dir))
 
-    def _loaded(self, ticket: int, view: object) -> None:
-        if self._closed:
-            return
-        self.reload_button.setEnabled(True)
-        if ticket == self._ticket:
-            self._set_view(view)  # type: ignore[arg-type]
-        if self._pending:
-            self._pending = False
-            self.reload()
-
-    def _failed(self, ticket: int, exc: object, tb: str) -> None:
-        if self._closed:
-            return
-        from genstudio.core.runs import RunError
-
-        self.reload_button.setEnabled(True)
-        if isinstance(exc, RunError) and "no checkpoint" in str(exc):
-            self.status.setText("Waiting for the first checkpoint of this run; the flow panel loads it when it is saved.")
-        else:
-            self.status.setText(f"Could not inspect the flow: {type(exc).__name__}: {exc}")
-            self.status.setToolTip(tb)
-        if self._pending:
-            self._pending = False
-            self.reload()
+    def _load_failed(self, text: str, tb: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(tb)
 
     def _set_view(self, view: FlowView) -> None:
         self.view = view
@@ -624,6 +597,7 @@ class FlowPanel(ReloadOnCheckpoint, QWidget):
     # -- panel protocol -----------------------------------------------------------------------------------------
     def shutdown(self) -> None:
         self._closed = True
+        self.loader.close()
         self.view = None
 
 

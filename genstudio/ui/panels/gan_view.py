@@ -53,10 +53,10 @@ from PySide6.QtWidgets import (
 from genstudio.core.capabilities import Conditional
 from genstudio.core.data_types import Batch
 
-from ..tasks import BackgroundCall
 from ..widgets import style_plot
 from . import PanelContext, register_panel
 from .gan_image_view import AdversarialImageView, LossHistory, read_loss_history
+from .live import CheckpointLoader
 
 HEATMAP_SIZE = 64  # D is evaluated on a HEATMAP_SIZE x HEATMAP_SIZE grid over the view
 FAKES = 500  # generated points shown (fixed z)
@@ -185,12 +185,10 @@ class GanViewPanel(QWidget):
         self.extent: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
         self.hist_counts: tuple[np.ndarray, np.ndarray] | None = None
         self._closed = False
-        self._pending = False
         self._rng = np.random.default_rng(0)
-        self._task = BackgroundCall(self)
-        self._task.done.connect(self._loaded)
-        self._task.failed.connect(self._failed)
-        self._ticket = 0
+        self.loader = CheckpointLoader(self, "the GAN view")
+        self.loader.loaded.connect(self._set_data)
+        self.loader.failed.connect(lambda text, _tb: self.status.setText(text))
 
         self.status = QLabel("Loading the model from the run's latest checkpoint…")
         self.status.setWordWrap(True)
@@ -297,33 +295,8 @@ class GanViewPanel(QWidget):
     def reload(self) -> None:
         if self._closed or self.context.run_dir is None:
             return
-        if self._task.busy():
-            self._pending = True
-            return
         run_dir = self.context.run_dir
-        self._ticket = self._task.start(lambda: prepare_gan_view(run_dir))
-
-    def _loaded(self, ticket: int, data: object) -> None:
-        if self._closed:
-            return
-        if ticket == self._ticket:
-            self._set_data(data)  # type: ignore[arg-type]
-        if self._pending:
-            self._pending = False
-            self.reload()
-
-    def _failed(self, ticket: int, exc: object, tb: str) -> None:
-        if self._closed:
-            return
-        from genstudio.core.runs import RunError
-
-        if isinstance(exc, RunError) and "no checkpoint" in str(exc):
-            self.status.setText("Waiting for the first checkpoint of this run; the GAN view loads it when it is saved.")
-        else:
-            self.status.setText(f"Could not load the model: {exc}")
-        if self._pending:
-            self._pending = False
-            self.reload()
+        self.loader.load(lambda: prepare_gan_view(run_dir))
 
     def _set_data(self, data: GanViewData) -> None:
         self.play.setChecked(False)
@@ -592,6 +565,7 @@ class GanViewPanel(QWidget):
 
     def shutdown(self) -> None:
         self._closed = True
+        self.loader.close()
         self.timer.stop()
         self.data = None
 

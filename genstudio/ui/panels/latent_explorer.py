@@ -66,7 +66,7 @@ from ..images import tile_grid, to_hwc_uint8
 from ..tasks import BackgroundCall
 from ..widgets import ImageView, style_plot
 from . import PanelContext, register_panel
-from .live import ReloadOnCheckpoint
+from .live import CheckpointLoader, ReloadOnCheckpoint
 from .latent_math import Projection, grid_latents, interpolate, project, rank_dimensions, traversal_latents
 
 MAX_EXAMPLES = 1000  # examples encoded for the map
@@ -262,11 +262,9 @@ class LatentExplorerPanel(ReloadOnCheckpoint, QWidget):
         self.current: np.ndarray | None = None
         self.last_decode_ms = 0.0
         self._closed = False
-        self._reload_pending = False
-        self._task = BackgroundCall(self)
-        self._task.done.connect(self._on_prepared)
-        self._task.failed.connect(self._on_failed)
-        self._ticket = 0
+        self.loader = CheckpointLoader(self, "the explorer")
+        self.loader.loaded.connect(self._set_data)
+        self.loader.failed.connect(lambda text, _tb: self.status.setText(text))
 
         self.status = QLabel("Loading the model from the run's latest checkpoint…")
         self.status.setWordWrap(True)
@@ -276,6 +274,7 @@ class LatentExplorerPanel(ReloadOnCheckpoint, QWidget):
         self.reload_button = QPushButton("Reload checkpoint")
         self.reload_button.setToolTip("Load the run's latest checkpoint again and re-encode the data")
         self.reload_button.clicked.connect(self.reload)
+        self.loader.busy.connect(lambda busy: self.reload_button.setEnabled(not busy))
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
         top.addWidget(self.class_label)
@@ -308,37 +307,9 @@ class LatentExplorerPanel(ReloadOnCheckpoint, QWidget):
         """Load the latest checkpoint off the UI thread (a later call supersedes an earlier one)."""
         if self._closed or self.context.run_dir is None:
             return
-        if self._task.busy():
-            self._reload_pending = True
-            return
         run_dir = self.context.run_dir
         method = self.map_tab.projection_method()
-        self.reload_button.setEnabled(False)
-        self._ticket = self._task.start(lambda: prepare_explorer(run_dir, method))
-
-    def _on_prepared(self, ticket: int, data: object) -> None:
-        if self._closed:
-            return
-        self.reload_button.setEnabled(True)
-        if ticket == self._ticket:
-            self._set_data(data)  # type: ignore[arg-type]
-        if self._reload_pending:
-            self._reload_pending = False
-            self.reload()
-
-    def _on_failed(self, ticket: int, exc: object, tb: str) -> None:
-        if self._closed:
-            return
-        self.reload_button.setEnabled(True)
-        from genstudio.core.runs import RunError
-
-        if isinstance(exc, RunError) and "no checkpoint" in str(exc):
-            self.status.setText("Waiting for the first checkpoint of this run; the explorer loads it when it is saved.")
-        else:
-            self.status.setText(f"Could not load the model: {exc}")
-        if self._reload_pending:
-            self._reload_pending = False
-            self.reload()
+        self.loader.load(lambda: prepare_explorer(run_dir, method))
 
     def _set_data(self, data: ExplorerData) -> None:
         first = self.data is None
@@ -415,6 +386,7 @@ class LatentExplorerPanel(ReloadOnCheckpoint, QWidget):
     # -- panel protocol ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         self._closed = True
+        self.loader.close()
         self.data = None
 
 
