@@ -22,6 +22,26 @@ def machine_line() -> str:
     )
 
 
+def machine_info() -> dict[str, Any]:
+    """The CPU's model name, cores, versions and platform, for results files that keep them as fields."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+
+
 def save_results(path: Path, rows: list[dict[str, Any]], key: Iterable[str] | None = None, **fields: Any) -> list[dict[str, Any]]:
     """Write ``rows`` with the machine, date and load average; return the rows written.
 

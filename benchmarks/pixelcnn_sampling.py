@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
+from bench_common import machine_info
 
 from genstudio.core.data_types import DataInfo
 from genstudio.models.autoregressive.gated_pixelcnn import GatedPixelCNN, GatedPixelCNNConfig
@@ -37,17 +36,6 @@ from genstudio.models.autoregressive.pixelcnn import PixelCNN, PixelCNNConfig
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pixelcnn_sampling.json"
 
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__}
 
 
 def timed_sample(model, n: int, cached: bool) -> tuple[torch.Tensor, float]:
@@ -90,7 +78,7 @@ def main() -> None:
         print(json.dumps(row))
         rows.append(row)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine(), "results": rows}, indent=2) + "\n")
+    RESULTS.write_text(json.dumps({"machine": machine_info(), "results": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from bench_common import machine_line
+
 from genstudio.core.device import cpu_count
 from genstudio.core.engine import load_run_model, train
 from genstudio.core.runs import RunFolder
@@ -160,7 +162,7 @@ def main() -> None:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
     out = {
-        "machine": f"{platform.machine()} {cpu_count()} cores, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}",
+        "machine": machine_line(),
         "date": time.strftime("%Y-%m-%d"),
         "minutes": args.minutes,
         "n": args.n,
