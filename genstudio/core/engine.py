@@ -441,6 +441,9 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                     avg = dctx.mean(avg)
                 sums, count = {}, 0
                 eta = (total - step) / sps if sps > 0 else None
+                if rc.max_minutes > 0:  # the time limit ends the run first when it comes sooner
+                    left = max(0.0, rc.max_minutes * 60 - now)
+                    eta = left if eta is None else min(eta, left)
                 run.append_metrics([{"step": step, "split": "train", "elapsed_s": round(wall_before + now, 3), **avg}])
                 yield Metrics(step=step, values=avg, steps_per_s=sps, elapsed_s=wall_before + now, eta_s=eta)
                 for alarm in alarms.update(avg, "train"):

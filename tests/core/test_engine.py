@@ -202,6 +202,9 @@ def test_preview_does_not_disturb_training(tmp_path):
 def test_time_limit_stops(tmp_path):
     events = list(train(spec(10_000_000, max_minutes=0.005, sample_every=0, checkpoint_every=0, eval_every=0), tmp_path / "r"))
     assert events[-1].status == "stopped" and "time limit" in events[-1].message
+    # The ETA counts down to the time limit, not to step 10,000,000.
+    etas = [e.eta_s for e in events if isinstance(e, Metrics) and e.split == "train"]
+    assert etas and all(eta is not None and eta <= 0.005 * 60 for eta in etas)
 
 
 def test_run_capabilities_follow_the_code_not_the_old_record(tmp_path):
