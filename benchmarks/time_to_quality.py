@@ -9,8 +9,9 @@ classifier's features for images, MMD^2 for points, at ``--n`` samples, with
 the preview sampler), so the curve's x axis is pure training time.
 A 10-step probe sizes the checkpoint interval to the model's speed.
 
-Writes benchmarks/results/time_to_quality.json, one PNG plot per dataset in
-benchmarks/results/, and prints a Markdown table.
+Writes benchmarks/results/time_to_quality.json (rows of models not run this
+time are kept, so one model can be added or re-measured alone), one PNG plot
+per dataset in benchmarks/results/, and prints a Markdown table of all rows.
 2-D sets are scored at ``--n-points`` (default 2,000): at a few hundred points
 MMD^2 cannot tell a trained model from real data. On ``8gaussians`` the modes
 covered and the fraction of samples within 3 sigma of a mode are reported too.
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import machine_line
+from bench_common import save_results
 
 from genstudio.core.device import cpu_count
 from genstudio.core.engine import load_run_model, train
@@ -138,6 +139,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=max(1, cpu_count() - 1), help="torch threads (default: the studio's, cores - 1)")
     ap.add_argument("--runs", default=DEFAULT_RUNS)
     ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the results file (its plots are written beside it)")
     args = ap.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-ttq-"))
     results = []
@@ -156,27 +158,19 @@ def main() -> None:
                     final = ev
             wall = time.perf_counter() - t0
             print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
-            results.append({"model": model_id, "dataset": dataset, "steps": final.step, "status": final.status, "threads": RunFolder(run_dir).meta.get("threads"),
-                            "points": score_checkpoints(run_dir, dataset, args.n if load_dataset(dataset).info.kind == "image" else args.n_points)})
+            n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
+            results.append({"model": model_id, "dataset": dataset, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
+                            "steps": final.step, "status": final.status, "threads": RunFolder(run_dir).meta.get("threads"),
+                            "points": score_checkpoints(run_dir, dataset, n)})
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
-    out = {
-        "machine": machine_line(),
-        "date": time.strftime("%Y-%m-%d"),
-        "minutes": args.minutes,
-        "n": args.n,
-        "n_points": args.n_points,
-        "threads": args.threads,
-        "load_average_at_end": list(os.getloadavg()),
-        "results": results,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.
+    results = save_results(args.results, results, key=("model", "dataset"))
     for dataset in sorted({r["dataset"] for r in results}):
         metric = "fid" if any("fid" in p for r in results if r["dataset"] == dataset for p in r["points"]) else "mmd2"
-        plot(results, dataset, metric, HERE / "results" / f"time_to_quality_{dataset}.png")
-    print("\n| model | dataset | steps | metric | at 1/4 of the time | at 1/2 | at the end | floor | also at the end |")
+        plot(results, dataset, metric, args.results.parent / f"time_to_quality_{dataset}.png")
+    print("\n| model | dataset | steps (minutes) | metric | at 1/4 of the time | at 1/2 | at the end | floor | also at the end |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         pts = r["points"]
@@ -196,7 +190,7 @@ def main() -> None:
             also = f"{end['modes_covered']:.0f}/8 modes, {100 * end.get('high_quality_fraction', math.nan):.0f}% within 3 sigma"
         else:
             also = ""
-        print(f"| {r['model']} | {r['dataset']} | {r['steps']:,} | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {end.get(metric + '_floor', math.nan):.3g} | {also} |")
+        print(f"| {r['model']} | {r['dataset']} | {r['steps']:,} ({r.get('minutes', math.nan):g}) | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {end.get(metric + '_floor', math.nan):.3g} | {also} |")
 
 
 if __name__ == "__main__":
