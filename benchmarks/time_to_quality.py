@@ -104,16 +104,18 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
 
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    w = pg.PlotWidget(title=f"{metric.upper()} on {dataset} against training time ({platform.machine()}, {cpu_count()} cores)")
+    name = {"fid": "FID", "mmd2": "MMD²"}.get(metric, metric)
+    w = pg.PlotWidget(title=f"{name} on {dataset} against training time ({platform.machine()}, {cpu_count()} cores)")
     w.resize(900, 520)
     w.setLabel("bottom", "training time (minutes)")
-    w.setLabel("left", metric)
-    w.setLogMode(y=True)
+    w.setLabel("left", name)
+    log = metric == "fid"  # MMD^2 is unbiased: near the floor it is noise around 0, negative values included
+    w.setLogMode(y=log)
     w.addLegend(offset=(-10, 10))
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
     floor = None
     for i, r in enumerate(x for x in results if x["dataset"] == dataset):
-        pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and p[metric] > 0]
+        pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and (p[metric] > 0 or not log)]
         if not pts:
             continue
         xs = [p["train_s"] / 60 for p in pts]
@@ -121,8 +123,8 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
         w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
                symbolBrush=colours[i % len(colours)], name=r["model"])
         floor = pts[-1].get(f"{metric}_floor", floor)
-    if floor is not None and floor > 0:
-        w.addLine(y=math.log10(floor), pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
+    if floor is not None and (floor > 0 or not log):
+        w.addLine(y=math.log10(floor) if log else floor, pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
         w.plotItem.legend.addItem(pg.PlotDataItem(pen=pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)), f"floor (real vs real) {floor:.3g}")
     app.processEvents()
     exporter = pg.exporters.ImageExporter(w.plotItem)
