@@ -58,7 +58,9 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
         assert r["likelihood"] == "bound" and r["nll_nats"] == r["nll_iw"]
     if dataset == "digits" and "likelihood" in r:
         assert r["bits_per_dim"] == pytest.approx(r["nll_nats"] / (64 * math.log(2)), rel=1e-6)
-    if family in ("adversarial", "diffusion"):
+    if family == "diffusion":  # the variational bound of DDPM eq. 5
+        assert r["likelihood"] == "bound" and r["nll_nats"] == r["nll"] > 0
+    if family == "adversarial":
         assert "likelihood" not in r and "bits_per_dim" not in r
     if dataset == "8gaussians":
         assert 0 <= r["modes_covered"] <= 8 and r["modes_covered_floor"] == 8

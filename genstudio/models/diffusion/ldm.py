@@ -84,7 +84,7 @@ class LatentDiffusion(GenerativeModel):
     family = "diffusion"
     summary = "Latent diffusion: a DDPM in the latent space of a trained autoencoder run, decoded at every step"
     data_kinds = ("image",)
-    metric_groups = DDPM.metric_groups
+    metric_groups = {"Loss": ["loss", "loss_ema"], "Gradient norm": ["grad_norm"]}
 
     def __init__(self, config: LDMConfig, data_info: DataInfo):
         super().__init__(config, data_info)
@@ -146,7 +146,9 @@ class LatentDiffusion(GenerativeModel):
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:
         z = (self.autoencoder.encode(batch.x) - self.latent_mean) / self.latent_std
-        return self.diffusion.evaluate(Batch(z, batch.y))
+        out = self.diffusion.evaluate(Batch(z, batch.y))
+        # The inner DDPM's bound is on the normalised latents, not on the images: not a likelihood of the data.
+        return {k: v for k, v in out.items() if k not in ("nll", "bpd")}
 
     # -- the Denoiser capability -------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
