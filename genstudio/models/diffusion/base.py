@@ -41,6 +41,14 @@ def channel_multipliers(channel_mults: Iterable[Any]) -> tuple[int, ...]:
     return mults
 
 
+def check_sample_options(model: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse keyword arguments ``model.sample_options()`` does not know, naming the ones it does."""
+    known = model.sample_options()
+    unknown = set(kwargs) - set(known)
+    if unknown:
+        raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+
+
 def warmup_factor(warmup_steps: int) -> Callable[[int], float]:
     """Learning-rate factor of a linear warm-up over ``warmup_steps`` optimiser steps (1 throughout when 0)."""
     return lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
@@ -129,9 +137,7 @@ class DiffusionModel(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         """``n`` samples in data space (images clamped to [0, 1]); keyword arguments as in :meth:`sample_options`."""
-        unknown = set(kwargs) - set(self.sample_options())
-        if unknown:
-            raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.sample_options())}")
+        check_sample_options(self, kwargs)
         last = None
         for last in self.denoise_steps(n, generator, **kwargs):
             pass

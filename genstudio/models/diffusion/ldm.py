@@ -39,6 +39,7 @@ from genstudio.core.model import DataMismatchError, GenerativeModel
 from genstudio.core.registry import get_model_class
 from genstudio.core.runs import RunError, RunFolder
 
+from .base import check_sample_options
 from .ddpm import DDPM, DDPMConfig
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep
 
@@ -172,9 +173,7 @@ class LatentDiffusion(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         """Sample latents with the DDPM and decode them (images in [0, 1])."""
-        unknown = set(kwargs) - set(self.sample_options())
-        if unknown:
-            raise TypeError(f"unknown sampling option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.sample_options())}")
+        check_sample_options(self, kwargs)
         z = self.diffusion.sample(n, generator, **kwargs)
         return self.to_data(z).clamp(0, 1)
 
