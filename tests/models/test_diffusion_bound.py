@@ -9,7 +9,7 @@ import torch
 
 from genstudio.core.capabilities import Likelihood
 from genstudio.models.diffusion.schedule import make_schedule
-from genstudio.models.diffusion.vlb import bound_terms, discretized_gaussian_log_likelihood, normal_kl
+from genstudio.models.diffusion.vlb import bound_terms, discretized_gaussian_log_likelihood, normal_kl, timestep_strata
 from tests.models.test_contract import make
 
 
@@ -34,6 +34,14 @@ def test_gaussian_pieces():
     for mean, scale in ((0.3, 0.2), (-0.99, 0.001), (1.5, 0.05)):
         p = discretized_gaussian_log_likelihood(levels, torch.full_like(levels, mean), torch.full_like(levels, math.log(scale))).exp()
         assert p.sum().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_strata_cover_every_denoising_step_once():
+    assert timestep_strata(1000, 10).tolist() == [1, 2, 4, 8, 16, 32, 63, 126, 251, 501, 1000]  # the smallest t weigh most
+    assert timestep_strata(10, 9).tolist() == list(range(1, 11))  # k = T - 1: every step, exactly
+    for T, k in ((50, 3), (1000, 4), (7, 30)):
+        e = timestep_strata(T, k)
+        assert e[0] == 1 and e[-1] == T and (e[1:] > e[:-1]).all() and len(e) - 1 <= k
 
 
 def test_few_timesteps_estimate_the_full_sum_without_bias():

@@ -52,7 +52,7 @@ from .vlb import bound_terms
 EVAL_SEED = 1234
 #: Validation examples (per batch) and timesteps per example of the Monte-Carlo variational bound (vlb.py).
 BOUND_EXAMPLES = 64
-BOUND_TIMESTEPS = 4
+BOUND_TIMESTEPS = 10
 
 
 @dataclass
