@@ -22,6 +22,7 @@ one run does not change the thread count of the next.
 
 Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256]
        [--n-points 2000] [--threads N] [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
+       python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
 """
 
 from __future__ import annotations
@@ -132,17 +133,8 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     exporter.export(str(path))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--points", type=int, default=8, help="checkpoints (curve points) per run")
-    ap.add_argument("--n", type=int, default=256, help="samples per quality score")
-    ap.add_argument("--n-points", type=int, default=2000, help="samples per score on 2-D sets")
-    ap.add_argument("--threads", type=int, default=max(1, cpu_count() - 1), help="torch threads (default: the studio's, cores - 1)")
-    ap.add_argument("--runs", default=DEFAULT_RUNS)
-    ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="the results file (its plots are written beside it)")
-    args = ap.parse_args()
+def measure(args: argparse.Namespace) -> list[dict]:
+    """Train and score each of ``args.runs``; the rows to save."""
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-ttq-"))
     results = []
     try:
@@ -167,11 +159,34 @@ def main() -> None:
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--points", type=int, default=8, help="checkpoints (curve points) per run")
+    ap.add_argument("--n", type=int, default=256, help="samples per quality score")
+    ap.add_argument("--n-points", type=int, default=2000, help="samples per score on 2-D sets")
+    ap.add_argument("--threads", type=int, default=max(1, cpu_count() - 1), help="torch threads (default: the studio's, cores - 1)")
+    ap.add_argument("--runs", default=DEFAULT_RUNS)
+    ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the results file (its plots are written beside it)")
+    ap.add_argument("--report", action="store_true", help="only redraw the plots and print the table from the results file")
+    args = ap.parse_args()
+    if args.report:
+        report(json.loads(args.results.read_text())["rows"], args.results.parent)
+        return
+    results = measure(args)
     # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.
-    results = save_results(args.results, results, key=("model", "dataset"))
+    report(save_results(args.results, results, key=("model", "dataset")), args.results.parent)
+
+
+def report(results: list[dict], folder: Path) -> None:
+    """One plot per dataset beside the results file, and the Markdown table of every row."""
     for dataset in sorted({r["dataset"] for r in results}):
         metric = "fid" if any("fid" in p for r in results if r["dataset"] == dataset for p in r["points"]) else "mmd2"
-        plot(results, dataset, metric, args.results.parent / f"time_to_quality_{dataset}.png")
+        plot(results, dataset, metric, folder / f"time_to_quality_{dataset}.png")
     print("\n| model | dataset | steps (minutes) | metric | at 1/4 of the time | at 1/2 | at the end | floor | also at the end |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
