@@ -33,9 +33,26 @@ class Encoder(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+#: What a ``Likelihood`` model's numbers are a probability of, by the short name
+#: ``evaluate`` reports as ``likelihood_data``. Only equal names compare.
+LIKELIHOOD_DATA = {
+    "8-bit": "the discrete 8-bit pixel values (256 levels per channel)",
+    "binarised": "the images thresholded at 0.5 (the classic binarised-MNIST benchmark)",
+    "grey as Bernoulli": "grey levels scored as Bernoulli targets: a training loss, not a probability of the data",
+    "mu-law 8-bit": "audio quantised to 256 mu-law levels",
+    "continuous": "a density of continuous values (nats can be negative; bits/dim is not reported)",
+}
+
+
 @runtime_checkable
 class Likelihood(Protocol):
-    """A model that scores data: ``log_prob`` per example in nats (exact, or a lower bound)."""
+    """A model that scores data: ``log_prob`` per example in nats (exact, or a lower bound).
+
+    Implementations also say what the number is a likelihood *of* in
+    ``likelihood_data`` (see :data:`LIKELIHOOD_DATA`): bits/dim of 8-bit images,
+    of binarised images and of a density of continuous values are different
+    quantities and must not be ranked together.
+    """
 
     exact_likelihood: bool
 

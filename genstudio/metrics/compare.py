@@ -37,7 +37,7 @@ EVALS_FILE = "evals.jsonl"
 #: evals.jsonl keys that describe an evaluation rather than score the model.
 DESCRIPTIVE_KEYS = {
     "run", "model", "dataset", "checkpoint_step", "n", "split", "sampler", "steps", "nfe", "eta",
-    "sampling_seconds", "samples_per_second", "features", "time", "likelihood", "sweep", "error",
+    "sampling_seconds", "samples_per_second", "features", "time", "likelihood", "likelihood_data", "sweep", "error",
     "n_samples", "reference_split", "pr_k", "num_classes", "num_modes", "kid_std", "inception_weights", "seed",
 }  # fmt: skip
 #: metrics.jsonl keys that are bookkeeping, not metrics.
@@ -154,6 +154,7 @@ class RunRow:
     source_step: int | None = None
     source_detail: str = ""
     likelihood: str | None = None  # "exact" | "bound"
+    likelihood_data: str | None = None  # "8-bit" | "binarised" | ... (core.capabilities.LIKELIHOOD_DATA)
     sampling_seconds: float | None = None
     nfe: float | None = None
     grid: Path | None = None
@@ -263,6 +264,7 @@ class RowCache:
                 parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(when)))
             row.source_detail = "; ".join(p for p in parts if p)
             row.likelihood = rec.get("likelihood") if rec.get("likelihood") in ("exact", "bound") else None
+            row.likelihood_data = rec.get("likelihood_data") if isinstance(rec.get("likelihood_data"), str) else None
             row.sampling_seconds = _number(rec.get("sampling_seconds"))
             row.nfe = _number(rec.get("nfe"))
         else:
@@ -413,6 +415,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def likelihood_mix_warning(rows: list[RunRow]) -> str:
+    """A warning when ``rows`` hold likelihoods of different data (8-bit and binarised, ...), else ""."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.likelihood_data and any(k in r.metrics for k in LIKELIHOOD_KEYS):
+            counts[r.likelihood_data] = counts.get(r.likelihood_data, 0) + 1
+    if len(counts) < 2:
+        return ""
+    kinds = ", ".join(f"{k} ({n})" for k, n in sorted(counts.items()))
+    return f"These bits/dim are likelihoods of different data: {kinds}. Rank runs only within one kind."
+
+
 def display_text(row: RunRow, col: Column) -> str:
     """The cell text: floors beside their metric, exact/bound beside a likelihood."""
     v = raw_value(row, col)
@@ -424,7 +438,7 @@ def display_text(row: RunRow, col: Column) -> str:
         if col.floor and row.metrics.get(col.floor) is not None:
             text += f" ({reference_label(col.floor)} {format_number(row.metrics[col.floor])})"
         if m in LIKELIHOOD_KEYS and row.likelihood:
-            text += f" ({row.likelihood})"
+            text += f" ({row.likelihood}; {row.likelihood_data})" if row.likelihood_data else f" ({row.likelihood})"
         return text
     if col.key == "step":
         if row.step is None:
@@ -456,6 +470,7 @@ def csv_table(rows: list[RunRow], columns: list[Column]) -> tuple[list[str], lis
             header.append(f"{c.label} {reference_label(c.floor)}")
         if c.metric in LIKELIHOOD_KEYS:
             header.append(f"{c.label} likelihood")
+            header.append(f"{c.label} of")
     body = []
     for r in rows:
         cells: list[str] = []
@@ -467,6 +482,7 @@ def csv_table(rows: list[RunRow], columns: list[Column]) -> tuple[list[str], lis
                 cells.append("" if f is None else repr(f))
             if c.metric in LIKELIHOOD_KEYS:
                 cells.append((r.likelihood or "") if v is not None else "")
+                cells.append((r.likelihood_data or "") if v is not None else "")
         body.append(cells)
     return header, body
 

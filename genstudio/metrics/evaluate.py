@@ -4,7 +4,8 @@
   terms, ...), and for models with a likelihood ``nll_nats`` (per example)
   and ``bits_per_dim`` (images and audio), labelled ``likelihood``: "exact"
   (autoregressive models, flows) or "bound" (VAEs: the importance-weighted
-  bound ``nll_iw``).
+  bound ``nll_iw``; DDPM: the variational bound), and ``likelihood_data``, what
+  it is a probability of ("8-bit", "binarised", ...; core.capabilities.LIKELIHOOD_DATA).
 - Sample quality (genstudio/metrics/quality.py): for images FID, KID,
   precision/recall in the dataset's own feature network, classifier score and
   class coverage, optionally the Inception FID; for 2-D points MMD^2,
@@ -48,7 +49,7 @@ KEYS = (
     "precision", "recall", "precision_floor", "recall_floor", "pr_k",
     "classifier_score", "classifier_score_real", "confidence", "class_coverage", "num_classes", "label_accuracy",
     "fid_inception", "fid_inception_floor", "inception_weights",
-    "bits_per_dim", "nll_nats", "likelihood",
+    "bits_per_dim", "nll_nats", "likelihood", "likelihood_data",
     "mmd2", "mmd2_floor", "modes_covered", "high_quality_fraction", "num_modes",
 )
 
@@ -94,6 +95,9 @@ def _likelihood(result: dict[str, Any], model: Any) -> None:
     if not isinstance(model, Likelihood):
         return
     result["likelihood"] = "exact" if model.exact_likelihood else "bound"
+    data = getattr(model, "likelihood_data", None)
+    if data is not None:
+        result["likelihood_data"] = data
     nll = result.get("nll", result.get("nll_iw"))
     if nll is not None:
         result["nll_nats"] = nll

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core.runs import RunFolder
+from genstudio.core.capabilities import LIKELIHOOD_DATA
 from genstudio.metrics import compare as cmp
 from genstudio.metrics.compare import Column, RunRow
 
@@ -88,7 +89,8 @@ class RunTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and section < len(self.columns):
             c = self.columns[section]
             if c.metric in cmp.LIKELIHOOD_KEYS:
-                return "Likelihood: 'exact' for flows and autoregressive models, 'bound' for a VAE's importance-weighted bound or DDPM's variational bound"
+                return ("Likelihood: 'exact' for flows and autoregressive models, 'bound' for a VAE's importance-weighted bound or DDPM's variational bound; "
+                        "then what it is a likelihood of (8-bit, binarised, ...). Only rows with the same 'of' can be ranked against each other")
             if c.floor:
                 return f"{c.label}; the floor beside it is real data against held-out real data at the same n (what a perfect model would score)"
             if c.key == "source":
@@ -124,6 +126,8 @@ class RunTableModel(QAbstractTableModel):
                 return row.source_detail or None
             if col.key == "name":
                 return str(row.path)
+            if col.metric in cmp.LIKELIHOOD_KEYS and row.likelihood_data:
+                return f"a likelihood of {LIKELIHOOD_DATA.get(row.likelihood_data, row.likelihood_data)}"
             return None
         if role == Qt.ItemDataRole.ForegroundRole and col.key == "status":
             return QColor(STATUS_COLORS.get(row.status, "#888888"))
@@ -867,6 +871,7 @@ class CompareView(QWidget):
                 col = self.column_index("metric:nll_nats")
             if col is not None:
                 self.table.sortByColumn(col, Qt.SortOrder.AscendingOrder)
+            self.status.setText(cmp.likelihood_mix_warning(self.visible_rows()))
 
     def column_index(self, key: str) -> int | None:
         for i, c in enumerate(self.model.columns):

@@ -90,7 +90,7 @@ def test_columns_fold_floors_and_format(tmp_path):
 
 
 def test_csv_round_trip(tmp_path):
-    a = fake_run(tmp_path, "a", evals=[{"checkpoint_step": 100, "fid": 12.345678, "fid_floor": 2.1, "bits_per_dim": 1.1, "likelihood": "exact"}])
+    a = fake_run(tmp_path, "a", evals=[{"checkpoint_step": 100, "fid": 12.345678, "fid_floor": 2.1, "bits_per_dim": 1.1, "likelihood": "exact", "likelihood_data": "8-bit"}])
     b = fake_run(tmp_path, "b", dataset="mnist5k")
     rows = cmp.RowCache().rows([a, b])
     cols = cmp.build_columns(rows)
@@ -100,6 +100,7 @@ def test_csv_round_trip(tmp_path):
     assert [g["run"] for g in got] == ["a", "b"]
     assert float(got[0]["FID"]) == 12.345678 and float(got[0]["FID floor"]) == 2.1  # full precision, not the display text
     assert got[0]["bits/dim likelihood"] == "exact" and got[1]["bits/dim likelihood"] == ""
+    assert got[0]["bits/dim of"] == "8-bit" and got[1]["bits/dim of"] == ""
     assert got[1]["FID"] == "" and got[1]["dataset"] == "mnist5k" and float(got[0]["wall time"]) == 65.0
     with pytest.raises(ValueError, match="folder"):
         cmp.write_csv(tmp_path, rows, cols)
@@ -171,3 +172,16 @@ def test_reference_values_sit_beside_their_metric(tmp_path):
     assert "kid_std" not in cols and "pr_k" not in cols and "nll" not in cols and "NLL (nats)" in cols
     header, _ = cmp.csv_table(rows, list(cols.values()))
     assert "classifier score real" in header and "precision floor" in header
+
+
+def test_likelihoods_of_different_data_are_labelled_and_not_ranked_silently(tmp_path):
+    eight = fake_run(tmp_path, "flow", evals=[{"checkpoint_step": 100, "bits_per_dim": 2.1, "likelihood": "exact", "likelihood_data": "8-bit"}])
+    binar = fake_run(tmp_path, "pixelcnn", evals=[{"checkpoint_step": 100, "bits_per_dim": 0.14, "likelihood": "exact", "likelihood_data": "binarised"}])
+    gan = fake_run(tmp_path, "gan", evals=[{"checkpoint_step": 100, "fid": 10.0}])
+    rows = cmp.RowCache().rows([eight, binar, gan])
+    bpd = next(c for c in cmp.build_columns(rows) if c.metric == "bits_per_dim")
+    assert cmp.display_text(rows[0], bpd) == "2.1 (exact; 8-bit)"
+    assert cmp.display_text(rows[1], bpd) == "0.14 (exact; binarised)"
+    warning = cmp.likelihood_mix_warning(rows)
+    assert "8-bit (1)" in warning and "binarised (1)" in warning
+    assert cmp.likelihood_mix_warning([rows[0], rows[2]]) == ""  # one kind of data: nothing to warn about

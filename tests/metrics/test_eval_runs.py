@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from genstudio.core.capabilities import LIKELIHOOD_DATA
 from genstudio.core.config import ConfigError
 from genstudio.core.engine import load_run_model, train
 from genstudio.core.events import Metrics, Notice
@@ -62,6 +63,11 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
         assert r["likelihood"] == "bound" and r["nll_nats"] == r["nll"] > 0
     if family == "adversarial":
         assert "likelihood" not in r and "bits_per_dim" not in r
+    # What each likelihood is of: PixelCNN on grey digits is binarised, DDPM's bound is of
+    # 8-bit values, the default VAE scores grey levels as Bernoulli targets, 2-D flows a density.
+    expected_data = {"autoregressive": "binarised", "autoencoder": "grey as Bernoulli", "flow": "continuous", "diffusion": "8-bit"}
+    assert r.get("likelihood_data") == expected_data.get(family)
+    assert "likelihood_data" not in r or r["likelihood_data"] in LIKELIHOOD_DATA
     if dataset == "8gaussians":
         assert 0 <= r["modes_covered"] <= 8 and r["modes_covered_floor"] == 8
         assert 0 <= r["high_quality_fraction"] <= 1
@@ -80,7 +86,7 @@ def test_eval_on_audio_and_on_a_slow_sampling_flow(tmp_path):
     # WaveNet: a likelihood and the sampling cost of a few clips (no sample-quality score for sound).
     out, _ = tiny_run(tmp_path, "wavenet", "waveforms", {})
     r = evaluate_run(out, n=8, device="cpu", save=False)
-    assert r["likelihood"] == "exact" and r["bits_per_dim"] > 0
+    assert r["likelihood"] == "exact" and r["bits_per_dim"] > 0 and r["likelihood_data"] == "mu-law 8-bit"
     assert r["n_samples"] == 4 and r["samples_per_second"] > 0 and r["nfe"] == 2048  # one pass per audio sample
     assert "fid" not in r and "mmd2" not in r
     # MAF samples one dimension at a time: two passes for 2-D points.

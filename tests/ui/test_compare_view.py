@@ -39,7 +39,7 @@ def runs(tmp_path):
     root = tmp_path / "runs"
     fake_run(root, "r-fid12", evals=[{"checkpoint_step": 100, "fid": 12.3, "fid_floor": 2.1}], created=1.0)
     fake_run(root, "r-fid3", evals=[{"checkpoint_step": 100, "fid": 3.5, "fid_floor": 2.1}], created=2.0, loss_scale=5.0)
-    fake_run(root, "r-fid100", model="vae", evals=[{"checkpoint_step": 100, "fid": 100.0, "bits_per_dim": 0.2, "likelihood": "bound"}], created=3.0)
+    fake_run(root, "r-fid100", model="vae", evals=[{"checkpoint_step": 100, "fid": 100.0, "bits_per_dim": 0.2, "likelihood": "bound", "likelihood_data": "grey as Bernoulli"}], created=3.0)
     fake_run(root, "r-none", dataset="mnist5k", val={"bpd": 1.1}, created=4.0)
     return root
 
@@ -73,7 +73,7 @@ def test_rows_show_values_floors_and_sources(view):
     fid = dict(zip(names, shown(view, "FID")))
     assert fid == {"r-none": "", "r-fid100": "100", "r-fid3": "3.5 (floor 2.1)", "r-fid12": "12.3 (floor 2.1)"}
     bpd = dict(zip(names, shown(view, "bits/dim")))
-    assert bpd["r-fid100"] == "0.2 (bound)" and bpd["r-none"] == "1.1 (exact)"
+    assert bpd["r-fid100"] == "0.2 (bound; grey as Bernoulli)" and bpd["r-none"] == "1.1 (exact)"
     src = dict(zip(names, shown(view, "metrics from")))
     assert src["r-fid3"] == "eval @ 100" and src["r-none"] == "training log @ 100"
     assert shown(view, "steps")[0] == "100 / 100" and shown(view, "wall time")[0] == "0:30"
@@ -100,6 +100,10 @@ def test_filters_hide_rows_and_default_dataset(view):
     view.model_combo.setCurrentText("all")
     view.likelihood_only.setChecked(True)
     assert shown(view, "run") == ["r-fid100", "r-none"]  # only bits/dim rows, sorted by it
+    cell = view.proxy.index(0, view.column_index("metric:bits_per_dim"))
+    assert "(bound; grey as Bernoulli)" in cell.data()
+    assert "not a probability of the data" in cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert view.status.text() == ""  # one kind of likelihood data shown: nothing to warn about
     view.likelihood_only.setChecked(False)
     view.set_default_dataset("digits")
     assert view.dataset_combo.currentText() == "digits" and view.proxy.rowCount() == 3

@@ -152,6 +152,10 @@ class VAE(GenerativeModel):
         if lik == "bernoulli" and not self.is_image:
             raise DataMismatchError("the bernoulli likelihood needs images in [0, 1]; use likelihood=gaussian for points")
         self.likelihood_kind = lik
+        if lik == "gaussian":
+            self.likelihood_data = "continuous"
+        else:  # the BCE of grey targets is no probability of the data unless they are binary (module doc)
+            self.likelihood_data = "binarised" if config.binarize else "grey as Bernoulli"
         self.learned_variance = lik == "gaussian" and config.gaussian_variance == "learned"
         out_mult = 2 if self.learned_variance else 1  # mean and log-variance
         # Extra inputs of a conditional model (the CVAE's one-hot label); 0 here.

@@ -125,6 +125,7 @@ class ImageAutoregressive(GenerativeModel):
         self.colours, self.height, self.width = data_info.shape
         self.output_kind = resolve_output(output, self.colours)
         self.levels = LEVELS if self.output_kind == "softmax256" else 1
+        self.likelihood_data = "binarised" if self.output_kind == "bernoulli" else "8-bit"
 
     # -- data space <-> model space --------------------------------------------
     def targets(self, x: torch.Tensor) -> torch.Tensor:

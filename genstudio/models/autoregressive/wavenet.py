@@ -115,6 +115,7 @@ class WaveNet(GenerativeModel):
     data_kinds = ("audio",)
     metric_groups = {"NLL (nats/clip, 8-bit mu-law)": ["loss", "nll"], "Bits per sample": ["bpd"]}
     exact_likelihood = True
+    likelihood_data = "mu-law 8-bit"
 
     def __init__(self, config: WaveNetConfig, data_info: DataInfo):
         super().__init__(config, data_info)

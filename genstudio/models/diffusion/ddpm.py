@@ -85,6 +85,8 @@ class DDPM(DiffusionModel):
         super().__init__(config, data_info)
         self.schedule = make_schedule(config.schedule, config.timesteps)
         self.net = self.build_denoiser(config, data_info, config.dropout, num_classes=self.label_classes())
+        # Images: the discretised decoder of DDPM eq. 13 makes it a bound on 8-bit data.
+        self.likelihood_data = "8-bit" if self.is_image else "continuous"
         self.ema = EMA(self.net, decay=config.ema_decay)
         self.build_optimiser(self.net.parameters(), config)
 

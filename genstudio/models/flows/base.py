@@ -125,6 +125,7 @@ class FlowModel(GenerativeModel):
     def __init__(self, config: Any, data_info: DataInfo):
         super().__init__(config, data_info)
         self.is_image = data_info.kind == "image"
+        self.likelihood_data = "8-bit" if self.is_image else "continuous"  # images: dequantised, module doc
         self.latent_dim = data_info.dim
         if not self.is_image:
             centre, scale = point_normalisation(data_info)
