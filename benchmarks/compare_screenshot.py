@@ -8,6 +8,11 @@ path, computes the DDPM's NFE-vs-quality sweep (cached in evals.jsonl, so a
 second call only reads), and writes resources/screenshots/compare-runs.png
 (table, grids side by side, curves overlaid) and compare-nfe.png. Prints
 the table as CSV.
+
+    python benchmarks/compare_screenshot.py --runs /tmp/ttq-runs --dataset mnist5k --name compare-mnist5k
+
+shows the time-to-quality runs of one dataset instead (every family after 10
+minutes), writing compare-mnist5k-runs.png and compare-mnist5k-nfe.png.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=500, help="samples per evaluation")
     ap.add_argument("--nfe", default="5, 10, 20, 50, 100")
     ap.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    ap.add_argument("--dataset", default="", help="show only this dataset's runs (default: every run)")
+    ap.add_argument("--name", default="compare", help="file name prefix of the two screenshots")
     args = ap.parse_args()
 
     import torch
@@ -68,14 +75,16 @@ def main() -> int:
             time.sleep(0.02)
 
     v.n_spin.setValue(args.n)
-    todo = [r for r in v.model.rows if not [e for e in cmp.read_evals(r.path) if not cmp.is_sweep(e)]]
+    if args.dataset:
+        v.set_default_dataset(args.dataset)
+    todo = [r for r in v.visible_rows() if not [e for e in cmp.read_evals(r.path) if not cmp.is_sweep(e)]]
     if todo:
         v.select_paths([str(r.path) for r in todo])
         t0 = time.perf_counter()
         v.evaluate_selected()
         wait_idle()
         print(f"evaluated {len(todo)} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    ddpm = next(r for r in v.model.rows if r.is_diffusion)
+    ddpm = next(r for r in v.visible_rows() if r.is_diffusion)
     v.select_paths([str(ddpm.path)])
     v.nfe.steps_edit.setText(args.nfe)
     missing = cmp.missing_steps(ddpm.path, cmp.parse_steps(args.nfe), v.nfe.checkpoint)
@@ -90,7 +99,7 @@ def main() -> int:
 
     v.refresh()
     v.table.sortByColumn(v.column_index("metric:fid"), Qt.SortOrder.AscendingOrder)
-    v.select_paths([str(r.path) for r in v.model.rows])
+    v.select_paths([str(r.path) for r in v.visible_rows()])
     # Each family's loss means something else; on a log axis their trends still compare.
     v.curves.metric.setCurrentIndex(max(0, v.curves.metric.findText("loss (train)")))
     v.curves.log_y.setChecked(True)
@@ -101,13 +110,13 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.02)
     args.out.mkdir(parents=True, exist_ok=True)
-    v.grab().save(str(args.out / "compare-runs.png"))
+    v.grab().save(str(args.out / f"{args.name}-runs.png"))
     v.select_paths([str(ddpm.path)])
     v.tabs.setCurrentWidget(v.nfe)
     for _ in range(30):
         app.processEvents()
         time.sleep(0.02)
-    v.grab().save(str(args.out / "compare-nfe.png"))
+    v.grab().save(str(args.out / f"{args.name}-nfe.png"))
     header, body = cmp.csv_table(v.visible_rows(), v.visible_columns())
     print(",".join(header))
     for row in body:
