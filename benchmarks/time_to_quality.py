@@ -23,6 +23,7 @@ one run does not change the thread count of the next.
 Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256]
        [--n-points 2000] [--threads N] [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
        python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
+       python benchmarks/time_to_quality.py --runs realnvp:mnist5k --set channels=64   # a variant, its own row
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import platform
 import shutil
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 import torch
@@ -54,11 +56,31 @@ RESULTS = HERE / "results" / "time_to_quality.json"
 DEFAULT_RUNS = "vae:mnist5k,dcgan:mnist5k,ddpm:mnist5k,realnvp:mnist5k,gated-pixelcnn:mnist5k,maf:8gaussians,gan:8gaussians"
 
 
-def probe_speed(model_id: str, dataset: str, threads: int) -> float:
-    """Steps per second of the default config over 10 steps (after 2 warm-up steps)."""
+def parse_overrides(items: list[str]) -> dict:
+    """``["channels=64", "blocks=2"]`` -> {"channels": 64, "blocks": 2} (values parsed as TOML, else kept as text)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def label(row: dict) -> str:
+    """The model id, and its variant's settings when it is not the default config."""
+    return f"{row['model']} ({row['variant']})" if row.get("variant") else row["model"]
+
+
+def probe_speed(model_id: str, dataset: str, threads: int, overrides: dict | None = None) -> float:
+    """Steps per second of the config over 10 steps (after 2 warm-up steps)."""
     out = Path(tempfile.mkdtemp(prefix="gs-ttq-probe-"))
     try:
-        spec = RunSpec.create(model_id, dataset, {"steps": 12, "threads": threads, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0})
+        run = {"steps": 12, "threads": threads, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0}
+        spec = RunSpec.create(model_id, dataset, run, overrides or {})
         t0 = None
         for ev in train(spec, out / "run"):
             if type(ev).__name__ == "Metrics" and ev.split == "train":
@@ -122,7 +144,7 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
         xs = [p["train_s"] / 60 for p in pts]
         ys = [p[metric] for p in pts]
         w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
-               symbolBrush=colours[i % len(colours)], name=r["model"])
+               symbolBrush=colours[i % len(colours)], name=label(r))
         floor = pts[-1].get(f"{metric}_floor", floor)
     if floor is not None and (floor > 0 or not log):
         w.addLine(y=math.log10(floor) if log else floor, pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -140,11 +162,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
     try:
         for item in args.runs.split(","):
             model_id, dataset = item.split(":")
-            sps = probe_speed(model_id, dataset, args.threads)
+            sps = probe_speed(model_id, dataset, args.threads, args.overrides)
             every = max(1, round(sps * args.minutes * 60 / args.points))
-            run_dir = root / f"{model_id}-{dataset}"
+            run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else ""))
             shutil.rmtree(run_dir, ignore_errors=True)
-            spec = RunSpec.create(model_id, dataset, {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every})
+            run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every}
+            spec = RunSpec.create(model_id, dataset, run, args.overrides)
             t0 = time.perf_counter()
             final = None
             for ev in train(spec, run_dir):
@@ -153,7 +176,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
             wall = time.perf_counter() - t0
             print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
             n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
-            results.append({"model": model_id, "dataset": dataset, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
+            results.append({"model": model_id, "dataset": dataset, "variant": args.variant, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
                             "steps": final.step, "status": final.status, "threads": RunFolder(run_dir).meta.get("threads"),
                             "points": score_checkpoints(run_dir, dataset, n)})
     finally:
@@ -173,13 +196,17 @@ def main() -> None:
     ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the results file (its plots are written beside it)")
     ap.add_argument("--report", action="store_true", help="only redraw the plots and print the table from the results file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a model setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64")
     args = ap.parse_args()
+    args.overrides = parse_overrides(args.set)
+    args.variant = ",".join(f"{k}={v}" for k, v in args.overrides.items()) or None
     if args.report:
         report(json.loads(args.results.read_text())["rows"], args.results.parent)
         return
     results = measure(args)
     # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.
-    report(save_results(args.results, results, key=("model", "dataset")), args.results.parent)
+    report(save_results(args.results, results, key=("model", "dataset", "variant")), args.results.parent)
 
 
 def report(results: list[dict], folder: Path) -> None:
@@ -207,7 +234,7 @@ def report(results: list[dict], folder: Path) -> None:
             also = f"{end['modes_covered']:.0f}/8 modes, {100 * end.get('high_quality_fraction', math.nan):.0f}% within 3 sigma"
         else:
             also = ""
-        print(f"| {r['model']} | {r['dataset']} | {r['steps']:,} ({r.get('minutes', math.nan):g}) | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {end.get(metric + '_floor', math.nan):.3g} | {also} |")
+        print(f"| {label(r)} | {r['dataset']} | {r['steps']:,} ({r.get('minutes', math.nan):g}) | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {end.get(metric + '_floor', math.nan):.3g} | {also} |")
 
 
 if __name__ == "__main__":
