@@ -70,11 +70,12 @@ def _poly_mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def kid(
     a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
-) -> tuple[float, float]:
+) -> tuple[float, float | None]:
     """(mean, standard deviation) of the unbiased polynomial-kernel MMD^2 over random subsets.
 
     When both sets are no larger than ``subset_size`` every subset would be
-    the whole set, so the estimate is computed once (standard deviation 0).
+    the whole set, so the estimate is computed once and there is no spread to
+    report (None, not a misleading 0).
     """
     x = a.detach().reshape(len(a), -1).double().cpu()
     y = b.detach().reshape(len(b), -1).double().cpu()
@@ -82,7 +83,7 @@ def kid(
     if m < 2:
         raise ValueError(f"KID needs at least 2 examples per set, got {len(x)} and {len(y)}")
     if m == len(x) == len(y):
-        return _poly_mmd2_unbiased(x, y), 0.0
+        return _poly_mmd2_unbiased(x, y), None
     g = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
@@ -90,5 +91,5 @@ def kid(
         iy = torch.randperm(len(y), generator=g)[:m]
         values.append(_poly_mmd2_unbiased(x[ix], y[iy]))
     t = torch.tensor(values)
-    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
+    return float(t.mean()), float(t.std()) if len(values) > 1 else None
 

@@ -64,7 +64,9 @@ class ImageReference:
         f, probs = self.extractor.features_and_probs(samples)
         out: dict[str, Any] = {"features": self.extractor.description}
         out["fid"] = fid_from_features(f, self.real_f)
-        out["kid"], out["kid_std"] = kid(f, self.real_f)
+        out["kid"], kid_std = kid(f, self.real_f)
+        if kid_std is not None:  # only when subsets were drawn (sets larger than KID's subset size)
+            out["kid_std"] = kid_std
         out["fid_floor"], out["kid_floor"] = self.floor["fid_floor"], self.floor["kid_floor"]
         if not full:
             return out

@@ -62,6 +62,8 @@ def test_kid_subsets_report_a_spread():
     g = torch.Generator().manual_seed(2)
     mean, std = kid(torch.randn(300, 4, generator=g), torch.randn(300, 4, generator=g) + 0.5, subsets=20, subset_size=100)
     assert mean > 0 and std > 0
+    # One estimate on the whole sets (both no larger than a subset) has no spread to report.
+    assert kid(torch.randn(50, 4, generator=g), torch.randn(50, 4, generator=g))[1] is None
 
 
 def test_precision_recall_identical_disjoint_and_collapsed():
