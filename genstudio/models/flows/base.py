@@ -265,6 +265,8 @@ class FlowModel(GenerativeModel):
         return self.decode(self.prior_sample(n, generator, float(opts["temperature"])))
 
     def sample_options(self) -> dict[str, Any]:
+        # The previews and the in-training FID sample at temperature 1 too: cooling (Glow section 5) made
+        # every checkpoint of our mnist5k RealNVPs worse, FID 207 -> 282 at 0.8 (benchmarks/RESULTS.md).
         return {"temperature": 1.0}
 
     @property
@@ -272,6 +274,3 @@ class FlowModel(GenerativeModel):
         """Passes through the flow per sample: one, or one per dimension where sampling is the slow direction (MAF)."""
         return 1 if self.fast_sampling else self.latent_dim
 
-    def preview_kwargs(self) -> dict[str, Any]:
-        # Slightly cooled images look cleaner in the live grid (Glow section 5); points show the true density.
-        return {"temperature": 0.8} if self.is_image else {}

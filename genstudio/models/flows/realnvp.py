@@ -38,8 +38,10 @@ class RealNVPConfig(FlowTrainingConfig):
     hidden: int = param(128, "points: width of each coupling's MLP", min=8, max=2048)
     hidden_layers: int = param(2, "points: hidden layers in each coupling's MLP", min=1, max=8)
     scales: int = param(2, "images: scales of the multi-scale architecture (capped by the image size)", min=1, max=6)
-    channels: int = param(32, "images: channels of each coupling's ResNet", min=4, max=512)
-    blocks: int = param(1, "images: residual blocks in each coupling's ResNet", min=0, max=16)
+    # 64 channels and 2 blocks (868k parameters): after 10 CPU minutes on mnist5k their samples are strokes,
+    # FID 47 at n=500, where 32 channels and 1 block (126k) run 6x as many steps and draw specks, FID 207.
+    channels: int = param(64, "images: channels of each coupling's ResNet", min=4, max=512)
+    blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:
