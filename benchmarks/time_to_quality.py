@@ -24,6 +24,7 @@ Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256
        [--n-points 2000] [--threads N] [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
        python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
        python benchmarks/time_to_quality.py --runs realnvp:mnist5k --set channels=64   # a variant, its own row
+       python benchmarks/time_to_quality.py --out DIR --rescore --runs realnvp:mnist5k   # score kept runs again
 """
 
 from __future__ import annotations
@@ -155,6 +156,23 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     exporter.export(str(path))
 
 
+def train_timed(model_id: str, dataset: str, run_dir: Path, args: argparse.Namespace) -> tuple[int, str]:
+    """Trains the (variant of the) default config for ``args.minutes``, checkpointing ``args.points`` times."""
+    sps = probe_speed(model_id, dataset, args.threads, args.overrides)
+    every = max(1, round(sps * args.minutes * 60 / args.points))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every}
+    spec = RunSpec.create(model_id, dataset, run, args.overrides)
+    t0 = time.perf_counter()
+    final = None
+    for ev in train(spec, run_dir):
+        if type(ev).__name__ == "Finished":
+            final = ev
+    wall = time.perf_counter() - t0
+    print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
+    return final.step, final.status
+
+
 def measure(args: argparse.Namespace) -> list[dict]:
     """Train and score each of ``args.runs``; the rows to save."""
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-ttq-"))
@@ -162,22 +180,17 @@ def measure(args: argparse.Namespace) -> list[dict]:
     try:
         for item in args.runs.split(","):
             model_id, dataset = item.split(":")
-            sps = probe_speed(model_id, dataset, args.threads, args.overrides)
-            every = max(1, round(sps * args.minutes * 60 / args.points))
             run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else ""))
-            shutil.rmtree(run_dir, ignore_errors=True)
-            run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every}
-            spec = RunSpec.create(model_id, dataset, run, args.overrides)
-            t0 = time.perf_counter()
-            final = None
-            for ev in train(spec, run_dir):
-                if type(ev).__name__ == "Finished":
-                    final = ev
-            wall = time.perf_counter() - t0
-            print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
+            if args.rescore:
+                if not (run_dir / "meta.json").is_file():
+                    raise SystemExit(f"--rescore: no run folder {run_dir}; train it first with --out {root}")
+                meta = RunFolder(run_dir).meta
+                step, status = meta.get("checkpoint_step"), meta.get("status")
+            else:
+                step, status = train_timed(model_id, dataset, run_dir, args)
             n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
             results.append({"model": model_id, "dataset": dataset, "variant": args.variant, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
-                            "steps": final.step, "status": final.status, "threads": RunFolder(run_dir).meta.get("threads"),
+                            "steps": step, "status": status, "threads": RunFolder(run_dir).meta.get("threads"),
                             "points": score_checkpoints(run_dir, dataset, n)})
     finally:
         if not args.out:
@@ -196,11 +209,15 @@ def main() -> None:
     ap.add_argument("--out", default="", help="keep the run folders here (default: a temporary folder, removed)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="the results file (its plots are written beside it)")
     ap.add_argument("--report", action="store_true", help="only redraw the plots and print the table from the results file")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the run folders kept under --out again without training (after the quality tracker changed)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a model setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64")
     args = ap.parse_args()
     args.overrides = parse_overrides(args.set)
     args.variant = ",".join(f"{k}={v}" for k, v in args.overrides.items()) or None
+    if args.rescore and not args.out:
+        ap.error("--rescore needs --out, the folder the runs were kept in")
     if args.report:
         report(json.loads(args.results.read_text())["rows"], args.results.parent)
         return
