@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -88,6 +89,7 @@ def main() -> None:
                 "model": model_id,
                 "dataset": ds_id,
                 "sampler": label,
+                "date": time.strftime("%Y-%m-%d"),
                 "n": n,
                 "seconds": best,
                 "samples_per_s": n / best,
@@ -96,7 +98,8 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    save_results(RESULTS, rows, threads=threads)
+    # Keyed, so ``--models a,b`` re-measures those and keeps the other models' rows.
+    save_results(RESULTS, rows, key=("model", "dataset", "sampler"), threads=threads)
     print(f"\n| model | dataset | sampler | samples/s (batch {args.n}) | NFE | ms per NFE (whole batch) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

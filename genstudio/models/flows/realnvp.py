@@ -38,8 +38,9 @@ class RealNVPConfig(FlowTrainingConfig):
     hidden: int = param(128, "points: width of each coupling's MLP", min=8, max=2048)
     hidden_layers: int = param(2, "points: hidden layers in each coupling's MLP", min=1, max=8)
     scales: int = param(2, "images: scales of the multi-scale architecture (capped by the image size)", min=1, max=6)
-    # 64 channels and 2 blocks (868k parameters): after 10 CPU minutes on mnist5k their samples are strokes,
-    # FID 47 at n=500, where 32 channels and 1 block (126k) run 6x as many steps and draw specks, FID 207.
+    # 64 channels and 2 blocks (868k parameters), measured on mnist5k on one CPU thread (benchmarks/RESULTS.md):
+    # FID 35 after 2.5 minutes and 140 after 10 (775 steps); 32 channels and 1 block (126k) ran 1,382 steps in
+    # those 10 minutes and scored 207, drawing only specks (both at temperature 1).
     channels: int = param(64, "images: channels of each coupling's ResNet", min=4, max=512)
     blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
 
