@@ -25,8 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import torch  # noqa: E402
-from latent_screenshots import OUT, context, grab, train_run, wait  # noqa: E402
+from latent_screenshots import parse_with_parts, context, grab, start_app, train_run, wait  # noqa: E402
 
 PARTS = ("image", "points")
 
@@ -64,19 +63,8 @@ def main() -> int:
     ap.add_argument("--points-run", type=Path, help="a finished 2-D flow run folder (else realnvp on moons is trained here)")
     ap.add_argument("--points-steps", type=int, default=3000)
     ap.add_argument("--stage", type=int, default=5, help="the warp slider's stage in the 2-D shot")
-    ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
-    args = ap.parse_args()
-    only = set(args.only.split(","))
-    if not only <= set(PARTS):
-        ap.error(f"--only takes names from {PARTS}")
-    torch.set_num_threads(1)
-    OUT.mkdir(parents=True, exist_ok=True)
-
-    from PySide6.QtWidgets import QApplication
-
-    import genstudio.ui  # noqa: F401
-
-    app = QApplication.instance() or QApplication([])
+    args, only = parse_with_parts(ap, PARTS)
+    app = start_app()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if "image" in only:

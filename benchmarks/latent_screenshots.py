@@ -187,18 +187,18 @@ def shoot_dcgan(app, run: Path, steps: int) -> None:
     view.shutdown()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    for part, steps in (("vae", 1500), ("cgan", 3000), ("gan", 3000), ("dcgan", 2000)):
-        ap.add_argument(f"--{part}-run", type=Path, help=f"a finished {part} run folder (else one is trained here)")
-        ap.add_argument(f"--{part}-steps", type=int, default=steps)
-    ap.add_argument("--drawn-steps", type=int, default=300, help="sandbox steps on the drawn points")
-    ap.add_argument("--dcgan-sandbox-steps", type=int, default=5)
-    ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+def parse_with_parts(ap: argparse.ArgumentParser, parts: tuple[str, ...]) -> tuple[argparse.Namespace, set[str]]:
+    """Adds ``--only`` (a subset of ``parts``, default all), parses, and returns the arguments and the parts chosen."""
+    ap.add_argument("--only", default=",".join(parts), help=f"comma-separated subset of {parts}")
     args = ap.parse_args()
-    only = set(args.only.split(","))
-    if not only <= set(PARTS):
-        ap.error(f"--only takes names from {PARTS}")
+    chosen = set(args.only.split(","))
+    if not chosen <= set(parts):
+        ap.error(f"--only takes names from {parts}")
+    return args, chosen
+
+
+def start_app():
+    """The offscreen QApplication the shots are taken in; one torch thread, the output folder made."""
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -206,7 +206,18 @@ def main() -> int:
 
     import genstudio.ui  # noqa: F401
 
-    app = QApplication.instance() or QApplication([])
+    return QApplication.instance() or QApplication([])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    for part, steps in (("vae", 1500), ("cgan", 3000), ("gan", 3000), ("dcgan", 2000)):
+        ap.add_argument(f"--{part}-run", type=Path, help=f"a finished {part} run folder (else one is trained here)")
+        ap.add_argument(f"--{part}-steps", type=int, default=steps)
+    ap.add_argument("--drawn-steps", type=int, default=300, help="sandbox steps on the drawn points")
+    ap.add_argument("--dcgan-sandbox-steps", type=int, default=5)
+    args, only = parse_with_parts(ap, PARTS)
+    app = start_app()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
 
