@@ -18,10 +18,13 @@ minutes), writing compare-mnist5k-runs.png and compare-mnist5k-nfe.png.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot script needs no display
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("vae", "ae", "dcgan", "ddpm")
