@@ -163,3 +163,17 @@ def test_checkpoint_round_trip_and_resume(model_id, kind, tmp_path):
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.allclose(a.sample(2, generator=g1, **a.preview_kwargs()), b.sample(2, generator=g2, **b.preview_kwargs()), atol=1e-5)
     assert capabilities_of(a) == RunFolder(straight).meta["capabilities"]
+
+
+@pytest.mark.parametrize("model_id,kind", CASES)
+def test_trains_under_bf16_autocast(model_id, kind, tmp_path):
+    # `autocast=auto` turns bf16 on wherever the CPU or GPU has native bf16 (genstudio/core/speedups.py), so every
+    # model must train in it, whatever machine runs this suite: forced here, not left to the CPU's flags.
+    over = {"batch_size": 16, "steps": 2, "autocast": "bf16", "log_every": 1, "sample_every": 0, "preview_every_s": 0,
+            "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+    spec = RunSpec.create(model_id, DATASET_FOR_KIND[kind], over, tiny_overrides(model_id), DATA_OPTIONS if kind == "points" else {})
+    ev = list(train(spec, tmp_path / "run"))
+    assert ev[-1].status == "completed", ev[-1].message + ev[-1].traceback
+    assert RunFolder(tmp_path / "run").meta["speedups"]["autocast"] == "bf16"
+    model, _, _ = load_run_model(tmp_path / "run", device="cpu")
+    assert all(torch.isfinite(v.float()).all() for v in model.state_dict().values() if v.is_floating_point())

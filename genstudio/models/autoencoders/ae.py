@@ -128,6 +128,7 @@ class AE(GenerativeModel):
         # Warm-up as in core/ema.py, so the first batches set the moments instead of the N(0, I) start.
         n = int(self.code_updates)
         decay = min(self.config.moments_decay, (1 + n) / (10 + n))
+        code = code.float()  # under bf16 autocast the code is bf16; the moments stay fp32
         self.code_mean.lerp_(code.mean(0), 1 - decay)
         self.code_var.lerp_(code.var(0, unbiased=False) if code.shape[0] > 1 else torch.zeros_like(self.code_var), 1 - decay)
         self.code_updates += 1
