@@ -25,32 +25,22 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from latent_screenshots import parse_with_parts, context, grab, start_app, train_run, wait  # noqa: E402
+from latent_screenshots import context, grab, parse_with_parts, start_app, train_run, wait  # noqa: E402
 
 PARTS = ("image", "points")
 
 
-def open_panel(app, run: Path):
+def shoot(app, run: Path, stage: int | None = None) -> None:
+    """The Flow tab on ``run``; for a 2-D flow, the warp slider at ``stage`` with that stage's log-det map."""
     from genstudio.ui.panels.flow_panel import FlowPanel
 
     panel = FlowPanel(context(run))
     panel.resize(1300, 620)
     panel.show()
     wait(app, lambda: panel.view is not None, seconds=600)
-    return panel
-
-
-def shoot_image(app, run: Path) -> None:
-    panel = open_panel(app, run)
-    print(panel.readout.text())
-    grab(app, panel, f"flow-{panel.context.data_info['name']}")
-    panel.shutdown()
-
-
-def shoot_points(app, run: Path, stage: int) -> None:
-    panel = open_panel(app, run)
-    panel.slider.setValue(min(stage, panel.slider.maximum()))
-    panel.logdet_choice.setCurrentIndex(1)  # the log-det of the stage on the slider, not of the whole flow
+    if stage is not None:
+        panel.slider.setValue(min(stage, panel.slider.maximum()))
+        panel.logdet_choice.setCurrentIndex(1)  # the log-det of the stage on the slider, not of the whole flow
     print(panel.readout.text())
     grab(app, panel, f"flow-{panel.context.data_info['name']}")
     panel.shutdown()
@@ -68,10 +58,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if "image" in only:
-            shoot_image(app, args.image_run or train_run(root, "realnvp", "mnist5k", args.image_steps, {}))
+            shoot(app, args.image_run or train_run(root, "realnvp", "mnist5k", args.image_steps, {}))
         if "points" in only:
             run = args.points_run or train_run(root, "realnvp", "moons", args.points_steps, {}, {"n_points": 2000})
-            shoot_points(app, run, args.stage)
+            shoot(app, run, args.stage)
     return 0
 
 

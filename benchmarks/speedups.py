@@ -82,6 +82,7 @@ def main() -> None:
     threads = args.threads or cpu_count()
     torch.set_num_threads(threads)
     variants = args.variants.split(",")
+    machine = machine_line()  # rows of different CPUs are kept apart: whether bf16 pays depends on the hardware
     rows = []
     for model_id in args.models.split(","):
         speeds: dict[str, list[float]] = {v: [] for v in variants}
@@ -112,8 +113,7 @@ def main() -> None:
                     "ratio_to_base": med / base if base == base and base > 0 else float("nan"),
                     "startup_s": statistics.median(startup[v]),
                     "loss_end": statistics.median(loss[v]),
-                    # Rows of different CPUs are kept apart: whether bf16 pays depends on the hardware.
-                    "machine": machine_line(),
+                    "machine": machine,
                 }
             )
     rows = save_results(RESULTS, rows, ("model", "variant", "threads", "machine"), steps=args.steps, repeats=args.repeats)

@@ -188,9 +188,10 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 step, status = meta.get("checkpoint_step"), meta.get("status")
             else:
                 step, status = train_timed(model_id, dataset, run_dir, args)
+                meta = RunFolder(run_dir).meta  # once, for the threads and speed-ups the run resolved
             n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
             results.append({"model": model_id, "dataset": dataset, "variant": args.variant, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
-                            "steps": step, "status": status, "threads": RunFolder(run_dir).meta.get("threads"), "speedups": RunFolder(run_dir).meta.get("speedups"),
+                            "steps": step, "status": status, "threads": meta.get("threads"), "speedups": meta.get("speedups"),
                             "points": score_checkpoints(run_dir, dataset, n)})
     finally:
         if not args.out:
