@@ -46,8 +46,11 @@ def save_results(path: Path, rows: list[dict[str, Any]], key: Iterable[str] | No
     """Write ``rows`` with the machine, date and load average; return the rows written.
 
     With ``key`` (row fields), rows of an earlier run whose key was not measured
-    this time are kept, so one model can be re-measured alone.
+    this time are kept, so one model can be re-measured alone. Every new row gets
+    this machine's line as its ``machine`` (unless it has one): once rows of two
+    runs share a file, the file's own ``machine`` names only the latest run's.
     """
+    rows = [{**r, "machine": r.get("machine") or machine_line()} for r in rows]
     if key is not None and path.is_file():
         key = tuple(key)
         ran = {tuple(r[k] for k in key) for r in rows}

@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench_common import machine_info, machine_line
+
 from genstudio.core.config import param
 from genstudio.core.engine import train
 from genstudio.core.model import GenerativeModel, optimizer_step
@@ -95,8 +97,9 @@ def main() -> None:
     rows = []
     for r in timed:
         step_ms = 1000 / r["plain_steps_per_s"]
-        rows.append({"model": r["model"], "threads": r["threads"], "step_ms": step_ms, "ratio_bound": step_ms / (step_ms + overhead_ms)})
-    result = {"steps": args.steps, "engine_ms_per_step_incl_startup": 1000 * total, "bare_step_ms": 1000 * bare, "overhead_ms_per_step": overhead_ms, "rows": rows}
+        rows.append({"model": r["model"], "threads": r["threads"], "step_ms": step_ms, "ratio_bound": step_ms / (step_ms + overhead_ms),
+                     "machine": machine_line(), "step_ms_machine": r.get("machine", "not recorded")})
+    result = {"machine": machine_line(), "machine_info": machine_info(), "date": time.strftime("%Y-%m-%d"), "steps": args.steps, "engine_ms_per_step_incl_startup": 1000 * total, "bare_step_ms": 1000 * bare, "overhead_ms_per_step": overhead_ms, "rows": rows}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
