@@ -4,16 +4,30 @@ The training split is loaded whole into memory as uint8. Files are
 downloaded only when they are missing, ``options.download`` is on and the
 server answers within a few seconds: a studio on an offline machine must
 say so in one line at once, not hang in a socket read.
+
+The download is ours, not torchvision's: torchvision's ``download_url``
+calls ``urllib.request.urlopen`` with no time-out and takes none, so the
+only ways to bound its reads are process-wide (``socket.setdefaulttimeout``,
+``urllib.request.install_opener``, patching its helper), and those change
+every socket of the process (the studio's other threads included) for as
+long as the download runs. Here the time-out is an argument of the one
+``urlopen`` call, so it cannot reach another socket. What to fetch (mirrors,
+file names, checksums) is still read from torchvision's dataset classes,
+and its ``check_integrity`` / ``extract_archive`` finish the job, so the
+files land exactly where its loaders look.
 """
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import re
+import shutil
 import socket
 import threading
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -23,9 +37,12 @@ from genstudio.data.dataset import DataError, DataOptions, Dataset
 from genstudio.data.images import apply_image_options, image_dataset
 
 # Seconds to wait for the download server to accept a connection before
-# calling the machine offline, and for any one read during the download.
+# calling the machine offline, and for any one read during the download
+# (a slow download that keeps receiving bytes is never cut off).
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
+
+_USER_AGENT = "genstudio (torchvision datasets)"
 
 # What a user must put in the folder by hand on an offline machine.
 _MNIST_FILES = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
@@ -93,15 +110,72 @@ def server_reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -
     return bool(result and result[0])
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Give urllib (which torchvision calls without a timeout) a default read timeout."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
+@dataclass(frozen=True)
+class Download:
+    """One file torchvision would fetch: its mirrors (tried in order), name, MD5, and the folder it goes to."""
+
+    urls: tuple[str, ...]
+    filename: str
+    md5: str | None
+    folder: Path
+
+
+def downloads_of(cls: type, root: Path) -> list[Download] | None:
+    """What torchvision downloads for ``cls`` under ``root``, from its class attributes.
+
+    The MNIST family lists ``mirrors`` and ``resources`` (file, MD5) and
+    extracts into ``<root>/<ClassName>/raw``; CIFAR has one ``url``,
+    ``filename`` and ``tgz_md5`` extracted into ``root``. None when a
+    torchvision release no longer has these attributes.
+    """
+    mirrors, resources = getattr(cls, "mirrors", None), getattr(cls, "resources", None)
+    if isinstance(mirrors, (list, tuple)) and isinstance(resources, (list, tuple)):
+        folder = root / cls.__name__ / "raw"
+        return [Download(tuple(m + name for m in mirrors), name, md5, folder) for name, md5 in resources]
+    url, filename, md5 = (getattr(cls, a, None) for a in ("url", "filename", "tgz_md5"))
+    if isinstance(url, str) and isinstance(filename, str):
+        return [Download((url,), filename, md5, root)]
+    return None
+
+
+def fetch(url: str, dest: Path, timeout: float = READ_TIMEOUT_S) -> None:
+    """Download ``url`` to ``dest``, waiting at most ``timeout`` seconds to connect and for each read.
+
+    The time-out is given to this request's socket alone. The bytes go to
+    ``dest.part`` first and are renamed only when complete, so a failed or
+    killed download never leaves a file that looks whole.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
-        yield
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 16)
+        part.replace(dest)
     finally:
-        socket.setdefaulttimeout(previous)
+        part.unlink(missing_ok=True)
+
+
+def download(item: Download, timeout: float = READ_TIMEOUT_S) -> None:
+    """Fetch ``item`` from the first mirror that serves it intact, then extract it (as torchvision would)."""
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    dest = item.folder / item.filename
+    errors: list[str] = []
+    if not check_integrity(str(dest), item.md5):
+        for url in item.urls:
+            try:
+                fetch(url, dest, timeout)
+            except (OSError, http.client.HTTPException) as e:  # URLError, time-outs and SSL errors are OSErrors
+                errors.append(f"{url}: {e}")
+                continue
+            if check_integrity(str(dest), item.md5):
+                break
+            dest.unlink(missing_ok=True)
+            errors.append(f"{url}: the file's MD5 checksum does not match")
+        else:
+            raise OSError(f"could not download {item.filename} ({'; '.join(errors)})")
+    extract_archive(str(dest), str(item.folder))
 
 
 def _load_train_split(name: str, cls: type, folder_of: str, files: str, options: DataOptions) -> Any:
@@ -121,11 +195,14 @@ def _load_train_split(name: str, cls: type, folder_of: str, files: str, options:
         host = _download_host(cls)
         if host is not None and not server_reachable(*host):
             raise missing(f"the machine seems offline ({host[0]} did not answer)")
+        items = downloads_of(cls, root)
         try:
-            with _socket_timeout(READ_TIMEOUT_S):
+            if items is None:  # a torchvision we cannot read: its own download (no read time-out, but the probe passed)
                 return cls(str(root), train=True, download=True)
-        except Exception as e:  # urllib, ssl, md5 mismatch, disk: all mean "not downloaded"
-            raise missing(f"the machine seems offline (download failed: {_one_line(str(e))})") from e
+            for item in items:
+                download(item, READ_TIMEOUT_S)
+        except Exception as e:  # urllib, ssl, md5 mismatch, a bad archive, disk: all mean "not downloaded"
+            raise missing(f"the download failed; the machine may be offline ({_one_line(str(e))})") from e
     try:
         return cls(str(root), train=True, download=False)
     except Exception as e:
