@@ -587,11 +587,23 @@ def contract_evaluator() -> Evaluator:
     return evaluate_run
 
 
-def evaluate_and_save(run_dir: str | Path, n: int, device: str = "auto", evaluator: Evaluator | None = None) -> dict:
+def _stop_kwargs(evaluator: Evaluator, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    """``should_stop`` for an evaluator that takes it (evaluate_run does; a plain test double may not)."""
+    if should_stop is None:
+        return {}
+    params = inspect.signature(evaluator).parameters
+    takes = "should_stop" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {"should_stop": should_stop} if takes else {}
+
+
+def evaluate_and_save(
+    run_dir: str | Path, n: int, device: str = "auto", evaluator: Evaluator | None = None, should_stop: Callable[[], bool] | None = None
+) -> dict:
     """Evaluate a run's latest checkpoint with its default sampler; the result lands in evals.jsonl.
 
     With the contract ``evaluate_run`` saves it itself; an older one without
-    ``save`` is called the old way and its result appended here.
+    ``save`` is called the old way and its result appended here. ``should_stop``
+    is passed on, so the evaluation can be cancelled between batches.
     """
     if evaluator is None:
         from genstudio.metrics.evaluate import evaluate_run
@@ -602,13 +614,22 @@ def evaluate_and_save(run_dir: str | Path, n: int, device: str = "auto", evaluat
             append_eval(run_dir, result)
             return result
         evaluator = evaluate_run
-    return evaluator(run_dir, n=n, checkpoint=None, device=device, save=True)
+    return evaluator(run_dir, n=n, checkpoint=None, device=device, save=True, **_stop_kwargs(evaluator, should_stop))
 
 
-def evaluate_nfe_point(run_dir: str | Path, steps: int, n: int, device: str = "auto", checkpoint: int | None = None, evaluator: Evaluator | None = None) -> dict:
+def evaluate_nfe_point(
+    run_dir: str | Path,
+    steps: int,
+    n: int,
+    device: str = "auto",
+    checkpoint: int | None = None,
+    evaluator: Evaluator | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
     """One point of the sweep: evaluate with DDIM at ``steps`` and cache it in evals.jsonl (tagged)."""
     evaluator = evaluator or contract_evaluator()
-    result = dict(evaluator(run_dir, n=n, checkpoint=checkpoint, device=device, sampler="ddim", steps=steps, save=False))
+    stop = _stop_kwargs(evaluator, should_stop)
+    result = dict(evaluator(run_dir, n=n, checkpoint=checkpoint, device=device, sampler="ddim", steps=steps, save=False, **stop))
     result.setdefault("sampler", "ddim")
     result.setdefault("steps", steps)
     result["sweep"] = "nfe"

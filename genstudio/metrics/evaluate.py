@@ -26,7 +26,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -35,7 +35,9 @@ from genstudio.core.config import ConfigError
 from genstudio.core.engine import load_run_model
 from genstudio.data.dataset import Dataset, load_dataset
 
-from .quality import ImageReference, PointsReference, count_nfe, draw_samples
+from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples
+
+__all__ = ["EvaluationCancelled", "evaluate_run", "read_evals"]
 
 EVALS_FILE = "evals.jsonl"
 #: Audio clips drawn to time sampling (one WaveNet clip is thousands of sequential passes).
@@ -122,13 +124,17 @@ def evaluate_run(
     save: bool = True,
     inception: str | Path | None = None,
     seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint of a run (the latest by default) on up to ``n`` held-out examples and ``n`` samples.
 
     ``sampler`` / ``steps`` go to the model's sampler (diffusion models);
     ``inception`` (or ``$GENSTUDIO_INCEPTION_WEIGHTS``) names local
     Inception-v3 weights for the standard FID. With ``save`` the result is
-    appended as one JSON line to ``<run_dir>/evals.jsonl``.
+    appended as one JSON line to ``<run_dir>/evals.jsonl``. ``should_stop``
+    is asked between batches (validation, sampling, scoring); when it says
+    stop, :class:`EvaluationCancelled` is raised and nothing is saved, so a
+    window can cancel an evaluation, or close, without killing a thread.
     """
     from .inception import InceptionFeatures, inception_weights_path
 
@@ -162,6 +168,7 @@ def evaluate_run(
         torch.manual_seed(0)
         bs = 256
         for i in range(0, n_used, bs):
+            check_stop(should_stop)
             b = held_out.get(slice(i, min(i + bs, n_used))).to(model.device)
             w = len(b.x)
             for k, v in model.evaluate(b).items():
@@ -182,7 +189,8 @@ def evaluate_run(
             reference: ImageReference | PointsReference = ImageReference(extractor, real, floor_set, inc)
         else:
             reference = PointsReference(real, floor_set, spec.run.dataset)
-        samples, labels, seconds = draw_samples(model, len(real), kwargs, seed=seed)
+        samples, labels, seconds = draw_samples(model, len(real), kwargs, seed=seed, should_stop=should_stop)
+        check_stop(should_stop)
         result.update(reference.score(samples, labels))
         result["n_samples"] = len(samples)
         result["reference_split"] = ref_split
@@ -191,13 +199,14 @@ def evaluate_run(
         result["nfe"] = count_nfe(model, kwargs)
     elif kind == "audio":
         # No feature network for sound yet: time a few clips so the sampling cost is still on record.
-        samples, _, seconds = draw_samples(model, min(n, AUDIO_TIMING_CLIPS), kwargs, seed=seed)
+        samples, _, seconds = draw_samples(model, min(n, AUDIO_TIMING_CLIPS), kwargs, seed=seed, should_stop=should_stop)
         result["n_samples"] = len(samples)
         result["sampling_seconds"] = seconds
         result["samples_per_second"] = len(samples) / seconds if seconds > 0 else None
         result["nfe"] = count_nfe(model, kwargs)
 
     result = {k: _finite(v) for k, v in result.items()}
+    check_stop(should_stop)  # the last chance: a cancelled evaluation leaves no line in evals.jsonl
     if save:
         with open(Path(run_dir) / EVALS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(result, sort_keys=True) + "\n")

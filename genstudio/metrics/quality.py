@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -126,13 +126,28 @@ class PointsReference:
         return out
 
 
+class EvaluationCancelled(Exception):
+    """Raised between batches when an evaluation's ``should_stop`` says stop (nothing is saved)."""
+
+
+def check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise EvaluationCancelled("evaluation cancelled")
+
+
 def draw_samples(
-    model: Any, n: int, kwargs: dict[str, Any] | None = None, seed: int = 0, batch: int = 256
+    model: Any,
+    n: int,
+    kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    batch: int = 256,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, float]:
     """(samples on CPU, labels or None, seconds) from ``model``, without touching the global RNG or its mode.
 
     Conditional models get balanced labels 0, 1, ..., K-1, 0, ... (as ``genstudio sample`` does),
-    so the sample set has the held-out set's class mix.
+    so the sample set has the held-out set's class mix. ``should_stop`` is
+    asked before each batch; when it says stop, :class:`EvaluationCancelled` is raised.
     """
     from genstudio.core.capabilities import Conditional
 
@@ -151,6 +166,7 @@ def draw_samples(
             t0 = time.perf_counter()
             with torch.no_grad():
                 for i in range(0, n, batch):
+                    check_stop(should_stop)
                     k = min(batch, n - i)
                     if conditional:
                         lab = torch.arange(i, i + k) % model.num_classes

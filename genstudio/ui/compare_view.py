@@ -5,12 +5,15 @@ folder, its newest evaluation or, failing that, its last validation record.
 The table is re-read on a timer like the runs browser, cheaply: a row is
 rebuilt only when one of its files changed. Evaluations run off the UI
 thread, one run at a time, through :class:`EvalQueue`; their errors land in
-the row and the status line.
+the row and the status line. Cancel (and closing the view) sets the running
+evaluation's stop flag, which it reads between batches: it ends at its next
+batch and saves nothing.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +45,7 @@ from genstudio.core.runs import RunFolder
 from genstudio.core.capabilities import LIKELIHOOD_DATA
 from genstudio.metrics import compare as cmp
 from genstudio.metrics.compare import Column, RunRow
+from genstudio.metrics.quality import EvaluationCancelled
 
 from .curves_view import PALETTE
 from .metric_store import ema
@@ -228,16 +232,21 @@ class RunFilterProxy(QSortFilterProxyModel):
 # -- evaluation off the UI thread ---------------------------------------------------------------
 
 
-class EvalQueue(QObject):
-    """Runs evaluation jobs on the thread pool one at a time; cancel drops the jobs not yet started.
+StopFlag = Callable[[], bool]
 
-    A job already running finishes (``evaluate_run`` has no interruption
-    point); its result is kept. Failures are reported with their traceback.
+
+class EvalQueue(QObject):
+    """Runs evaluation jobs on the thread pool one at a time; cancel stops the running one and drops the rest.
+
+    A job is ``fn(should_stop)``: it asks ``should_stop()`` between batches and
+    raises :class:`EvaluationCancelled` when it says stop (evaluate_run does).
+    Failures are reported with their traceback, cancellations as ``interrupted``.
     """
 
     started = Signal(str, str)  # path, label
     succeeded = Signal(str, object)  # path, result dict
     failed = Signal(str, str, str)  # path, message, traceback
+    interrupted = Signal(str)  # path of the job stopped halfway by cancel
     progress = Signal(int, int)  # done, total
     idle = Signal()
 
@@ -246,8 +255,9 @@ class EvalQueue(QObject):
         self.call = BackgroundCall(self)
         self.call.done.connect(self._on_done)
         self.call.failed.connect(self._on_failed)
-        self.pending: list[tuple[str, str, Callable[[], Any]]] = []
+        self.pending: list[tuple[str, str, Callable[[StopFlag], Any]]] = []
         self.current: tuple[str, str] | None = None
+        self._stop = threading.Event()  # the running job's flag; a fresh one per job
         self.done = 0
         self.total = 0
         self.cancelled = False
@@ -255,7 +265,7 @@ class EvalQueue(QObject):
     def busy(self) -> bool:
         return self.current is not None or bool(self.pending)
 
-    def add(self, path: str, label: str, fn: Callable[[], Any]) -> None:
+    def add(self, path: str, label: str, fn: Callable[[StopFlag], Any]) -> None:
         if not self.busy():
             self.done = self.total = 0
             self.cancelled = False
@@ -266,10 +276,11 @@ class EvalQueue(QObject):
             self._next()
 
     def cancel(self) -> list[str]:
-        """Drop the queued jobs; returns their paths."""
+        """Drop the queued jobs and ask the running one to stop at its next batch; returns the dropped paths."""
         dropped = [p for p, _, _ in self.pending]
         self.pending.clear()
         self.cancelled = True
+        self._stop.set()
         self.total = self.done + (1 if self.current else 0)
         self.progress.emit(self.done, self.total)
         if self.current is None:
@@ -283,8 +294,9 @@ class EvalQueue(QObject):
             return
         path, label, fn = self.pending.pop(0)
         self.current = (path, label)
+        stop = self._stop = threading.Event()
         self.started.emit(path, label)
-        self.call.start(fn)
+        self.call.start(lambda: fn(stop.is_set))
 
     def _on_done(self, _ticket: int, result: object) -> None:
         path = self.current[0] if self.current else ""
@@ -297,7 +309,10 @@ class EvalQueue(QObject):
         path = self.current[0] if self.current else ""
         self.done += 1
         self.progress.emit(self.done, self.total)
-        self.failed.emit(path, f"{type(exc).__name__}: {exc}", tb)
+        if isinstance(exc, EvaluationCancelled):
+            self.interrupted.emit(path)
+        else:
+            self.failed.emit(path, f"{type(exc).__name__}: {exc}", tb)
         self._next()
 
 
@@ -712,7 +727,7 @@ class CompareView(QWidget):
         self.eval_button = QPushButton("Evaluate selected")
         self.eval_button.setToolTip("Compute each selected run's metrics on its latest checkpoint, one run at a time (saved in evals.jsonl)")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Drop the evaluations not started yet (the one running finishes)")
+        self.cancel_button.setToolTip("Stop the evaluation running (at its next batch; nothing is saved) and drop the queued ones")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -771,6 +786,7 @@ class CompareView(QWidget):
         self.queue.started.connect(self._on_eval_started)
         self.queue.succeeded.connect(self._on_eval_done)
         self.queue.failed.connect(self._on_eval_failed)
+        self.queue.interrupted.connect(self._on_eval_cancelled)
         self.queue.progress.connect(self._on_progress)
         self.queue.idle.connect(self._on_idle)
 
@@ -922,7 +938,7 @@ class CompareView(QWidget):
         for r in rows:
             path = str(r.path)
             self.model.set_eval_state(path, "queued", "queued")
-            self.queue.add(path, f"evaluating {r.name}", lambda p=path: cmp.evaluate_and_save(p, n, device, evaluator))
+            self.queue.add(path, f"evaluating {r.name}", lambda stop, p=path: cmp.evaluate_and_save(p, n, device, evaluator, should_stop=stop))
         return len(rows)
 
     def compute_nfe(self, path: str, steps: list[int], n: int | None = None) -> None:
@@ -932,7 +948,7 @@ class CompareView(QWidget):
         n = n or self.n_spin.value()
         device, evaluator, ckpt = self.device, self.evaluator, RunFolder(path).latest_checkpoint()
         for k in steps:
-            self.queue.add(path, f"{name}: DDIM {k} steps", lambda p=path, k=k: cmp.evaluate_nfe_point(p, k, n, device, ckpt, evaluator))
+            self.queue.add(path, f"{name}: DDIM {k} steps", lambda stop, p=path, k=k: cmp.evaluate_nfe_point(p, k, n, device, ckpt, evaluator, stop))
         self.nfe.compute_button.setEnabled(False)
 
     def _queued(self, path: str) -> bool:
@@ -942,7 +958,9 @@ class CompareView(QWidget):
         for p in self.queue.cancel():
             self.model.set_eval_state(p, None)
         if self.queue.current is not None:
-            self.status.setText(f"Cancelled the rest; {self.queue.current[1]} finishes first (an evaluation cannot stop halfway).")
+            self.model.set_eval_state(self.queue.current[0], "cancelling", "cancelling…")
+            self.status.setText(f"Cancelling: {self.queue.current[1]} stops at its next batch…")
+        self.cancel_button.setEnabled(False)
 
     def _on_eval_started(self, path: str, label: str) -> None:
         self.model.set_eval_state(path, "running", "running…")
@@ -962,6 +980,9 @@ class CompareView(QWidget):
         self.status.setText(f"<span style='color:{STATUS_COLORS['failed']}'>Evaluating {Path(path).name} failed: {message}</span>")
         if self.nfe.row is not None and str(self.nfe.row.path) == path:
             self.nfe.status.setText(f"<span style='color:{STATUS_COLORS['failed']}'>{message}</span>")
+
+    def _on_eval_cancelled(self, path: str) -> None:
+        self.model.set_eval_state(path, "cancelled", "cancelled", "The evaluation was cancelled before it finished; nothing was saved.")
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))
@@ -1014,6 +1035,6 @@ class CompareView(QWidget):
         self.nfe.redraw()
 
     def shutdown(self) -> None:
-        """Stop polling and drop queued evaluations (the one running finishes in the pool)."""
+        """Stop polling, drop queued evaluations and stop the running one at its next batch (nothing waits for it)."""
         self._poll.stop()
         self.queue.cancel()

@@ -191,3 +191,24 @@ def test_close_while_the_diffusion_panel_samples(window, qtbot, qtlog, ddpm_run)
     assert len(calls) <= closed_at[0] + 1  # at most the evaluation already running when the window closed
     assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
     assert json.loads((ddpm_run / "meta.json").read_text())["status"] == "completed"  # an opened run is only read
+
+
+def test_close_while_compare_runs_evaluates(window, qtbot, tmp_path):
+    """The window closes at once during an evaluation; the evaluation stops at its next batch and saves nothing."""
+    from PySide6.QtCore import QThreadPool
+
+    from tests.ui.test_compare_view import fake_run, stoppable_evaluator
+
+    run = fake_run(tmp_path / "runs", "a", dataset="moons")
+    dock = window.show_compare()
+    view = dock.widget()
+    seen, stopped = [], []
+    view.evaluator = stoppable_evaluator(seen, stopped, bound_s=GUARD_S * 2)
+    view.select_paths([str(run.path)])
+    assert view.evaluate_selected() == 1
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=10_000)
+    window.close()
+    assert not window.isVisible()  # closing does not wait for the evaluation
+    assert QThreadPool.globalInstance().waitForDone(GUARD_S * 1000)  # nothing left running for the process to wait on
+    assert stopped == seen
+    assert not (run.path / "evals.jsonl").exists()

@@ -273,3 +273,57 @@ def test_add_folder_of_runs_or_a_single_run(view, tmp_path):
     assert view.add_folder(solo.path)
     assert view.model.rowCount() == 5 and shown(view, "run")[0] == "solo"
     assert view.add_folder(tmp_path / "runs") and view.model.rowCount() == 5  # already listed: each run once
+
+
+def stoppable_evaluator(seen: list, stopped: list, bound_s: float = 60.0):
+    """An evaluation of many short batches that asks ``should_stop`` between them, as evaluate_run does."""
+    from genstudio.metrics.quality import EvaluationCancelled
+
+    def evaluate(run_dir, n, checkpoint, device, save=True, should_stop=None):
+        seen.append(run_dir)
+        deadline = time.monotonic() + bound_s  # a bound, so a broken stop flag fails the test instead of hanging it
+        while time.monotonic() < deadline:
+            if should_stop is not None and should_stop():
+                stopped.append(run_dir)
+                raise EvaluationCancelled("evaluation cancelled")
+            time.sleep(0.02)
+        return {"checkpoint_step": 100, "fid": 1.0}
+
+    return evaluate
+
+
+def test_cancel_stops_the_running_evaluation_between_batches(view, qtbot):
+    seen, stopped = [], []
+    view.evaluator = stoppable_evaluator(seen, stopped)
+    paths = [str(r.path) for r in view.model.rows[:3]]
+    before = {p: len(cmp.read_evals(p)) for p in paths}
+    view.select_paths(paths)
+    assert view.evaluate_selected() == 3
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=5_000)
+    assert view.cancel_button.isEnabled()
+    qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.queue.busy(), timeout=30_000)  # far less than the evaluation's 60 s
+    assert stopped == seen  # the running one saw the flag and stopped; the queued two never started
+    ev = view.model.eval_column
+    texts = {view.model.index(i, ev).data(Qt.ItemDataRole.UserRole): view.model.index(i, ev).data() for i in range(view.model.rowCount())}
+    assert texts[seen[0]] == "cancelled" and all(texts[p] == "" for p in paths if p != seen[0])
+    assert view.status.text() == "Evaluation cancelled." and not view.cancel_button.isEnabled() and view.eval_button.isEnabled()
+    assert {p: len(cmp.read_evals(p)) for p in paths} == before  # nothing half-done was saved
+
+
+def test_evaluate_run_asks_should_stop_between_batches_and_saves_nothing(tmp_path):
+    from genstudio.core import engine
+    from genstudio.metrics.evaluate import EvaluationCancelled, evaluate_run
+
+    out = tmp_path / "toy-moons"
+    spec = RunSpec.create("toy", "moons", {"steps": 5, "log_every": 5, "sample_every": 0, "eval_every": 0}, {}, {"n_points": 600})
+    assert list(engine.train(spec, out))[-1].status == "completed"
+    asked = []
+    result = evaluate_run(out, n=100, device="cpu", save=False, should_stop=lambda: asked.append(1) and False)
+    assert "mmd2" in result and len(asked) >= 3  # validation, sampling, scoring
+    for stop_at in range(1, len(asked) + 1):  # whichever batch the flag comes at, the evaluation ends there
+        calls = []
+        with pytest.raises(EvaluationCancelled):
+            evaluate_run(out, n=100, device="cpu", save=True, should_stop=lambda: calls.append(1) or len(calls) >= stop_at)
+        assert len(calls) == stop_at
+    assert not (out / "evals.jsonl").exists()
