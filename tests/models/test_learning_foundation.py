@@ -9,7 +9,10 @@ import torch
 
 from genstudio.core.engine import build_model
 from genstudio.core.spec import RunSpec
-from genstudio.data.dataset import load_dataset
+from genstudio.data.dataset import DataOptions, load_dataset
+from genstudio.metrics import features
+from genstudio.metrics.classifier_score import classifier_score
+from genstudio.metrics.frechet import fid_from_features
 from genstudio.metrics.mmd import mmd2_unbiased
 
 pytestmark = pytest.mark.slow
@@ -55,15 +58,60 @@ def test_ddpm_on_moons_matches_the_data():
     assert mmd < floor + 0.01, (mmd, floor)
 
 
-def test_dcgan_stays_finite_and_samples_differ():
-    model, train, _ = setup("dcgan", "digits", batch_size=64)
+def digit_faults(images: torch.Tensor, judge: dict) -> list[str]:
+    """What is wrong with a set of generated 8 x 8 digits, judged in the digits classifier's features; [] when nothing.
+
+    ``judge`` holds the classifier and reference features (see :func:`digit_judge`). The floors sit
+    between what uniform noise or a collapsed generator scores and what 600 DCGAN steps reach
+    (measured on 4 seeds: FID 24-31 against noise's ~150, classifier score 6.5-6.7, confidence
+    0.86-0.87, all 10 classes).
+    """
+    feats, probs = judge["extractor"].features_and_probs(images)
+    fid = fid_from_features(feats, judge["ref"])
+    score = classifier_score(probs)
+    faults = []
+    if fid > 0.4 * judge["noise_fid"]:
+        faults.append(f"FID {fid:.1f} is not far below uniform noise's {judge['noise_fid']:.1f}")
+    if score["class_coverage"] < 9:
+        faults.append(f"only {score['class_coverage']} of 10 digit classes are drawn")
+    if score["confidence"] < 0.75:
+        faults.append(f"the classifier is unsure what the samples are (mean top probability {score['confidence']:.2f})")
+    if score["classifier_score"] < 4.5:
+        faults.append(f"classifier score {score['classifier_score']:.2f} (10 = every class, confidently)")
+    return faults
+
+
+def digit_judge(val) -> dict:
+    """The digits classifier (genstudio/metrics/features.py), the validation digits' features and noise's FID."""
+    ds = load_dataset("digits", DataOptions())
+    extractor = features.feature_extractor(ds, "digits")
+    real = val.get(slice(0, len(val))).x
+    ref = extractor.features(real)
+    noise = torch.rand(200, *real.shape[1:], generator=torch.Generator().manual_seed(1))
+    return {"extractor": extractor, "ref": ref, "noise_fid": fid_from_features(extractor.features(noise), ref)}
+
+
+def test_dcgan_draws_recognisable_digits_of_every_class():
+    model, train, val = setup("dcgan", "digits", batch_size=64)
+    judge = digit_judge(val)
+    # The judge itself must reject what a broken generator gives: noise, one digit repeated (mode
+    # collapse), and many different drawings of a single class.
+    real = train.get(slice(0, 200))
+    threes = train.subset(torch.nonzero(train.y == 3).squeeze(1)).get(slice(0, 200)).x
+    broken = {
+        "uniform noise": torch.rand(200, *real.x.shape[1:], generator=torch.Generator().manual_seed(2)),
+        "one digit repeated": real.x[:1].expand(200, -1, -1, -1).clone(),
+        "only threes": threes,
+    }
+    for name, images in broken.items():
+        assert digit_faults(images, judge), f"the digit judge accepts {name}"
+    assert digit_faults(real.x, judge) == [], "the digit judge rejects real digits"
+
     batches = train.batches(64, seed=0)
-    for _ in range(200):
+    for _ in range(600):
         m = model.train_step(next(batches))
         assert all(math.isfinite(v) for v in m.values()), m
     model.eval()
-    s = model.sample(32, generator=torch.Generator().manual_seed(0)).reshape(32, -1)
-    # Mean pairwise distance between samples, against the same for real digits: not all alike.
-    real = train.get(slice(0, 32)).x.reshape(32, -1)
-    div = torch.pdist(s).mean()
-    assert div > 0.3 * torch.pdist(real).mean(), (float(div), float(torch.pdist(real).mean()))
+    s = model.sample(200, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (200, *real.x.shape[1:])
+    assert digit_faults(s, judge) == []
