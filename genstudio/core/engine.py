@@ -36,7 +36,8 @@ from .capabilities import capabilities_of
 from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
 from .model import GenerativeModel, NonFiniteError, check_weights_finite
 from .registry import get_model_class
-from .runs import RunError, RunFolder
+from .run_lock import LOCK_NAME
+from .runs import RunError, RunFolder, disk_full
 from .spec import RunSpec
 
 PREVIEW_SEED = 1234  # one fixed seed, so the grids of a run can be replayed as a film
@@ -94,7 +95,8 @@ def load_run_model(run_dir: str | Path, step: int | None = None, device: str = "
     info = DataInfo.from_dict(meta["data_info"])
     dev = devmod.resolve_device(device)
     model = build_model(spec, info, dev)
-    ckpt_step, weights, _ = run.load_checkpoint(step, with_state=False)
+    with run.pin(step) as chosen:  # a live run's retention skips the checkpoint while it is read
+        ckpt_step, weights, _ = run.load_checkpoint(chosen, with_state=False)
     restore(model, {k: v.to(dev) for k, v in weights.items()}, None)
     model.eval()
     return model, spec, ckpt_step
@@ -274,7 +276,45 @@ def train(
     without ``resume``, an unreadable checkpoint) raises before the first
     event and before anything is written. Errors during training never
     raise: they end the run with Finished(status='failed' or 'diverged').
+
+    The process holds the run folder's lock (core/run_lock.py; rank 0 alone
+    under torchrun) from before it reads or writes the folder until the last
+    event, and on every way out: a second process on the same folder gets a
+    RunError naming the holder, before any event.
     """
+    held = _HeldLock()
+    try:
+        events = _start(spec, out_dir, control, resume, gui, held)
+    except BaseException:
+        held.release()
+        raise
+    return _holding(held, events)
+
+
+class _HeldLock:
+    """The run folder's lock once taken (None before, and on ranks other than 0)."""
+
+    def __init__(self) -> None:
+        self.lock = None
+
+    def take(self, run: RunFolder) -> None:
+        self.lock = run.lock()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _holding(held: _HeldLock, events: Iterator[Event]) -> Iterator[Event]:
+    """Yield from ``events``, releasing the lock however they end (done, raised, or closed by the caller)."""
+    try:
+        yield from events
+    finally:
+        held.release()
+
+
+def _start(spec: RunSpec, out_dir: str | Path, control: RunControl | None, resume: bool, gui: bool, held: _HeldLock) -> Iterator[Event]:
+    """Everything of :func:`train` before the first event: raises on bad input, takes the lock into ``held``."""
     control = control or RunControl()
     # Under torchrun: join the process group (several processes); otherwise nothing happens.
     dctx, _ = distributed.setup(devmod.resolve_device(spec.run.device))
@@ -283,10 +323,16 @@ def train(
         run = RunFolder(out)
         if not run.exists():
             raise RunError(f"cannot resume: '{out}' is not a run folder (no config.toml / meta.json)")
+        if dctx.is_main:  # before reading it: another process may be writing it
+            held.take(run)
         meta = run.meta
-        ckpt = run.latest_checkpoint()
-        loaded = run.load_checkpoint(ckpt) if ckpt is not None else None  # validates before we touch anything
-    elif dctx.is_main and out.exists() and any(out.iterdir()):  # only rank 0 creates it
+        # The newest checkpoint that is whole on disk: one cut short or missing (latest.json
+        # naming a file a copy or a full disk lost) is passed over, and deterministic training
+        # re-reaches it. Loading validates before we touch anything.
+        ckpt = run.newest_complete_checkpoint()
+        loaded = run.load_checkpoint(ckpt) if ckpt is not None else None
+    elif dctx.is_main and out.exists() and any(q.name != LOCK_NAME for q in out.iterdir()):  # only rank 0 creates it
+        RunFolder(out).check_unlocked()  # "in use by pid N" says more than "not empty"
         raise RunError(f"'{out}' already exists and is not empty; choose another --out, or pass --resume to continue it")
 
     device, threads, train_ds, val_ds, model, ds = prepare(spec, gui=gui, dctx=dctx)
@@ -326,6 +372,8 @@ def train(
         wall_before = float(meta.get("wall_time_s", 0.0))
         run.update_meta(**base_meta, status="running", step=start_step, resumed_from=start_step)
     else:
+        out.mkdir(parents=True, exist_ok=True)
+        held.take(RunFolder(out))  # then create() checks again that it is empty: two new runs may race here
         run = RunFolder.create(out, spec, {**base_meta, "step": 0, "wall_time_s": 0.0})
         wall_before = 0.0
         run.update_meta(status="running")
@@ -352,35 +400,18 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         metric_groups=metric_groups_of(spec, model),
         data_info=info.to_dict(),
     )
-    batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
-    sp = run_speedups(spec, model, device)
-    to_layout, step_context = speedmod.batch_transform(sp), speedmod.step_context(sp, device)
-    val_batches = []
-    if val_ds is not None and rc.eval_every > 0 and dctx.is_main:  # the same fixed batches on every rank: evaluate once
-        vb = min(rc.batch_size, len(val_ds))
-        val_batches = [val_ds.get(slice(i * vb, (i + 1) * vb)) for i in range(max(1, min(rc.eval_batches, len(val_ds) // vb)))]
-    quality = None  # FID/KID or MMD at quality_every (genstudio/metrics/quality.py); rank 0 only, like validation
-    if rc.quality_every > 0 and dctx.is_main and info.kind in ("image", "points"):
-        from genstudio.metrics.quality import QualityTracker  # imported here: the metrics package imports the engine
-
-        quality = QualityTracker(rc.dataset, train_ds, val_ds, rc.quality_n, device)
-
     train_time = 0.0  # seconds spent training, pauses excluded
     seg_start = time.perf_counter()
-    last_log_time, last_log_step = 0.0, step
-    last_preview = time.perf_counter()
-    preview_cost = 0.0
-    last_ckpt_step = start_step if run.latest_checkpoint() == start_step else -1
-    sums: dict[str, float] = {}
-    count = 0
-    alarms = AlarmMonitor(model)  # mode collapse, a winning D, posterior collapse, dead VQ codes
     status, message, term, tb = "completed", "", None, ""
+    last_ckpt_step, last_ckpt_time = -1, 0.0
+    last_val: tuple[int, str, float] | None = None  # (step, metric, value) of the latest validation
+    best: dict[str, Any] | None = None  # the checkpoint with the lowest validation loss, kept by retention
 
     def elapsed() -> float:
         return train_time + (time.perf_counter() - seg_start)
 
     def checkpoint() -> Iterator[Event]:
-        nonlocal last_ckpt_step
+        nonlocal last_ckpt_step, last_ckpt_time, best
         weights = model.state_dict()
         # Gradients are checked only every few steps (core/model.py GRAD_CHECK_EVERY):
         # never let a checkpoint carry weights a missed overflow has already spoiled.
@@ -389,11 +420,42 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         except NonFiniteError as e:
             raise NonFiniteError(e.term, step) from None
         path = run.save_checkpoint(step, weights, trainer_state(model, step))
-        last_ckpt_step = step
-        run.update_meta(step=step, wall_time_s=wall_before + elapsed(), checkpoint_step=step)
+        last_ckpt_step, last_ckpt_time = step, elapsed()
+        changes: dict[str, Any] = {}
+        # Best only where the validation ran at this very step: a checkpoint is scored by its own weights.
+        if rc.keep_best and last_val is not None and last_val[0] == step and (best is None or last_val[2] < best["value"]):
+            best = changes["best_checkpoint"] = {"step": step, "metric": last_val[1], "value": last_val[2]}
+        run.update_meta(step=step, wall_time_s=wall_before + elapsed(), checkpoint_step=step, **changes)
+        if dctx.is_main:  # other ranks write nothing, and delete nothing
+            run.prune_checkpoints(rc.keep_last, rc.keep_every, {best["step"]} if best else set())
         yield CheckpointSaved(step=step, path=str(path))
 
     try:
+        # The set-up after RunStarted fails like the loop does: the run ends 'failed', never left 'running'.
+        batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
+        sp = run_speedups(spec, model, device)
+        to_layout, step_context = speedmod.batch_transform(sp), speedmod.step_context(sp, device)
+        val_batches = []
+        if val_ds is not None and rc.eval_every > 0 and dctx.is_main:  # the same fixed batches on every rank: evaluate once
+            vb = min(rc.batch_size, len(val_ds))
+            val_batches = [val_ds.get(slice(i * vb, (i + 1) * vb)) for i in range(max(1, min(rc.eval_batches, len(val_ds) // vb)))]
+        quality = None  # FID/KID or MMD at quality_every (genstudio/metrics/quality.py); rank 0 only, like validation
+        if rc.quality_every > 0 and dctx.is_main and info.kind in ("image", "points"):
+            from genstudio.metrics.quality import QualityTracker  # imported here: the metrics package imports the engine
+
+            quality = QualityTracker(rc.dataset, train_ds, val_ds, rc.quality_n, device)
+
+        last_log_time, last_log_step = 0.0, step
+        last_preview = time.perf_counter()
+        preview_cost = 0.0
+        if run.latest_checkpoint() == start_step:
+            last_ckpt_step = start_step
+        if rc.keep_best and dctx.is_main and start_step > 0:
+            best = _recorded_best(run, start_step)
+        sums: dict[str, float] = {}
+        count = 0
+        alarms = AlarmMonitor(model)  # mode collapse, a winning D, posterior collapse, dead VQ codes
+
         while step < total:
             if control.stopped:
                 status = "stopped"
@@ -451,6 +513,9 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
 
             if val_batches and (step % rc.eval_every == 0 or step == total):
                 vals = evaluate(model, val_batches, device)
+                name = best_metric(vals)
+                if name is not None:
+                    last_val = (step, name, float(vals[name]))
                 if vals:
                     run.append_metrics([{"step": step, "split": "val", "elapsed_s": round(wall_before + elapsed(), 3), **vals}])
                     yield Metrics(step=step, values=vals, steps_per_s=0.0, elapsed_s=wall_before + elapsed(), split="val")
@@ -477,7 +542,10 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
                 preview_cost = last_preview - t_preview
                 yield preview
 
-            if (rc.checkpoint_every > 0 and step % rc.checkpoint_every == 0) or control.take_save_request():
+            due = control.take_save_request() or (rc.checkpoint_every > 0 and step % rc.checkpoint_every == 0)
+            # The time cadence: a slow model still leaves a recent checkpoint to resume from.
+            due = due or (rc.checkpoint_every_minutes > 0 and elapsed() - last_ckpt_time >= rc.checkpoint_every_minutes * 60)
+            if due:
                 yield from checkpoint()
 
             time_up = rc.max_minutes > 0 and elapsed() >= rc.max_minutes * 60
@@ -505,17 +573,62 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         )
     except Exception as e:  # noqa: BLE001 - any failure ends the run with its traceback, never silently
         status = "failed"
-        message = f"{type(e).__name__}: {e}"
-        tb = traceback.format_exc()
+        full = disk_full(e)
+        if full is not None:  # not a bug: the message says which file and what to do
+            message = str(full)
+        else:
+            message = f"{type(e).__name__}: {e}"
+            tb = traceback.format_exc()
+    except BaseException:  # the caller closed the loop (GeneratorExit) or Ctrl+C aborted it: say so, then let it through
+        _record_abort(run, step, wall_before + elapsed())
+        raise
     train_time = elapsed()
-    run.update_meta(
-        status=status,
-        step=step,
-        wall_time_s=wall_before + train_time,
-        message=message,
-        **({"diverged_term": term} if term else {}),
-        **({"traceback": tb} if tb else {}),
-    )
-    if status == "failed":
+    try:
+        run.update_meta(
+            status=status,
+            step=step,
+            wall_time_s=wall_before + train_time,
+            message=message,
+            **({"diverged_term": term} if term else {}),
+            **({"traceback": tb} if tb else {}),
+        )
+    except Exception as e:  # noqa: BLE001 - a full disk can refuse meta.json too; the Finished event still tells
+        full = disk_full(e, run.meta_path)
+        note = str(full) if full is not None else f"meta.json could not be updated ({type(e).__name__}: {e})"
+        if note not in message:  # a disk-full message may already name meta.json
+            message = f"{message}; {note}" if message else note
+        if status in ("completed", "stopped"):
+            status = "failed"  # meta.json still says "running": the folder does not tell the truth
+    if tb:
         print(tb, file=sys.stderr)
     yield Finished(status=status, step=step, message=message, traceback=tb, term=term)
+
+
+def best_metric(values: dict[str, float]) -> str | None:
+    """The validation value retention ranks checkpoints by: the model's main loss, its EMA network's where it keeps one
+    (samples come from the EMA weights); None for models without one (GANs) or when it is not finite."""
+    for name in ("loss_ema", "loss"):
+        if name in values and math.isfinite(float(values[name])):
+            return name
+    return None
+
+
+def _recorded_best(run: RunFolder, start_step: int) -> dict[str, Any] | None:
+    """The best checkpoint a resumed run had recorded, when it is at or before the step it resumes from."""
+    best = run.meta.get("best_checkpoint")
+    try:
+        if isinstance(best, dict) and int(best["step"]) <= start_step and math.isfinite(float(best["value"])):
+            return {"step": int(best["step"]), "metric": str(best.get("metric", "loss")), "value": float(best["value"])}
+    except (KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def _record_abort(run: RunFolder, step: int, wall_time_s: float) -> None:
+    """meta.json of a loop that was closed or interrupted: "stopped", never left "running"."""
+    try:
+        if run.meta.get("status") in ("running", "paused"):
+            run.update_meta(status="stopped", step=step, wall_time_s=wall_time_s,
+                            message=f"interrupted at step {step}; resume continues from the last checkpoint")
+    except Exception:  # noqa: BLE001 - the interruption itself must go on; a full disk says so at the next run
+        pass

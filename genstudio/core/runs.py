@@ -12,29 +12,83 @@ Layout::
 
 Checkpoint files are written to a temporary name, fsynced and renamed, and
 ``latest.json`` is switched last, so a process killed mid-save leaves the
-previous checkpoint as the latest.
+previous checkpoint as the latest. A full disk (ENOSPC) during a write
+removes what that save had written and raises :class:`DiskFullError`, which
+names the file. A training process holds ``.lock`` (core/run_lock.py) for the
+whole run; :meth:`RunFolder.prune_checkpoints` applies the retention rule and
+skips checkpoints that a reader has pinned.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from . import run_lock
 from .config import ConfigError
 
 STATUSES = ("created", "running", "paused", "completed", "stopped", "diverged", "failed")
 
+#: errno values that mean "no room left": a full disk, or the user's quota.
+NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
 
 class RunError(ValueError):
     """A run folder or checkpoint cannot be used; the message says why."""
+
+
+class DiskFullError(RunError):
+    """A write into a run folder found no space left; what that write had started is removed."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        super().__init__(f"disk full while writing '{self.path}': free some space, then resume the run (--resume, or Resume in the studio)")
+
+
+def disk_full(e: BaseException, path: str | Path | None = None) -> DiskFullError | None:
+    """``e`` as a DiskFullError when it (or what caused it) is a full disk, else None."""
+    seen: BaseException | None = e
+    for _ in range(8):  # a bounded walk down __cause__ / __context__
+        if seen is None:
+            return None
+        if isinstance(seen, DiskFullError):
+            return seen
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
+            return DiskFullError(path or seen.filename or "the run folder")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def retained_steps(steps: list[int], keep_last: int, keep_every: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> set[int]:
+    """The checkpoint steps the retention rule keeps.
+
+    The newest ``keep_last`` (0: every checkpoint), plus the first checkpoint
+    at or after each multiple of ``keep_every`` (0: none; "first at or after",
+    so checkpoints taken on a time cadence count too), plus ``keep`` (the best
+    by validation, the latest).
+    """
+    steps = sorted(steps)
+    if keep_last <= 0:
+        return set(steps)
+    out = set(steps[-keep_last:]) | (set(keep) & set(steps))
+    if keep_every > 0:
+        firsts: dict[int, int] = {}
+        for s in steps:
+            bucket = s // keep_every
+            if bucket > 0 and bucket not in firsts:
+                firsts[bucket] = s
+        out |= set(firsts.values())
+    return out
 
 
 def default_runs_root() -> Path:
@@ -55,9 +109,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, rename over it."""
+    """Write to a temporary file beside ``path``, fsync, rename over it.
+
+    On a full disk the temporary file is removed, ``path`` keeps its old
+    content and DiskFullError names ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        full = disk_full(e, path)
+        if full is None:
+            raise
+        raise full from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -65,9 +129,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        full = disk_full(e, path)
+        if full is not None:
+            raise full from e
         raise
 
 
@@ -110,7 +177,7 @@ class RunFolder:
     def create(cls, path: str | Path, spec: Any, meta: dict[str, Any]) -> "RunFolder":
         """Make a new run folder; refuses to touch one that already holds files."""
         p = Path(path)
-        if p.exists() and any(p.iterdir()):
+        if p.exists() and any(q.name != run_lock.LOCK_NAME for q in p.iterdir()):  # its own lock may be there already
             raise RunError(f"'{p}' already exists and is not empty; choose another --out, or pass --resume to continue it")
         p.mkdir(parents=True, exist_ok=True)
         run = cls(p)
@@ -155,16 +222,24 @@ class RunFolder:
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
-        with open(self.metrics_path, "a") as f:
-            for r in records:
-                f.write(json.dumps(r) + "\n")
-            f.flush()
+        try:
+            with open(self.metrics_path, "a") as f:
+                for r in records:
+                    f.write(json.dumps(r) + "\n")
+                f.flush()
+        except OSError as e:
+            full = disk_full(e, self.metrics_path)
+            if full is None:
+                raise
+            raise full from e
 
     def read_metrics(self, since_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Records appended since ``since_offset`` (bytes) and the new offset.
 
         A partially written last line (another process mid-write) is left for
-        the next call.
+        the next call. A line that is not a JSON object (a torn write of a
+        killed process, bytes that are not UTF-8) is skipped, so one bad line
+        never hides the rest of a run's curves.
         """
         try:
             with open(self.metrics_path, "rb") as f:
@@ -179,16 +254,23 @@ class RunFolder:
         for line in data[: end + 1].splitlines():
             if line.strip():
                 try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
+                    record = json.loads(line)
+                except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not text
                     continue
+                if isinstance(record, dict):
+                    out.append(record)
         return out, since_offset + end + 1
 
     def truncate_metrics_after(self, step: int) -> None:
-        """Drop records past ``step`` (used on resume so a replayed step is not logged twice)."""
-        records, _ = self.read_metrics()
-        kept = [r for r in records if r.get("step", 0) <= step]
-        if len(kept) != len(records):
+        """Drop records past ``step`` and a torn last line (used on resume so a replayed step is not logged twice).
+
+        A process killed mid-append can leave a last line without its newline;
+        the resumed run's first record would be glued onto it and lost.
+        """
+        records, end = self.read_metrics()
+        kept = [r for r in records if isinstance(r.get("step", 0), (int, float)) and r.get("step", 0) <= step]
+        size = self.metrics_path.stat().st_size if self.metrics_path.is_file() else 0
+        if len(kept) != len(records) or end != size:
             atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     # -- samples ----------------------------------------------------------------
@@ -208,30 +290,134 @@ class RunFolder:
 
     # -- checkpoints ------------------------------------------------------------
     def save_checkpoint(self, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
-        """Write weights and trainer state, then point latest.json at them."""
+        """Write weights and trainer state, then point latest.json at them.
+
+        If any write fails (a full disk above all), what this save had written
+        is removed: no temporary file stays, latest.json still names the
+        previous checkpoint, and a full disk raises DiskFullError naming the
+        file that did not fit.
+        """
+        import io
+
         stem = f"step_{step:08d}"
         wpath = self.checkpoint_dir / f"{stem}.safetensors"
         spath = self.checkpoint_dir / f"{stem}.state.pt"
+        pointer = self.checkpoint_dir / "latest.json"
         self.checkpoint_dir.mkdir(exist_ok=True)
         # safetensors wants contiguous CPU tensors that share no storage.
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}
-        fd, tmp = tempfile.mkstemp(dir=self.checkpoint_dir, prefix=f".{stem}.", suffix=".tmp")
-        os.close(fd)
+        written: list[Path] = []
+        target = wpath
         try:
-            save_file(tensors, tmp, metadata={"step": str(step)})
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, wpath)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        import io
-
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(spath, buf.getvalue())
-        atomic_write_json(self.checkpoint_dir / "latest.json", {"step": step, "weights": wpath.name, "state": spath.name})
+            fd, tmp = tempfile.mkstemp(dir=self.checkpoint_dir, prefix=f".{stem}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                save_file(tensors, tmp, metadata={"step": str(step)})
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, wpath)
+                written.append(wpath)
+                _fsync_dir(self.checkpoint_dir)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            target = spath
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            atomic_write_bytes(spath, buf.getvalue())
+            written.append(spath)
+            target = pointer
+            atomic_write_json(pointer, {"step": step, "weights": wpath.name, "state": spath.name})
+        except BaseException as e:
+            # Half a pair would be listed by checkpoints() and tried on resume; drop it,
+            # unless latest.json already names this step (a save repeated at one step).
+            if self._pointer_step() != step:
+                for p in written:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+            full = disk_full(e, target)
+            if full is not None:
+                raise full from e
+            raise
         return wpath
+
+    def _pointer_step(self) -> int | None:
+        """The step latest.json names, or None when it is missing or unreadable."""
+        try:
+            return int(json.loads((self.checkpoint_dir / "latest.json").read_text())["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    # -- locks and retention ----------------------------------------------------
+    def lock(self) -> run_lock.RunLock:
+        """Hold this run folder for one training process (the folder must exist); RunError when another holds it."""
+        try:
+            return run_lock.acquire(self.path)
+        except run_lock.RunInUseError as e:
+            raise RunError(str(e)) from None
+
+    def check_unlocked(self) -> None:
+        """RunError when another process holds this run folder; creates and changes nothing."""
+        try:
+            run_lock.check_free(self.path)
+        except run_lock.RunInUseError as e:
+            raise RunError(str(e)) from None
+
+    def writer(self) -> dict[str, Any] | None:
+        """The process training into this folder now (pid, host, since), or None: a "running" run without one has crashed."""
+        return run_lock.holder(self.path)
+
+    @contextlib.contextmanager
+    def pin(self, step: int | None = None) -> Iterator[int]:
+        """Keep checkpoint ``step`` (the latest by default) from retention while the block reads it; yields the step.
+
+        RunError when the run has no checkpoint yet. A step whose weights are
+        missing is yielded unpinned (and no pin file is made for it), so that
+        ``load_checkpoint`` reports what is wrong.
+        """
+        chosen: int | None = None
+        for attempt in range(3):  # the latest can be superseded and pruned between choosing it and pinning it
+            chosen = step if step is not None else self.latest_checkpoint()
+            if chosen is None:
+                raise RunError(f"run '{self.path}' has no checkpoint yet")
+            weights = self.checkpoint_dir / f"step_{chosen:08d}.safetensors"
+            if not weights.is_file():
+                if step is None and attempt < 2:
+                    continue
+                break
+            with run_lock.pinned(self.checkpoint_dir, chosen):
+                if weights.is_file():
+                    yield chosen
+                    return
+        yield chosen
+
+    def prune_checkpoints(self, keep_last: int, keep_every: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
+        """Delete the checkpoints the retention rule (:func:`retained_steps`) does not keep; returns their steps.
+
+        The one latest.json names is always kept, and a checkpoint a reader has
+        pinned is skipped (a later save deletes it).
+        """
+        steps = self.checkpoints()
+        latest = self._pointer_step()
+        keep = set(keep) | ({latest} if latest is not None else set())
+        kept = retained_steps(steps, keep_last, keep_every, keep)
+        deleted = []
+        for s in steps:
+            if s in kept:
+                continue
+            with run_lock.unpinned(self.checkpoint_dir, s) as free:
+                if not free:
+                    continue
+                stem = self.checkpoint_dir / f"step_{s:08d}"
+                try:
+                    # Weights first: checkpoints() lists weights, so a kill here leaves at worst an unlisted state file.
+                    stem.with_suffix(".safetensors").unlink(missing_ok=True)
+                    stem.with_suffix(".state.pt").unlink(missing_ok=True)
+                    run_lock.pin_path(self.checkpoint_dir, s).unlink(missing_ok=True)
+                except OSError:
+                    continue  # in use (Windows) or read-only: kept, tried again at the next save
+            deleted.append(s)
+        return deleted
 
     def checkpoints(self) -> list[int]:
         steps = []
@@ -243,35 +429,135 @@ class RunFolder:
         return sorted(steps)
 
     def latest_checkpoint(self) -> int | None:
-        """Step of the newest complete checkpoint, or None."""
+        """The step ``latest.json`` names (else the newest weights file), or None.
+
+        This is what the run says is its latest checkpoint; it is not checked
+        on disk (see :meth:`newest_complete_checkpoint` for that).
+        """
         pointer = self.checkpoint_dir / "latest.json"
         if pointer.is_file():
             try:
                 return int(json.loads(pointer.read_text())["step"])
-            except (ValueError, KeyError, json.JSONDecodeError):
+            except (ValueError, KeyError, TypeError, IndexError, OSError):  # torn, not an object, or no step
                 pass
         steps = self.checkpoints()
         return steps[-1] if steps else None
 
+    def checkpoint_problem(self, step: int, with_state: bool = True) -> str | None:
+        """Why checkpoint ``step`` cannot be used (missing, empty, truncated), or None when it is complete.
+
+        Reads only the safetensors header and the zip directory of the state,
+        so it is cheap enough to run before every load.
+        """
+        stem = f"step_{step:08d}"
+        problem = _safetensors_problem(self.checkpoint_dir / f"{stem}.safetensors")
+        if problem is None and with_state:
+            problem = _state_problem(self.checkpoint_dir / f"{stem}.state.pt")
+        return problem
+
+    def newest_complete_checkpoint(self, with_state: bool = True) -> int | None:
+        """The newest step whose files are all complete on disk, or None.
+
+        A resume starts here: a checkpoint that ``latest.json`` names but whose
+        file is missing or cut short (a copy that stopped half-way, a disk
+        that filled) is passed over. A complete pair newer than the pointer
+        (a process killed between the state file and the pointer) counts.
+        """
+        for step in reversed(self.checkpoints()):
+            if self.checkpoint_problem(step, with_state) is None:
+                return step
+        return None
+
     def load_checkpoint(self, step: int | None = None, with_state: bool = True) -> tuple[int, dict[str, torch.Tensor], dict[str, Any] | None]:
-        """Load (step, weights, state). State is unpickled with ``weights_only=True``."""
+        """Load (step, weights, state); the latest by default. State is unpickled with ``weights_only=True``.
+
+        An incomplete or corrupt checkpoint is refused, never replaced by an
+        older one: a sample or an evaluation names the checkpoint it used, so
+        the message names the newest complete one to ask for instead. (A
+        resume passes over incomplete checkpoints itself: see
+        :meth:`newest_complete_checkpoint`.)
+        """
         if step is None:
             step = self.latest_checkpoint()
             if step is None:
                 raise RunError(f"run '{self.path}' has no checkpoint yet")
         stem = f"step_{step:08d}"
         wpath = self.checkpoint_dir / f"{stem}.safetensors"
-        if not wpath.is_file():
-            raise RunError(f"checkpoint '{wpath}' does not exist")
-        try:
-            weights = load_file(str(wpath))
-        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise RunError(f"checkpoint '{wpath}' is unreadable or corrupt: {e}") from None
+        problem = self.checkpoint_problem(step, with_state=False)
+        if problem is None:
+            try:
+                weights = load_file(str(wpath))
+            except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+                problem = f"unreadable or corrupt ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})"
+        if problem is not None:
+            raise RunError(f"checkpoint '{wpath}' is {problem}{self._fallback_hint(step, with_state)}")
         state = None
         if with_state:
             spath = self.checkpoint_dir / f"{stem}.state.pt"
-            state = load_trainer_state(spath)
+            try:
+                state = load_trainer_state(spath)
+            except RunError as e:
+                raise RunError(f"{e}{self._fallback_hint(step, with_state)}") from None
         return step, weights, state
+
+    def _fallback_hint(self, step: int, with_state: bool) -> str:
+        older = [s for s in self.checkpoints() if s < step and self.checkpoint_problem(s, with_state) is None]
+        if older:
+            return f"; the newest complete checkpoint is step {older[-1]} (e.g. --checkpoint {older[-1]})"
+        return "; the run has no other complete checkpoint"
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a safetensors file is unusable (missing, empty, cut short), judged from its header; None if whole.
+
+    The format is an 8-byte little-endian header length, a JSON header whose
+    ``data_offsets`` place every tensor, then the data: a whole file ends
+    exactly where its last tensor does.
+    """
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "empty (0 bytes; the save that wrote it did not finish)"
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 0 or 8 + n > size:
+                return f"cut short or corrupt ({size} bytes, shorter than its own header says)"
+            header = json.loads(f.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return "corrupt (its header is not a safetensors header)"
+    if 8 + n + end != size:
+        return f"cut short or corrupt ({size} bytes where its header places {8 + n + end})"
+    return None
+
+
+def _state_problem(path: Path) -> str | None:
+    """Why a trainer-state file is unusable (missing, empty, a cut-short zip); None if it may be loaded.
+
+    ``torch.save`` writes a zip whose directory sits at the end, so a cut
+    file loses it. A file that is not a zip at all is left to the loader,
+    which refuses what it cannot read safely (``weights_only=True``).
+    """
+    import zipfile
+
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "missing its trainer state (empty file)"
+        with open(path, "rb") as f:
+            is_zip = f.read(4) == b"PK\x03\x04"
+    except FileNotFoundError:
+        return "missing its trainer state"
+    except OSError as e:
+        return f"missing its trainer state (unreadable: {e.strerror or e})"
+    if is_zip and not zipfile.is_zipfile(path):
+        return "missing its trainer state (cut short)"
+    return None
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:

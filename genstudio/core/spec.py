@@ -35,6 +35,11 @@ class RunConfig:
     preview_every_s: float = param(30.0, "also make a preview after this many seconds (0: off)", min=0.0)
     preview_n: int = param(64, "samples in a preview grid", min=1, max=1024)
     checkpoint_every: int = param(1000, "save a checkpoint every N steps (0: only at the end)", min=0)
+    checkpoint_every_minutes: float = param(2.0, "also save a checkpoint after this many minutes of training without one (0: off)", min=0.0)
+    # Retention (RunFolder.prune_checkpoints): a long run's folder stays bounded.
+    keep_last: int = param(3, "checkpoints kept: the newest N (0: keep every checkpoint)", min=0, advanced=True)
+    keep_every: int = param(5000, "also keep the first checkpoint after every N steps (0: none)", min=0, advanced=True)
+    keep_best: bool = param(True, "also keep the checkpoint with the lowest validation loss", advanced=True)
     eval_every: int = param(500, "validation metrics every N steps (0: off)", min=0)
     eval_batches: int = param(4, "validation batches per evaluation", min=1)
     quality_every: int = param(0, "sample-quality metrics (FID/KID for images, MMD for points) every N steps (0: off)", min=0, advanced=True)
