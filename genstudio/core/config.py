@@ -9,6 +9,7 @@ those declarations, so nothing restates a default or a bound.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -78,8 +79,14 @@ def param(
     return field(default=default, metadata=meta)
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    # get_type_hints evaluates every annotation string of the class: cached, since specs() runs per field lookup.
+    return typing.get_type_hints(cls)
+
+
 def _field_type(cls: type, f: dataclasses.Field) -> type:
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     t = hints.get(f.name, str)
     origin = typing.get_origin(t)
     if origin is typing.Literal:
