@@ -310,9 +310,12 @@ class CurvesView(QWidget):
                 i = nearest_index(c.steps, x)
                 if i is None:
                     continue
-                step = int(c.steps[i]) if step is None else step
+                at = int(c.steps[i])
+                step = at if step is None else step
                 label = name if split == "train" else f"{name} ({split})"
-                parts.append(f"{label} = {c.smoothed[i]:.4g}")
+                # A sparser series (validation every N steps) names its own step, so a value
+                # measured elsewhere is never read as the value at the hovered step.
+                parts.append(f"{label} = {c.smoothed[i]:.4g}" + ("" if at == step else f" @ {at:,}"))
             if step is not None:
                 plot.cursor.setPos(step)
                 plot.cursor.setVisible(True)

@@ -39,6 +39,7 @@ def test_runs_browser_lists_and_opens(window, qtbot, tmp_path):
 def test_follows_a_run_written_by_another_process(window, qtbot, tmp_path):
     spec = RunSpec.create("toy", "moons", {"steps": 100}, {}, {})
     run = RunFolder.create(tmp_path / "runs" / "live", spec, {"model": "toy", "dataset": "moons", "total_steps": 100})
+    lock = run.lock()  # what a training process holds; without it a "running" run has crashed
     run.update_meta(status="running", step=0)
     run.append_metrics([{"step": 1, "split": "train", "elapsed_s": 0.1, "loss": 3.0}])
     window.runs_browser.refresh()
@@ -54,11 +55,43 @@ def test_follows_a_run_written_by_another_process(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(window.training_view.samples.frames) == 1, timeout=5_000)
     time.sleep(0.01)
     run.update_meta(status="stopped", step=5)
+    lock.release()
     qtbot.waitUntil(lambda: window.follower is None, timeout=5_000)
     assert "stopped" in window.training_view.title.text()
 
 
-def test_curves_redraw_and_hover(qtbot):
+def hover_faults(view, pos, series: dict[str, np.ndarray]) -> list[str]:
+    """Hover the "Losses" plot at scene point ``pos``; what the readout or the cursor gets wrong ([] when nothing).
+
+    ``series`` maps a readout label to the smoothed values of a train curve at steps 1, 2, ...: the
+    readout must name the step nearest the pointer and each curve's value there, and the cursor
+    line must stand on that step.
+    """
+    from genstudio.ui.metric_store import ema
+
+    plot = view.plots["Losses"]
+    x = plot.item.vb.mapSceneToView(pos).x()
+    steps = np.arange(1, len(next(iter(series.values()))) + 1)
+    step = int(steps[np.argmin(np.abs(steps - x))])
+    view.readout.setText(" ")  # nothing left over from an earlier hover may count
+    plot.cursor.setVisible(False)
+    view._on_mouse((pos,))
+    text = view.readout.text()
+    faults = []
+    if f"step {step:,} " not in text:
+        faults.append(f"the readout {text!r} does not name step {step:,} under the pointer (x = {x:.1f})")
+    for label, values in series.items():
+        want = f"{label} = {ema(values, view.smoothing_weight)[step - 1]:.4g}"
+        if want not in text:
+            faults.append(f"the readout {text!r} lacks {want!r}")
+    if not plot.cursor.isVisible() or plot.cursor.value() != step:
+        faults.append(f"the cursor is at {plot.cursor.value()} (visible: {plot.cursor.isVisible()}), not at step {step}")
+    return faults
+
+
+def test_curves_redraw_and_hover(qtbot, monkeypatch):
+    from PySide6.QtCore import QPointF
+
     from genstudio.ui.curves_view import CurvesView
 
     v = CurvesView()
@@ -66,23 +99,43 @@ def test_curves_redraw_and_hover(qtbot):
     v.resize(800, 500)
     v.show()
     v.reset({"Losses": ["d", "g"]})
-    for s in range(1, 2001):
-        v.store.add(s, {"d": 1.0 / s, "g": 2.0 + np.sin(s / 50)})
+    steps = np.arange(1, 2001)
+    d, g = 1.0 / steps, 2.0 + np.sin(steps / 50)
+    for s in steps:
+        v.store.add(int(s), {"d": d[s - 1], "g": g[s - 1]})
     v.store.add(2000, {"d": 0.5}, split="val")
     v.redraw()
     assert list(v.plots) == ["Losses"]
     assert set(v.plots["Losses"].curves) == {("d", "train"), ("g", "train"), ("d", "val")}
     x, y = v.plots["Losses"].curves[("g", "train")].smooth.getData()
     assert len(x) > 0
-    item = v.plots["Losses"].item
     qtbot.wait(20)
-    center = item.vb.sceneBoundingRect().center()
-    v._on_mouse((center,))
-    step = int(round(item.vb.mapSceneToView(center).x()))
-    assert f"step {step:,}" in v.readout.text() and "g = " in v.readout.text()
-    assert v.plots["Losses"].cursor.isVisible()
+    rect = v.plots["Losses"].item.vb.sceneBoundingRect()
+    at = [QPointF(rect.left() + f * rect.width(), rect.center().y()) for f in (0.25, 0.75)]
+    shown = []
+    v.hovered.connect(shown.append)
+    for pos in at:
+        assert hover_faults(v, pos, {"d": d, "g": g}) == []
+        # The validation point was measured at step 2,000 only: the readout says so instead of
+        # passing it off as a value at the hovered step.
+        assert "d (val) = 0.5 @ 2,000" in v.readout.text()
+    assert shown[-1] == v.readout.text() and len(shown) == 2
+    # Off every plot: the readout clears and the cursor hides.
+    v._on_mouse((QPointF(rect.right() + 500, rect.bottom() + 500),))
+    assert v.readout.text().strip() == "" and not v.plots["Losses"].cursor.isVisible()
+    # A real mouse move reaches the readout (through the rate-limiting proxy).
+    v.graphics.scene().sigMouseMoved.emit(at[0])
+    qtbot.waitUntil(lambda: shown[-1].strip() != "", timeout=5_000)
+    assert hover_faults(v, at[0], {"d": d, "g": g}) == [] and shown[-2] == shown[-1]
+    # The check rejects a hover that shows nothing and one stuck on the last step.
+    monkeypatch.setattr(v, "_on_mouse", lambda args: None)
+    assert hover_faults(v, at[0], {"d": d, "g": g})
+    monkeypatch.setattr(v, "_on_mouse", lambda args: v.readout.setText(f"<b>Losses</b> · step 2,000 · d = {d[-1]:.4g} · g = {g[-1]:.4g}"))
+    assert hover_faults(v, at[0], {"d": d, "g": g})
+    monkeypatch.undo()
     v.log_y.setChecked(True)
     v.redraw()
+    assert hover_faults(v, at[1], {"d": d, "g": g}) == []  # log y changes the axis, not the steps
 
 
 def test_samples_view_replays_and_exports(qtbot, tmp_path):
