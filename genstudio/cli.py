@@ -227,6 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             over.update(r)
         spec = spec.with_overrides(run=over)
         out = args.out
+        _warn_skipped_checkpoints(run)
     else:
         spec = _spec_from_args(args)
         out = args.out or f"runs/{spec.run.model}-{spec.run.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -252,6 +253,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, old)
         distributed.shutdown()
+
+
+def _warn_skipped_checkpoints(run) -> None:
+    """Say which newer checkpoints a resume passes over (cut short, missing), and where it starts instead."""
+    newest = run.newest_complete_checkpoint()
+    pointer = run.latest_checkpoint()
+    newer = sorted(s for s in {*run.checkpoints(), *([pointer] if pointer is not None else [])} if newest is None or s > newest)
+    for step in newer:
+        problem = run.checkpoint_problem(step) or "unusable"
+        start = f"step {newest}, the newest complete one" if newest is not None else "the beginning (no complete checkpoint)"
+        print(f"warning: checkpoint step {step} is {problem}; resuming from {start}", file=sys.stderr)
 
 
 def _follow_quietly(events, rank: int) -> int:

@@ -213,10 +213,10 @@ class RunFolder:
 
         if not self.config_path.is_file():
             raise RunError(f"'{self.path}' is not a run folder (no config.toml)")
-        try:
-            return RunSpec.from_toml_file(self.config_path)
+        try:  # a run folder's config names its model and dataset: without them it is not this run's
+            return RunSpec.from_toml_file(self.config_path, require=("model", "dataset"))
         except ConfigError as e:
-            raise RunError(f"'{self.config_path}': {e}") from None
+            raise RunError(str(e)) from None  # the message names the file
 
     # -- metrics ----------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:

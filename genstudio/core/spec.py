@@ -16,7 +16,7 @@ import tomli_w
 
 from . import config as cfg
 from .config import ConfigError, param
-from .registry import get_model_class, get_dataset_loader
+from .registry import UnknownIdError, get_dataset_loader, get_model_class
 
 
 @dataclass
@@ -92,9 +92,15 @@ class RunSpec:
         unknown = set(d) - {"run", "model", "data"}
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)} in config; expected [run], [model], [data]")
+        for section in ("run", "model", "data"):
+            if not isinstance(d.get(section, {}), dict):
+                raise ConfigError(f"[{section}] in the config must be a table of settings (key = value lines), got {d[section]!r}")
         run = cfg.from_dict(RunConfig, d.get("run", {}))
-        get_dataset_loader(run.dataset)
-        model_cls = get_model_class(run.model)
+        try:  # an unknown id in a file is a bad setting of that file
+            get_dataset_loader(run.dataset)
+            model_cls = get_model_class(run.model)
+        except UnknownIdError as e:
+            raise ConfigError(str(e)) from None
         model = cfg.from_dict(model_cls.config_class, d.get("model", {}))
         data = cfg.from_dict(DataOptions, {"seed": run.seed, **d.get("data", {})})
         return cls(run, model, data)
@@ -103,7 +109,8 @@ class RunSpec:
         return tomli_w.dumps(self.to_dict())
 
     @classmethod
-    def from_toml_file(cls, path: str | Path) -> "RunSpec":
+    def from_toml_file(cls, path: str | Path, require: tuple[str, ...] = ()) -> "RunSpec":
+        """Read and validate a config file; every error names the file. ``require``: [run] keys that must be present."""
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file '{p}' does not exist")
@@ -111,7 +118,15 @@ class RunSpec:
             d = tomllib.loads(p.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"config file '{p}' is not valid TOML: {e}") from None
-        return cls.from_dict(d)
+        except OSError as e:
+            raise ConfigError(f"config file '{p}' cannot be read: {e.strerror or e}") from None
+        missing = [k for k in require if not isinstance(d.get("run"), dict) or k not in d["run"]]
+        if missing:
+            raise ConfigError(f"config file '{p}' has no {', '.join(missing)} in its [run] table; it is incomplete")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"config file '{p}': {e}") from None
 
     def with_overrides(
         self, run: dict[str, Any] | None = None, model: dict[str, Any] | None = None, data: dict[str, Any] | None = None
