@@ -32,7 +32,8 @@ import torch
 from genstudio.core.data_types import DataInfo
 from genstudio.data.dataset import DataError, DataOptions, Dataset
 
-_HINT = "pass --data-path with a .wav file or a folder of .wav files (sub-folders are classes)"
+# Worded for the studio and the command line alike (data.path names the setting in both).
+_HINT = "set the data path (data.path) to a .wav file or a folder of .wav files (sub-folders are classes)"
 #: Rates resampling is allowed between (a typo such as 441 Hz is an error, not a resample).
 MIN_RATE, MAX_RATE = 1000, 192_000
 

@@ -20,7 +20,18 @@ from genstudio.core.data_types import Batch, DataInfo
 
 
 class DataError(ValueError):
-    """The data cannot be loaded; the message says what is missing and how to fix it."""
+    """The data cannot be loaded; the message says what is missing and how to fix it.
+
+    The message is one line that reads the same in the studio and on the
+    command line (it names settings as ``data.path``, not as a flag).
+    ``option`` names the :class:`DataOptions` field the fix is about, when
+    there is one, so a front end can point at its own control for it (the
+    studio's Path field, the CLI's ``--data-path``).
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass
@@ -29,7 +40,7 @@ class DataOptions:
 
     root: str = param("~/.cache/genstudio/datasets", "folder holding torchvision datasets (downloaded there when online)")
     path: str = param("", "file or folder for the user's own data (image folder, .npz/.npy, .csv, .wav file or folder)")
-    image_size: int = param(0, "resize images to this size (0 keeps the native size)", min=0, max=512)
+    image_size: int = param(0, "resize images to this size (0: the images' own size, at most 512 on the long side)", min=0, max=512)
     grayscale: bool = param(False, "convert images to one channel")
     n_points: int = param(20000, "number of points drawn for 2-D sets", min=100, max=1_000_000)
     noise: float = param(0.05, "noise added to 2-D sets that take it (moons, circles, swissroll)", min=0.0, max=1.0)
@@ -132,6 +143,15 @@ class Dataset:
                 block = i * world_size + rank
                 yield self.get(perm[block * bs : (block + 1) * bs])
                 step += 1
+
+    def problem_summary(self) -> str:
+        """One line for a log or a status bar: how many items were skipped and the first reason ("" when none)."""
+        if not self.problems:
+            return ""
+        skipped = sum(1 for p in self.problems if p.startswith("skipped "))
+        head = f"{skipped} skipped" if skipped == len(self.problems) else f"{len(self.problems)} problems ({skipped} skipped)"
+        more = f"; {len(self.problems) - 1} more listed in the dataset's problems" if len(self.problems) > 1 else ""
+        return f"data '{self.info.name}': {head}, {len(self)} examples kept; first: {self.problems[0]}{more}"
 
     def describe(self) -> dict:
         """Size, shape and class counts for the dataset panel and ``list datasets``."""

@@ -60,11 +60,13 @@ def points_dataset(
     class_names: tuple[str, ...] = (),
 ) -> Dataset:
     """Wrap N x 2 coordinates (float32) and optional labels in a Dataset with its extent."""
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    if xt.ndim != 2 or xt.shape[1] != 2:
-        raise DataError(f"points must be an N x 2 array; got shape {tuple(xt.shape)}")
-    if not bool(torch.isfinite(xt).all()):
-        raise DataError(f"points of '{name}' contain NaN or infinite values")
+    wide = np.asarray(x, dtype=np.float64)
+    if wide.ndim != 2 or wide.shape[1] != 2:
+        raise DataError(f"points must be an N x 2 array; got shape {wide.shape}")
+    # Checked before the cast: 1e39 would become inf in float32 (and NaN must never reach training).
+    if not np.isfinite(wide).all() or (np.abs(wide) > np.finfo(np.float32).max).any():
+        raise DataError(f"points of '{name}' contain NaN, infinite or beyond-float32 values")
+    xt = torch.from_numpy(wide.astype(np.float32))
     yt = torch.full((len(xt),), -1, dtype=torch.int64) if y is None else torch.as_tensor(np.asarray(y, dtype=np.int64))
     labelled = len(yt) > 0 and bool((yt >= 0).all())
     info = DataInfo(

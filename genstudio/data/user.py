@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -21,18 +22,37 @@ from genstudio.data.dataset import DataError, DataOptions, Dataset
 from genstudio.data.images import apply_image_options, image_dataset
 from genstudio.data.points import points_dataset
 
-_PATH_HINT = "pass --data-path with an image folder, a .npz/.npy file or a .csv file"
+# Worded for the studio and the command line alike (``data.path`` is the setting's name in
+# both); DataError.option = "path" lets each front end point at its own control for it.
+_PATH_HINT = "set the data path (data.path) to an image folder, a .npz/.npy file or a .csv file"
 
 # Pillow modes that hold one grey channel (with or without alpha).
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
+# With image_size 0 the images keep their own size, but no side beyond this (the
+# image_size option's own maximum): a folder of 6000 x 6000 photos would otherwise
+# build a model for 36-megapixel inputs.
+MAX_AUTO_SIDE = 512
+
+# Most classes a label array may number (labels 0..MAX_CLASSES-1): a conditional
+# model builds one embedding row per class, so a stray label of 10**9 must be an
+# error, not a 10**9-row embedding.
+MAX_CLASSES = 10_000
+
+# Largest magnitude a coordinate may have: points are trained as float32, where more is inf.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _path_error(message: str) -> DataError:
+    return DataError(f"{message}; {_PATH_HINT}", option="path")
+
 
 def _existing_path(options: DataOptions, dataset_id: str) -> Path:
     if not options.path:
-        raise DataError(f"dataset '{dataset_id}' needs a path; {_PATH_HINT}")
+        raise _path_error(f"dataset '{dataset_id}' needs a path")
     path = Path(options.path).expanduser()
     if not path.exists():
-        raise DataError(f"data path '{path}' does not exist; {_PATH_HINT}")
+        raise _path_error(f"data path '{path}' does not exist")
     return path
 
 
@@ -47,9 +67,14 @@ def _list_images(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...], l
     are then skipped, since they have no class. A folder without sub-folders
     is one unlabelled set. Hidden entries (".DS_Store", ".git") are ignored.
     """
-    visible = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    try:
+        visible = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    except OSError as e:
+        raise _path_error(f"cannot list the folder '{root}' ({e.strerror or e})") from e
     class_dirs = [p for p in visible if p.is_dir()]
     problems: list[str] = []
+    # A link whose target is gone is neither file nor folder: say so rather than drop it unseen.
+    problems += [f"skipped {p}: broken link" for p in visible if p.is_symlink() and not p.exists()]
     if not class_dirs:
         return [(p, -1) for p in visible if p.is_file()], (), problems
     files: list[tuple[Path, int]] = []
@@ -58,9 +83,13 @@ def _list_images(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...], l
         if p.is_file():
             problems.append(f"skipped {p}: not inside a class folder")
     for d in class_dirs:
-        members = sorted(
-            f for f in d.rglob("*") if f.is_file() and not any(part.startswith(".") for part in f.relative_to(d).parts)
-        )
+        try:
+            members = sorted(
+                f for f in d.rglob("*") if f.is_file() and not any(part.startswith(".") for part in f.relative_to(d).parts)
+            )
+        except OSError as e:
+            problems.append(f"skipped {d}: cannot list it ({e.strerror or e})")
+            continue
         if not members:
             problems.append(f"skipped {d}: empty class folder")
             continue
@@ -69,23 +98,66 @@ def _list_images(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...], l
     return files, tuple(names), problems
 
 
+class _Unusable(Exception):
+    """A file that opens but whose pixels cannot be used; the message is the reason given in ``problems``."""
+
+
+def _bomb_reason(pixels: int | None, limit: int) -> str:
+    size = f"{pixels:,} pixels" if pixels is not None else "the image"
+    return (
+        f"{size} is over Pillow's decompression-bomb limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS); "
+        "shrink the image, or raise that limit if you trust the file"
+    )
+
+
+def _wide_to_grey8(img):
+    """An I / I;16 / F (one wide grey channel) image as 8-bit "L", scaled by what its values mean.
+
+    I;16 is 16-bit (0..65535). "I" (32-bit) holds 8-bit values when they stay
+    within 0..255 and 16-bit ones when they reach 65535 (older Pillow opened
+    16-bit PNGs this way); beyond that, or below 0, there is no scale to
+    guess. "F" is taken as [0, 1] when its maximum is at most 1, else 0..255.
+    Clipping instead would turn a 16-bit image white and a float one black.
+    """
+    from PIL import Image
+
+    arr = np.asarray(img, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise _Unusable("pixel values include NaN or infinity")
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if img.mode.startswith("I;16"):
+        scale = 255.0 / 65535.0
+    elif lo < 0:
+        raise _Unusable(f"negative pixel values ({lo:g}); save the image as 8- or 16-bit")
+    elif img.mode == "F" and hi <= 1.0:
+        scale = 255.0
+    elif hi <= 255.0:
+        scale = 1.0
+    elif img.mode.startswith("I") and hi <= 65535.0:
+        scale = 255.0 / 65535.0
+    else:
+        raise _Unusable(f"pixel values reach {hi:g}, beyond 16 bits; save the image as 8- or 16-bit")
+    return Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8))
+
+
 def _decode(path: Path, size: tuple[int, int], grey: bool) -> tuple[np.ndarray, bool]:
     """One image as uint8 H x W x 3 (or H x W when ``grey``) at ``size`` (H, W), and whether it was grey.
 
     Transparency is composited on white, the usual paper colour of drawn
     digits and icons; dropping alpha instead would turn transparent pixels
-    into whatever colour they happen to store (often black).
+    into whatever colour they happen to store (often black). CMYK and other
+    colour spaces go through Pillow's own conversion to RGB.
     """
     from PIL import Image
 
     with Image.open(path) as img:
+        # JPEG can decode at 1/2, 1/4 or 1/8 scale, never below the size asked for: a 4000 x 3000
+        # photo bound for 64 x 64 then costs a fraction of a full decode. Other formats ignore it.
+        img.draft(None, (size[1], size[0]))
         img.load()  # decode now, so a truncated file fails here and is skipped
         was_grey = img.mode in _GREY_MODES
         if img.mode.startswith("I") or img.mode == "F":
-            arr = np.asarray(img, dtype=np.float64)
-            # 16-bit greys span 0..65535; other wide modes are taken as 0..1 or 0..255.
-            scale = 255.0 / 65535.0 if img.mode.startswith("I;16") else (255.0 if arr.max() <= 1.0 else 1.0)
-            img = Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), mode="L")
+            img = _wide_to_grey8(img)
         if img.mode in ("RGBA", "LA", "La", "PA", "RGBa") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
@@ -113,44 +185,86 @@ def _cover_and_crop(img, size: tuple[int, int]):
     return img.crop((left, top, left + tw, top + th))
 
 
+def _target_size(sizes: list[tuple[int, int]], image_size: int) -> tuple[int, int]:
+    """(H, W) every image is brought to: ``image_size`` squared when set, else the most common size.
+
+    Ties go to the smaller size (shrinking loses less than blowing up a
+    thumbnail, and costs less memory); a long side over :data:`MAX_AUTO_SIDE`
+    is scaled down to it, keeping the aspect ratio.
+    """
+    if image_size > 0:
+        return image_size, image_size
+    counts = Counter(sizes)
+    h, w = min(counts, key=lambda hw: (-counts[hw], hw[0] * hw[1], hw))
+    if max(h, w) > MAX_AUTO_SIDE:
+        scale = MAX_AUTO_SIDE / max(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    return h, w
+
+
+def _no_images(root: Path, problems: list[str]) -> DataError:
+    first = f"; first: {problems[0]}" if problems else ""
+    return _path_error(f"no usable images in '{root}' ({len(problems)} files skipped{first})")
+
+
+# What Pillow raises on a damaged or unsupported file; a file raising one of them is skipped.
+# Fuzzing 5,600 mutated PNG, JPEG, CMYK JPEG, GIF, BMP, TIFF, WebP, ICO, PPM and TGA files
+# (tests/reliability/test_bad_data.py runs a seeded sample) gave OSError, ValueError and,
+# once, SyntaxError; EOFError and struct.error are what its plugins document besides.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
+
+
 def image_folder(options: DataOptions) -> Dataset:
     """Images from ``options.path``: flat (unlabelled) or one sub-folder per class.
 
     Size: ``options.image_size`` when set (square); otherwise the most common
-    size among the readable images (ties go to the first in sorted order), so
-    one odd file does not resize the whole set. Images of another size are
-    scaled to cover the target and centre-cropped, which keeps their aspect.
+    size among the readable images (see :func:`_target_size`), so one odd
+    file does not resize the whole set. Images of another size are scaled to
+    cover the target and centre-cropped, which keeps their aspect.
     Channels: 1 when ``options.grayscale`` or when every image is grey (grey
-    modes, or RGB with three equal channels), else 3. Unreadable files are
-    skipped and listed in ``problems``.
+    modes, or RGB with three equal channels), else 3. Files that cannot be
+    used (not images, empty, truncated, over Pillow's decompression-bomb
+    limit, pixel values with no known scale) are skipped, each listed in
+    ``problems`` with its reason; a folder with none left is a DataError.
     """
     from PIL import Image, UnidentifiedImageError
 
     root = _existing_path(options, "folder")
     if not root.is_dir():
-        raise DataError(
-            f"data path '{root}' is a file, but the 'folder' dataset needs a folder of images; {_PATH_HINT}"
-        )
+        raise _path_error(f"data path '{root}' is a file, but the 'folder' dataset needs a folder of images")
     files, class_names, problems = _list_images(root)
+    limit = Image.MAX_IMAGE_PIXELS
 
     # Pass 1: read headers only (cheap) to drop non-images and find the common size.
     readable: list[tuple[Path, int]] = []
     sizes: list[tuple[int, int]] = []
     for path, label in files:
         try:
+            if path.stat().st_size == 0:
+                problems.append(f"skipped {path}: empty file (0 bytes)")
+                continue
             with Image.open(path) as img:
                 w, h = img.size
         except UnidentifiedImageError:
             problems.append(f"skipped {path}: not an image file")
             continue
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
+        except Image.DecompressionBombError:
+            problems.append(f"skipped {path}: {_bomb_reason(None, limit or 0)}")
+            continue
+        except _DECODE_ERRORS as e:
             problems.append(f"skipped {path}: cannot open ({e})")
+            continue
+        if limit and w * h > limit:  # Pillow only warns up to twice its limit; skip those too
+            problems.append(f"skipped {path}: {_bomb_reason(w * h, limit)}")
+            continue
+        if w < 1 or h < 1:
+            problems.append(f"skipped {path}: the image is {w} x {h} pixels")
             continue
         readable.append((path, label))
         sizes.append((h, w))
     if not readable:
-        raise DataError(f"no readable images in '{root}' ({len(problems)} files skipped); {_PATH_HINT}")
-    size = (options.image_size,) * 2 if options.image_size > 0 else Counter(sizes).most_common(1)[0][0]
+        raise _no_images(root, problems)
+    size = _target_size(sizes, options.image_size)
 
     # Pass 2: decode, composite, resize; files whose pixel data is corrupt are skipped here.
     arrays: list[np.ndarray] = []
@@ -159,14 +273,20 @@ def image_folder(options: DataOptions) -> Dataset:
     for path, label in readable:
         try:
             arr, was_grey = _decode(path, size, options.grayscale)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            problems.append(f"skipped {path}: corrupt image ({e})")
+        except _Unusable as e:
+            problems.append(f"skipped {path}: {e}")
+            continue
+        except Image.DecompressionBombError:
+            problems.append(f"skipped {path}: {_bomb_reason(None, limit or 0)}")
+            continue
+        except _DECODE_ERRORS as e:
+            problems.append(f"skipped {path}: corrupt or truncated image data ({e})")
             continue
         arrays.append(arr)
         labels.append(label)
         all_grey = all_grey and (was_grey or arr.ndim == 2 or bool((arr == arr[:, :, :1]).all()))
     if not arrays:
-        raise DataError(f"no readable images in '{root}' ({len(problems)} files skipped); {_PATH_HINT}")
+        raise _no_images(root, problems)
 
     if options.grayscale:
         x = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
@@ -199,11 +319,12 @@ def _load_array_file(path: Path) -> tuple[str, np.ndarray, np.ndarray | None, in
     """(key, data, labels or None, sample_rate) from a .npz or .npy, never unpickling anything."""
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".npy"):
-        raise DataError(f"'{path}' is not a .npz or .npy file; {_PATH_HINT}")
+        raise _path_error(f"'{path}' is not a .npz or .npy file")
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)  # never True: unpickling a file can run any code
         if suffix == ".npy" or isinstance(loaded, np.ndarray):
             if not isinstance(loaded, np.ndarray):
+                loaded.close()
                 raise DataError(f"'{path}' has a .npy name but holds an .npz archive; rename it to .npz")
             return "x", loaded, None, 0
         with loaded:
@@ -214,7 +335,7 @@ def _load_array_file(path: Path) -> tuple[str, np.ndarray, np.ndarray | None, in
             data = loaded[key]
             label_key = next((k for k in _LABEL_KEYS if k in loaded.files), None)
             labels = loaded[label_key] if label_key else None
-            rate = int(loaded["sample_rate"]) if "sample_rate" in loaded.files else 0
+            rate = _sample_rate(loaded["sample_rate"], path) if "sample_rate" in loaded.files else 0
             return key, data, labels, rate
     except DataError:
         raise
@@ -227,6 +348,16 @@ def _load_array_file(path: Path) -> tuple[str, np.ndarray, np.ndarray | None, in
         raise DataError(f"cannot read '{path}': the file is truncated or corrupt ({e})") from e
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DataError(f"cannot read '{path}': the file is truncated or corrupt ({e})") from e
+    except MemoryError as e:  # a header (or a bomb) declaring more than this machine holds
+        raise DataError(f"cannot read '{path}': its array is larger than the memory available ({e})") from e
+
+
+def _sample_rate(value: np.ndarray, path: Path) -> int:
+    """The ``sample_rate`` entry of an .npz: one positive whole number of Hz."""
+    v = np.asarray(value)
+    if v.size != 1 or v.dtype.kind not in "iuf" or not np.isfinite(v).all() or float(v.flat[0]) != int(v.flat[0]) or v.flat[0] <= 0:
+        raise DataError(f"'{path}': sample_rate must be one positive whole number of Hz; got {v.dtype} {v.shape}")
+    return int(v.flat[0])
 
 
 def _labels(labels: np.ndarray | None, n: int, path: Path) -> np.ndarray | None:
@@ -241,16 +372,32 @@ def _labels(labels: np.ndarray | None, n: int, path: Path) -> np.ndarray | None:
             raise DataError(f"'{path}': labels must be whole numbers")
     elif labels.dtype.kind not in "iub":
         raise DataError(f"'{path}': labels must be integers, not {labels.dtype}")
+    if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise DataError(f"'{path}': labels must be class numbers 0..{MAX_CLASSES - 1}; got up to {labels.max()}")
     labels = labels.astype(np.int64)
     if (labels == -1).all():
         return None
     if (labels < 0).any():
         raise DataError(f"'{path}': labels must be non-negative integers (or all -1 for unlabelled data)")
+    if labels.max() >= MAX_CLASSES:
+        # A conditional model has one embedding row per class up to the largest label.
+        raise DataError(
+            f"'{path}': labels must be class numbers 0..{MAX_CLASSES - 1}; got up to {labels.max()} "
+            "(number the classes 0, 1, 2, ...)"
+        )
     return labels
 
 
+_IMAGE_FORMS = "save uint8 in 0..255 or floats in [0, 1]"
+
+
 def _to_uint8(images: np.ndarray, path: Path) -> np.ndarray:
-    """uint8 images from uint8, bool, integers in 0..255, or floats in [0, 1] (or 0..255)."""
+    """uint8 images from uint8, bool, integers in 0..255, or floats in [0, 1] (or 0..255).
+
+    Floats whose maximum lies between 1 and 2 are refused rather than
+    guessed: as 0..255 they would be black, as [0, 1] clipped; such values
+    mean [0, 1] data that overshot (or was normalised some other way).
+    """
     if images.dtype == np.uint8:
         return images
     if images.dtype == np.bool_:
@@ -258,17 +405,37 @@ def _to_uint8(images: np.ndarray, path: Path) -> np.ndarray:
     if images.dtype.kind in "iu":
         lo, hi = int(images.min()), int(images.max())
         if lo < 0 or hi > 255:
-            raise DataError(f"'{path}': integer images must lie in 0..255; got {lo}..{hi}")
+            raise DataError(f"'{path}': integer images must lie in 0..255; got {lo}..{hi}; {_IMAGE_FORMS}")
         return images.astype(np.uint8)
     if images.dtype.kind == "f":
         if not np.all(np.isfinite(images)):
-            raise DataError(f"'{path}': images contain NaN or infinite values")
+            raise DataError(f"'{path}': images contain NaN or infinite values; replace them before saving")
         lo, hi = float(images.min()), float(images.max())
         if lo < 0 or hi > 255:
-            raise DataError(f"'{path}': float images must lie in [0, 1] (or 0..255); got [{lo:.3g}, {hi:.3g}]")
+            hint = " (for data in [-1, 1] save (x + 1) / 2)" if lo >= -1 and hi <= 1 else ""
+            raise DataError(
+                f"'{path}': float images must lie in [0, 1] (or 0..255); got [{lo:.3g}, {hi:.3g}]{hint}"
+            )
+        if 1.0 < hi < 2.0:
+            raise DataError(
+                f"'{path}': float images reach {hi:.4g}, so they are neither in [0, 1] nor in 0..255; "
+                "clip them to [0, 1] or scale them to 0..255"
+            )
         scale = 255.0 if hi <= 1.0 else 1.0  # [0, 1] is the documented form; 0..255 floats are common too
-        return np.clip(np.rint(images * scale), 0, 255).astype(np.uint8)
-    raise DataError(f"'{path}': images must be numeric, not {images.dtype}")
+        return np.clip(np.rint(images.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+    raise DataError(f"'{path}': images must be real numbers, not {images.dtype}; {_IMAGE_FORMS}")
+
+
+def _check_points(coords: np.ndarray, where: str) -> None:
+    """Refuse NaN, infinite and float32-overflowing coordinates, naming the first bad row (counted from 1)."""
+    c = np.asarray(coords, dtype=np.float64)
+    bad = ~np.isfinite(c).all(1) | (np.abs(c) > _F32_MAX).any(1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(
+            f"{where}: point {i + 1} is ({c[i, 0]:g}, {c[i, 1]:g}) ({int(bad.sum())} such rows); "
+            "coordinates must be finite numbers within float32 range; remove or fix those rows"
+        )
 
 
 def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
@@ -302,12 +469,12 @@ def array_file(options: DataOptions) -> Dataset:
     """
     path = _existing_path(options, "array")
     if path.is_dir():
-        raise DataError(
-            f"data path '{path}' is a folder, but the 'array' dataset needs a .npz or .npy file; {_PATH_HINT}"
-        )
+        raise _path_error(f"data path '{path}' is a folder, but the 'array' dataset needs a .npz or .npy file")
     key, data, raw_labels, rate = _load_array_file(path)
-    if data.ndim == 0 or len(data) == 0:
-        raise DataError(f"'{path}': the array '{key}' is empty")
+    if data.ndim == 0:
+        raise DataError(f"'{path}': '{key}' holds a single value, not an array of examples")
+    if data.size == 0:
+        raise DataError(f"'{path}': the array '{key}' is empty (shape {data.shape})")
     labels = _labels(raw_labels, len(data), path)
     y = torch.from_numpy(labels) if labels is not None else torch.full((len(data),), -1, dtype=torch.int64)
 
@@ -319,7 +486,8 @@ def array_file(options: DataOptions) -> Dataset:
                 f"'{path}': a 2-D array must be N x 2 points; got {data.shape} (reshape flat images to N x H x W)"
             )
         if data.dtype.kind not in "iuf":
-            raise DataError(f"'{path}': points must be numeric, not {data.dtype}")
+            raise DataError(f"'{path}': points must be real numbers (int or float), not {data.dtype}")
+        _check_points(data, f"'{path}'")
         return points_dataset(data, labels, "array")
     if data.ndim not in (3, 4):
         raise DataError(
@@ -373,6 +541,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _whole_number(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def points_csv(options: DataOptions) -> Dataset:
     """2-D points from a CSV: two numeric columns, an optional header row, an optional label column.
 
@@ -382,11 +557,14 @@ def points_csv(options: DataOptions) -> Dataset:
     """
     path = _existing_path(options, "csv")
     if path.is_dir():
-        raise DataError(f"data path '{path}' is a folder, but the 'csv' dataset needs a .csv file; {_PATH_HINT}")
+        raise _path_error(f"data path '{path}' is a folder, but the 'csv' dataset needs a .csv file")
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: drop the BOM spreadsheets write
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read '{path}' as text ({e})") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"cannot read '{path}' as text ({e}); save it as UTF-8 text (CSV)") from e
+    except OSError as e:
+        raise DataError(f"cannot read '{path}' ({e.strerror or e})") from e
+    fix = "fix or remove that row"
 
     coords: list[tuple[float, float]] = []
     raw_labels: list[str] = []
@@ -403,24 +581,41 @@ def points_csv(options: DataOptions) -> Dataset:
         if len(fields) != width or width not in (2, 3):
             raise DataError(
                 f"'{path}' line {lineno}: expected {width if width in (2, 3) else '2 or 3'} columns "
-                f"(x, y[, label]); got {len(fields)}"
+                f"(x, y[, label]); got {len(fields)}; {fix}"
             )
         try:
-            coords.append((float(fields[0]), float(fields[1])))
+            xy = (float(fields[0]), float(fields[1]))
         except ValueError:
-            raise DataError(f"'{path}' line {lineno}: expected two numbers, got '{fields[0]}', '{fields[1]}'") from None
+            raise DataError(f"'{path}' line {lineno}: expected two numbers, got '{fields[0]}', '{fields[1]}'; {fix}") from None
+        if not all(np.isfinite(v) and abs(v) <= _F32_MAX for v in xy):
+            # float() reads "nan", "inf" and "1e999": numbers Python accepts that must never reach training.
+            raise DataError(f"'{path}' line {lineno}: x and y must be finite numbers, got '{fields[0]}', '{fields[1]}'; {fix}")
+        coords.append(xy)
         if width == 3:
+            if not fields[2]:
+                raise DataError(f"'{path}' line {lineno}: the label is empty; give every row a label or drop the column")
             raw_labels.append(fields[2])
     if not coords:
-        raise DataError(f"'{path}' holds no points; expected rows of x, y[, label]")
+        raise DataError(f"'{path}' holds no points; expected rows of x, y[, label] (an optional header row first)")
 
     labels = None
     class_names: tuple[str, ...] = ()
     if raw_labels:
-        if all(lab.lstrip("-").isdigit() for lab in raw_labels):
-            labels = _labels(np.array([int(lab) for lab in raw_labels]), len(coords), path)
+        numbers = [_whole_number(lab) for lab in raw_labels]
+        if all(v is not None for v in numbers):
+            if max(numbers) >= MAX_CLASSES:  # before numpy: a 30-digit label does not fit int64
+                raise DataError(
+                    f"'{path}': labels must be class numbers 0..{MAX_CLASSES - 1}; got up to {max(numbers)} "
+                    "(number the classes 0, 1, 2, ...)"
+                )
+            labels = _labels(np.array(numbers, dtype=np.int64), len(coords), path)
         else:
             class_names = tuple(sorted(set(raw_labels)))
+            if len(class_names) > MAX_CLASSES:
+                raise DataError(
+                    f"'{path}': the third column has {len(class_names)} different values; it is read as "
+                    f"class labels (at most {MAX_CLASSES}); keep only x, y and a label column"
+                )
             index = {name: i for i, name in enumerate(class_names)}
             labels = np.array([index[lab] for lab in raw_labels], dtype=np.int64)
     return points_dataset(np.array(coords, dtype=np.float64), labels, "csv", class_names)

@@ -104,12 +104,12 @@ def test_folder_sizes_most_common_or_image_size(tmp_path: Path) -> None:
 
 
 def test_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="does not exist; pass --data-path"):
+    with pytest.raises(DataError, match="does not exist; set the data path"):
         load("folder", tmp_path / "missing")
     with pytest.raises(DataError, match="needs a path"):
         load_dataset("folder", DataOptions())
     (tmp_path / "only.txt").write_text("x")
-    with pytest.raises(DataError, match="no readable images"):
+    with pytest.raises(DataError, match="no usable images"):
         load("folder", tmp_path)
 
 
@@ -215,7 +215,7 @@ def test_csv_bad_row_names_its_line(tmp_path: Path) -> None:
     f.write_text("x,y\n1,2\n3,oops\n")
     with pytest.raises(DataError, match="line 3"):
         load("csv", f)
-    with pytest.raises(DataError, match="does not exist; pass --data-path"):
+    with pytest.raises(DataError, match="does not exist; set the data path"):
         load("csv", tmp_path / "none.csv")
 
 
