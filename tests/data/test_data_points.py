@@ -71,10 +71,46 @@ def test_checkerboard_is_uniform_on_area_32() -> None:
     assert DIFFERENTIAL_ENTROPY["checkerboard"] == pytest.approx(math.log(32))
 
 
-def test_noise_option_moves_moons() -> None:
+def moon_offsets(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance from its own moon's unit circle, position t in [0, pi] along its half circle) of every point.
+
+    The upper moon (label 0) is (cos t, sin t): the top half of the unit circle at (0, 0); the lower
+    moon (label 1) is (1 - cos t, 0.5 - sin t): the bottom half of the unit circle at (1, 0.5).
+    """
+    upper = (ds.y == 0)[:, None]
+    d = ds.x - torch.where(upper, torch.zeros(2), torch.tensor([1.0, 0.5]))
+    d = torch.where(upper, d, -d)  # the lower moon is the upper one turned half a turn
+    r = d.norm(dim=1)
+    t = torch.acos((d[:, 0] / r).clamp(-1, 1)) * torch.where(d[:, 1] < -1e-6, -1.0, 1.0)  # negative: wrong half
+    return r - 1, t
+
+
+def test_moons_without_noise_lie_on_both_half_circles() -> None:
     clean = load_dataset("moons", DataOptions(n_points=300, noise=0.0))
-    radius = torch.where(clean.y == 0, clean.x.norm(dim=1), (clean.x - torch.tensor([1.0, 0.5])).norm(dim=1))
-    assert torch.allclose(radius, torch.ones_like(radius), atol=1e-5)
+    off, angle = moon_offsets(clean)
+    assert float(off.abs().max()) < 1e-5
+    assert int((clean.y == 0).sum()) == int((clean.y == 1).sum()) == 150
+    # Each moon covers its whole half circle, evenly: not a few points piled at one place.
+    for label in (0, 1):
+        a = angle[clean.y == label]
+        assert float(a.min()) == pytest.approx(0, abs=1e-3) and float(a.max()) == pytest.approx(math.pi, abs=1e-3)
+        gaps = torch.diff(torch.sort(a).values)
+        assert float(gaps.max()) < 2 * math.pi / len(a)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles"])
+@pytest.mark.parametrize("noise", [0.05, 0.2])
+def test_noise_scatters_points_off_the_curves_by_the_asked_sd(name, noise) -> None:
+    ds = load_dataset(name, DataOptions(n_points=4000, noise=noise, seed=3))
+    if name == "moons":
+        off, _ = moon_offsets(ds)
+    else:  # the outer circle has radius 1, the inner (label 1) 0.5
+        off = ds.x.norm(dim=1) - torch.where(ds.y == 0, 1.0, 0.5)
+    # Gaussian noise of sd s moves a point off its curve by about N(0, s) (plus s^2 / 2r of curvature).
+    assert float(off.std()) == pytest.approx(noise, rel=0.1), float(off.std())
+    assert abs(float(off.mean())) < 0.2 * noise
+    assert not torch.equal(load_dataset(name, DataOptions(n_points=4000, noise=noise, seed=4)).x, ds.x)
+    assert torch.equal(load_dataset(name, DataOptions(n_points=4000, noise=noise, seed=3)).x, ds.x)
 
 
 def test_waveforms() -> None:
