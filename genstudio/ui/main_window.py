@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from . import dialogs
 from .dataset_panel import DatasetPanel
 from .model_panel import ModelPanel
 from .panels import PanelContext
-from .runs_browser import RunFollower, RunsBrowser
+from .runs_browser import LIVE, RunFollower, RunsBrowser, interrupted, run_problems
 from .samples_view import Frame
 from .status_bar import StudioStatusBar
 from .theme import apply_theme
@@ -252,8 +253,12 @@ class MainWindow(QMainWindow):
     def _shown_run_resumable(self) -> bool:
         if self.shown_run is None or self.follower is not None:
             return False
+        run = RunFolder(self.shown_run)
         status = self.shown_meta.get("status")
-        return status in RESUMABLE and RunFolder(self.shown_run).latest_checkpoint() is not None
+        # A "running" run that nobody holds was killed or crashed: it resumes like a stopped one.
+        if status not in RESUMABLE and not (status in LIVE and interrupted(run, self.shown_meta)):
+            return False
+        return run.newest_complete_checkpoint() is not None
 
     # -- training ------------------------------------------------------------------------------
     def build_spec(self) -> RunSpec:
@@ -410,13 +415,17 @@ class MainWindow(QMainWindow):
             tv.show_banner(f"Diverged at step {f.step:,}.{term} {f.message}", "error")
         else:
             tv.show_banner(f"Training failed at step {f.step:,}: {f.message}", "error")
-            self.last_dialog = dialogs.show_error(self, "Training failed", f.message or "Training failed.", f.traceback)
+            # A full disk is not a bug: its own title, and the message says what to do (no traceback comes with it).
+            title = "Disk full" if "disk full" in (f.message or "").lower() else "Training failed"
+            self.last_dialog = dialogs.show_error(self, title, f.message or "Training failed.", f.traceback)
         tv.forward_event(f)
         self.status.showMessage(f"run {f.status} at step {f.step:,}", 8000)
 
     def _on_failed_to_start(self, sf: StartFailed) -> None:
         self.training_view.show_banner(f"Could not start: {sf.message}", "error")
-        self.last_dialog = dialogs.show_error(self, "Could not start training", sf.message, "" if sf.expected else sf.traceback)
+        title = "Run folder in use" if " is in use by " in sf.message else "Could not start training"
+        self.last_dialog = dialogs.show_error(self, title, sf.message, "" if sf.expected else sf.traceback)
+        self.status.showMessage(f"could not start: {sf.message}", 10_000)
 
     def _on_session_ended(self) -> None:
         s = self.session
@@ -492,22 +501,37 @@ class MainWindow(QMainWindow):
         tv.set_panels(
             PanelContext(path, run_capabilities(path), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
         )
-        if meta.get("status") in ("running", "paused", "created"):
+        lost = interrupted(run, meta)
+        if meta.get("status") in LIVE and not lost:
             # Written by another process: follow it from where we read.
             f = RunFollower(path, parent=self)
             # From exactly what was loaded: a process writing meanwhile loses no record or grid.
             f.offset = offset
             f._grids_seen = grids_shown
             f._meta_mtime = run.meta_path.stat().st_mtime
+            f.last_meta = meta
             f.records.connect(self._on_followed_records)
+            f.lost.connect(self._on_followed_lost)
             f.grid.connect(lambda step, p: tv.samples.add_frame(Frame(step, path=p)))
             f.meta.connect(self._on_followed_meta)
             self.follower = f
             f.start()
+        lines, level = [], "warning"
+        if lost:
+            lines.append(
+                f"This run was interrupted: meta.json says '{meta.get('status')}', but no process is writing it (killed or crashed). "
+                "<i>Resume run</i> continues it from its newest complete checkpoint."
+            )
         if meta.get("status") == "diverged" and meta.get("diverged_term"):
-            tv.show_banner(f"This run diverged: the loss term <b>{meta['diverged_term']}</b> became non-finite. {meta.get('message', '')}", "error")
+            lines.append(f"This run diverged: the loss term <b>{meta['diverged_term']}</b> became non-finite. {meta.get('message', '')}")
+            level = "error"
         elif meta.get("status") == "failed":
-            tv.show_banner(f"This run failed: {meta.get('message', '')}", "error")
+            lines.append(f"This run failed: {meta.get('message', '')}")
+            level = "error"
+        # What is damaged in the folder: shown, never raised (the curves and grids above still load).
+        lines += [f"Problem: {html.escape(p)}." for p in run_problems(run, meta)]
+        if lines:
+            tv.show_banner("<br>".join(lines), level)
         self._update_actions()
         return True
 
@@ -530,6 +554,15 @@ class MainWindow(QMainWindow):
         self._show_meta(meta)
         if meta.get("status") not in ("running", "paused", "created"):
             self._stop_following()
+        self._update_actions()
+
+    def _on_followed_lost(self) -> None:
+        self._stop_following()
+        self.training_view.show_banner(
+            "The process writing this run ended without finishing it (killed or crashed). "
+            "<i>Resume run</i> continues it from its newest complete checkpoint.",
+            "warning",
+        )
         self._update_actions()
 
     def _stop_following(self) -> None:

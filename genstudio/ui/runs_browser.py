@@ -3,6 +3,11 @@
 A run written by another process (``genstudio train`` in a terminal) is
 followed by :class:`RunFollower`, which re-reads ``metrics.jsonl`` from the
 last offset, ``meta.json`` and new sample grids on a timer.
+
+A damaged folder is still listed and opened: :func:`run_problems` says what
+is wrong with it (a checkpoint cut short, a config naming an unknown model, a
+torn last line) and :func:`interrupted` tells a run that says "running" but
+that no process holds any more (killed, crashed) from a live one.
 """
 
 from __future__ import annotations
@@ -31,8 +36,58 @@ from genstudio.core.runs import RunError, RunFolder, default_runs_root, list_run
 from .status_bar import format_duration
 
 COLUMNS = ("", "model", "dataset", "steps", "status", "wall time", "created", "folder")
-STATUS_COLORS = {"running": "#2e8b57", "paused": "#c08a00", "completed": "#3a78c2", "stopped": "#888888", "diverged": "#d68a00", "failed": "#d64541"}
+STATUS_COLORS = {
+    "running": "#2e8b57", "paused": "#c08a00", "completed": "#3a78c2", "stopped": "#888888",
+    "diverged": "#d68a00", "failed": "#d64541", "interrupted": "#d68a00",
+}  # fmt: skip
 THUMB = 40
+LIVE = ("running", "paused", "created")
+
+
+def interrupted(run: RunFolder, meta: dict) -> bool:
+    """meta.json says the run is live, but no process holds its lock: it was killed or crashed, and can be resumed."""
+    return meta.get("status") in LIVE and run.writer() is None
+
+
+def run_problems(run: RunFolder, meta: dict) -> list[str]:
+    """What is wrong with a run folder, one plain sentence each (empty when nothing is).
+
+    Cheap enough for every row of the browser: a checkpoint is checked by its
+    header, not loaded. A live run's last line may be half-written; that is
+    only worth saying once nobody writes the file any more.
+    """
+    from genstudio.core.config import ConfigError
+    from genstudio.core.registry import UnknownIdError
+
+    out = []
+    try:
+        run.spec()
+    except (RunError, ConfigError, UnknownIdError, OSError, ValueError) as e:
+        out.append(f"config.toml cannot be used: {e}")
+    latest = run.latest_checkpoint()
+    if latest is not None:
+        problem = run.checkpoint_problem(latest)
+        if problem is not None:
+            good = run.newest_complete_checkpoint()
+            then = f"resuming starts from step {good:,}, the newest complete checkpoint" if good is not None else "no complete checkpoint is left"
+            name = f"{run.checkpoint_dir.name}/step_{latest:08d}.safetensors"
+            out.append(f"the latest checkpoint (step {latest:,}, {name}) cannot be used: {problem}; {then}")
+    live = meta.get("status") in LIVE and not interrupted(run, meta)
+    if not live and _torn_last_line(run.metrics_path):
+        out.append("the last line of metrics.jsonl is incomplete (its writer stopped mid-line); it is left out")
+    return out
+
+
+def _torn_last_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, 2)
+            return f.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def _int(x, default=0) -> int:
@@ -137,8 +192,14 @@ class RunsBrowser(QWidget):
             meta = run.meta
         except RunError as e:
             meta = {"status": "unreadable", "message": str(e)}
+        notes = [str(meta["message"])] if meta.get("message") else []
+        if interrupted(run, meta):
+            meta = {**meta, "status": "interrupted"}
+            notes.insert(0, "meta.json says it is running, but no process is writing it (killed or crashed); open it and Resume run to continue")
+        if meta.get("status") not in LIVE:
+            notes += run_problems(run, meta)
         step, total = _int(meta.get("step")), _int(meta.get("total_steps"))
-        created = meta.get("created")
+        created = _float(meta.get("created"))
         cells = [
             "",
             str(meta.get("model", "?")),
@@ -163,8 +224,7 @@ class RunsBrowser(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, str(run.path))
         status_item = self.table.item(r, 4)
         status_item.setForeground(_color(meta.get("status")))
-        if meta.get("message"):
-            status_item.setToolTip(str(meta["message"]))
+        status_item.setToolTip("\n".join(notes))
         thumb = self._thumbnail(run)
         icon_item = self.table.item(r, 0)
         icon_item.setData(Qt.ItemDataRole.DecorationRole, thumb if thumb is not None else None)
@@ -254,6 +314,13 @@ class RunsBrowser(QWidget):
             self.set_root(str(root))
 
 
+def _float(x) -> float | None:
+    try:
+        return float(x) if x is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _steps_shown(text: str) -> int:
     return _int(text.split("/")[0].replace(",", "").strip(), 0) if text else 0
 
@@ -270,6 +337,7 @@ class RunFollower(QObject):
     records = Signal(list)  # list[dict] from metrics.jsonl
     grid = Signal(int, str)  # step, png path
     meta = Signal(dict)
+    lost = Signal()  # the writing process is gone without saying so (killed, crashed): following stops
 
     def __init__(self, path: str | Path, interval_ms: int = 1000, parent: QObject | None = None):
         super().__init__(parent)
@@ -296,20 +364,33 @@ class RunFollower(QObject):
             if step not in self._grids_seen:
                 self._grids_seen.add(step)
                 self.grid.emit(step, str(path))
+        if self._read_meta():
+            return
+        if self.last_meta.get("status") in LIVE and self.run.writer() is None:
+            # The writer releases its lock only after its last meta.json: read that once more before calling it lost.
+            if not self._read_meta():
+                self.poll_remaining()
+                self._timer.stop()
+                self.lost.emit()
+
+    def _read_meta(self) -> bool:
+        """Emit meta.json when it changed; True when the run has ended (and following stopped)."""
         try:
             mtime = self.run.meta_path.stat().st_mtime
         except OSError:
-            return
+            return False
         if mtime != self._meta_mtime:
             self._meta_mtime = mtime
             try:
                 self.last_meta = self.run.meta
             except RunError:
-                return
+                return False
             self.meta.emit(self.last_meta)
-            if self.last_meta.get("status") in ("completed", "stopped", "diverged", "failed"):
+            if self.last_meta.get("status") not in LIVE:
                 self.poll_remaining()
                 self._timer.stop()
+                return True
+        return False
 
     def poll_remaining(self) -> None:
         """The last records and grids, written before the final meta.json that ended the run."""

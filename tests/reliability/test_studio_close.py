@@ -49,7 +49,8 @@ def wait_for(predicate, timeout_s: float = GUARD_S, what: str = "", proc: subpro
         if predicate():
             return
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the studio exited early ({proc.returncode}) while waiting for {what}")
+            err = proc.stderr.read() if getattr(proc, "stderr", None) else ""
+            raise AssertionError(f"the process exited early ({proc.returncode}) while waiting for {what}: {err}")
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
