@@ -45,7 +45,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         with wave.open(str(path), "rb") as f:
             channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
             raw = f.readframes(frames)
-    except (wave.Error, EOFError) as e:
+    except (wave.Error, EOFError, RuntimeError) as e:  # RuntimeError: wave's chunk reader on a size past the end
         raise DataError(f"'{path}' is not a PCM .wav file the wave module can read ({e}); convert it to 16-bit PCM") from e
     except OSError as e:
         raise DataError(f"cannot read '{path}' ({e})") from e

@@ -483,3 +483,34 @@ def test_any_numeric_array_loads_valid_data_or_one_line(tmp_path: Path, array: n
     assert_usable(ds)
     if ds.info.kind == "image":
         assert ds.x.dtype == torch.uint8 and ds.x.shape[2] > 0 and ds.x.shape[3] > 0
+
+
+# ----------------------------------------------------------------- .wav folders
+
+
+def _wav_bytes(n: int = 4000, rate: int = 8000) -> bytes:
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes((np.sin(np.arange(n) / 5) * 8000).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def test_wav_folder_skips_what_the_wave_module_cannot_read(tmp_path: Path) -> None:
+    good = _wav_bytes()
+    (tmp_path / "good.wav").write_bytes(good)
+    (tmp_path / "zero.wav").write_bytes(b"")
+    (tmp_path / "cut.wav").write_bytes(good[:30])
+    # A 'fmt ' chunk whose size points past the end: the wave module raises a bare RuntimeError.
+    (tmp_path / "bad_chunk.wav").write_bytes(good[:16] + struct.pack("<I", 29712) + good[20:])
+    ds = load("wav", tmp_path, clip_length=1000)
+    assert len(ds) == 4 and torch.isfinite(ds.x).all()
+    for name in ("zero.wav", "cut.wav", "bad_chunk.wav"):
+        assert any(q.startswith(f"skipped {tmp_path / name}: ") for q in ds.problems), (name, ds.problems)
+    (tmp_path / "good.wav").unlink()
+    msg = refused("wav", tmp_path)
+    assert "no readable .wav files" in msg and "3 skipped" in msg
