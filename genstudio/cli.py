@@ -208,6 +208,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = RunFolder(args.out)
         if not run.exists():
             raise CLIError(f"cannot resume: '{args.out}' is not a run folder")
+        # Another process training into it: refuse first, in one line (the engine's lock checks again).
+        run.check_unlocked()
         spec = run.spec()
         over = {}
         if args.steps is not None:

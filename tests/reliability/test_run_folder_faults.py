@@ -12,7 +12,6 @@ failure in the set-up after RunStarted ends the run ``failed``.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import signal
@@ -85,21 +84,17 @@ def start_cli_trainer(out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", CLI, *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_second_cli_process_is_refused_and_a_killed_holder_frees_the_folder(tmp_path):
-    """Two real processes on one --out: the second exits 2 with one line naming the first; SIGKILL frees the lock."""
+def test_second_cli_process_is_refused_and_a_killed_holder_frees_the_folder(tmp_path, capsys):
+    """A real trainer process holds --out: a second CLI (here, in the test's process) exits 2 with one line naming it."""
     out = tmp_path / "run"
     first = start_cli_trainer(out)
     try:
         wait_for(lambda: RunFolder(out).exists() and RunFolder(out).latest_checkpoint() is not None, "the first trainer's first checkpoint")
         config_before = (out / "config.toml").read_bytes()
         for extra in ([], ["--resume"]):  # a new run into the folder, and a resume of it
-            second = subprocess.run(
-                [sys.executable, "-c", CLI, "train", "--model", "toy", "--dataset", "toy-points", "--steps", "5", "--out", str(out), *extra],
-                env=ENV, capture_output=True, text=True, timeout=120,
-            )
-            assert second.returncode == 2, second.stderr
-            lines = second.stderr.strip().splitlines()
-            assert len(lines) == 1, second.stderr
+            code = main(["train", "--model", "toy", "--dataset", "toy-points", "--steps", "5", "--out", str(out), *extra])
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert code == 2 and len(lines) == 1, lines
             assert "in use" in lines[0] and f"pid {first.pid}" in lines[0] and "another folder" in lines[0], lines[0]
             assert first.poll() is None, "the refused process must not disturb the running one"
         assert (out / "config.toml").read_bytes() == config_before  # the refused resume rewrote nothing
@@ -111,9 +106,8 @@ def test_second_cli_process_is_refused_and_a_killed_holder_frees_the_folder(tmp_
     assert run.meta["status"] == "running"  # a crash cannot write its status...
     assert run.writer() is None  # ...but it holds no lock any more, so the folder reads as crashed
     last = run.latest_checkpoint()
-    resumed = subprocess.run([sys.executable, "-c", CLI, "train", "--resume", "--out", str(out), "--steps", str(last + 5)],
-                             env=ENV, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
+    code = main(["train", "--resume", "--out", str(out), "--steps", str(last + 5)])
+    assert code == 0, capsys.readouterr().err
     assert run.meta["status"] == "completed" and run.meta["step"] == last + 5
     assert run.writer() is None  # released at the end of the run
 
