@@ -224,8 +224,9 @@ def test_folder_with_nothing_usable_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"")
     _truncated(tmp_path / "b.png")
     (tmp_path / "c.txt").write_text("hello")
+    (tmp_path / "d.png").symlink_to(tmp_path / "gone.png")  # a link whose target was deleted
     msg = refused("folder", tmp_path)
-    assert "no usable images" in msg and "3 files skipped" in msg and "empty file (0 bytes)" in msg
+    assert "no usable images" in msg and "4 files skipped" in msg and "broken link" in msg
     assert "data.path" in msg  # what to do, worded for the studio and the command line alike
     with pytest.raises(DataError) as err:
         load("folder", tmp_path / "missing")
