@@ -49,7 +49,7 @@ from genstudio.metrics.quality import EvaluationCancelled
 
 from .curves_view import PALETTE
 from .metric_store import ema
-from .runs_browser import STATUS_COLORS
+from .runs_browser import LIVE, STATUS_COLORS, run_problems
 from .tasks import BackgroundCall
 from .widgets import ImageView, style_plot
 
@@ -74,6 +74,7 @@ class RunTableModel(QAbstractTableModel):
         self.rows: list[RunRow] = []
         self.columns: list[Column] = list(cmp.FIXED_COLUMNS) + list(cmp.TAIL_COLUMNS)
         self.eval_state: dict[str, tuple[str, str, str]] = {}  # path -> (state, text, details)
+        self.problems: dict[str, list[str]] = {}  # path -> what is wrong with the folder (runs_browser.run_problems)
 
     @property
     def eval_column(self) -> int:
@@ -111,13 +112,18 @@ class RunTableModel(QAbstractTableModel):
             return key
         if c == self.eval_column:
             state = self.eval_state.get(key)
+            problems = self.problems.get(key) or []
             if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
                 if state is not None:
                     return state[1]
-                return f"run failed: {row.error}" if row.error else ""
+                if row.error:
+                    return f"run failed: {row.error}"
+                return f"damaged: {problems[0]}" if problems else ""
             if role == Qt.ItemDataRole.ToolTipRole:
-                return (state[2] or state[1]) if state is not None else (row.error or None)
-            if role == Qt.ItemDataRole.ForegroundRole and ((state and state[0] == "error") or (state is None and row.error)):
+                if state is not None:
+                    return state[2] or state[1]
+                return "\n".join(([row.error] if row.error else []) + problems) or None
+            if role == Qt.ItemDataRole.ForegroundRole and ((state and state[0] == "error") or (state is None and (row.error or problems))):
                 return QColor(STATUS_COLORS["failed"])
             return None
         col = self.columns[c]
@@ -685,6 +691,7 @@ class CompareView(QWidget):
         self.evaluator = evaluator  # None: genstudio.metrics.evaluate.evaluate_run
         self.device = "auto"
         self.cache = cmp.RowCache()
+        self._checked: dict[str, RunRow] = {}  # path -> the row its folder was last checked for
         self._default_dataset: str | None = None
 
         self.model = RunTableModel(self)
@@ -840,6 +847,7 @@ class CompareView(QWidget):
         rows = self.cache.rows(runs)
         columns = cmp.build_columns(rows)
         selected = self.selected_paths()
+        self._check_folders(rows)
         reset = self.model.set_rows(rows, columns)
         self._fill_combos(rows)
         if reset:
@@ -851,6 +859,15 @@ class CompareView(QWidget):
         self.empty_label.setText("" if rows else f"No runs in {where} yet. Train one, or add a folder of runs.")
         self.empty_label.setVisible(not rows)
         self._on_selection(refresh_only=True)
+
+    def _check_folders(self, rows: list[RunRow]) -> None:
+        """What is wrong with each finished run's folder, re-checked only when its row was re-read (a file changed)."""
+        for row in rows:
+            key = str(row.path)
+            if self._checked.get(key) is row:
+                continue
+            self._checked[key] = row
+            self.model.problems[key] = [] if row.status in LIVE else run_problems(RunFolder(row.path), {"status": row.status})
 
     def _fill_combos(self, rows: list[RunRow]) -> None:
         for combo, values in ((self.dataset_combo, {r.dataset for r in rows}), (self.model_combo, {r.model for r in rows})):

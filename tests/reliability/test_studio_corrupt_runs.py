@@ -108,6 +108,10 @@ def test_compare_view_lists_corrupt_runs_and_evaluation_errors_stay_in_the_row(q
     v.show()
     try:
         assert v.model.rowCount() == len(FAULTS)
+        ev = v.model.eval_column
+        said = {Path(v.model.index(i, ev).data(Qt.ItemDataRole.UserRole)).name: v.model.index(i, ev).data(Qt.ItemDataRole.ToolTipRole) or "" for i in range(v.model.rowCount())}
+        for fault, (_, expect) in FAULTS.items():
+            assert expect in said[fault], (fault, said[fault])  # said before anyone evaluates
         v.select_paths([str(r.path) for r in v.model.rows])
         assert len(v.selected_rows()) == len(FAULTS)
         qtbot.wait(300)  # grids and curves drawn for every selected run
@@ -115,11 +119,11 @@ def test_compare_view_lists_corrupt_runs_and_evaluation_errors_stay_in_the_row(q
         v.n_spin.setValue(100)
         assert v.evaluate_selected() == len(FAULTS)
         qtbot.waitUntil(lambda: not v.queue.busy(), timeout=120_000)
-        ev = v.model.eval_column
+        ev = v.model.eval_column  # the evaluation added metric columns
         texts = {Path(v.model.index(i, ev).data(Qt.ItemDataRole.UserRole)).name: v.model.index(i, ev).data() for i in range(v.model.rowCount())}
         for fault, (_, expect) in FAULTS.items():
             if fault == "torn-metrics":
-                assert texts[fault] == "", texts[fault]  # evaluated fine
+                assert texts[fault].startswith("damaged:") and (broken_runs / fault / "evals.jsonl").is_file(), texts[fault]  # evaluated fine
             else:
                 assert texts[fault].startswith("error:") and "Traceback" not in texts[fault], texts[fault]
     finally:
