@@ -70,7 +70,7 @@ def main() -> int:
 
     from genstudio.core.data_types import DataInfo
     from genstudio.ui.panels.diffusion_frames import record_chain
-    from genstudio.ui.panels.diffusion_panel import ReverseView
+    from genstudio.ui.panels.diffusion.reverse_view import ReverseView
 
     app = QApplication.instance() or QApplication([])
     out: dict = {}

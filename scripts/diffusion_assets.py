@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from genstudio.core.runs import RunFolder
     from genstudio.core.spec import RunSpec
     from genstudio.ui.panels import PanelContext
-    from genstudio.ui.panels.diffusion_panel import DiffusionPanel
+    from genstudio.ui.panels.diffusion.panel import DiffusionPanel
 
     app = QApplication.instance() or QApplication([])
     out = Path(args.out)

@@ -212,7 +212,8 @@ def test_points_particles_trajectories_and_field(qtbot, points_run, tmp_path):
 
 
 def test_markov_chain_converges_to_its_stationary_distribution(qtbot):
-    from genstudio.ui.panels.diffusion_panel import MarkovChainView, stationary_distribution
+    from genstudio.ui.panels.diffusion.markov_chain import MarkovChainView
+    from genstudio.ui.panels.diffusion_math import stationary_distribution
 
     view = MarkovChainView()
     qtbot.addWidget(view)
@@ -337,7 +338,7 @@ def test_cascade_chain_shows_both_stages_at_full_size(qtbot, tmp_path):
 def test_live_run_waits_for_its_first_checkpoint_then_reloads(qtbot, tmp_path):
     from genstudio.core.events import CheckpointSaved
     from genstudio.ui.panels import PanelContext
-    from genstudio.ui.panels.diffusion_panel import DiffusionPanel
+    from genstudio.ui.panels.diffusion.panel import DiffusionPanel
 
     out = tmp_path / "live"
     spec = RunSpec.create("ddpm", "moons", {**RUN, "steps": 4, "checkpoint_every": 2}, {"timesteps": 10, "mlp_hidden": 16}, {"n_points": 200})
@@ -349,7 +350,10 @@ def test_live_run_waits_for_its_first_checkpoint_then_reloads(qtbot, tmp_path):
     assert not panel.reverse.isEnabled()
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert [e.step for e in saved] == [2, 4]
-    panel.on_event(saved[-1])
+    panel.on_event(saved[-1])  # hidden: only noted, since loading competes with training...
+    qtbot.wait(200)
+    assert panel.step is None
+    panel.show()  # ...and loaded when shown
     qtbot.waitUntil(lambda: panel.step == 4, timeout=20_000)
     assert "checkpoint step 4" in panel.status.text() and panel.reverse.isEnabled()
     panel.shutdown()
@@ -376,7 +380,7 @@ def test_nfe_versus_quality(qtbot, points_run):
 def test_pure_helpers():
     from genstudio.models.diffusion.schedule import make_schedule
     from genstudio.ui.panels.diffusion_frames import noise_picture, parse_scales
-    from genstudio.ui.panels.diffusion_panel import arrow_segments, forward_readout, schedule_curves, view_range
+    from genstudio.ui.panels.diffusion_math import arrow_segments, forward_readout, schedule_curves, view_range
 
     s = make_schedule("cosine", 100)
     titles = [t for t, _ in schedule_curves(s)]
@@ -395,7 +399,7 @@ def test_pure_helpers():
 
 
 def test_diffusion_tab_in_the_studio_follows_a_live_run(window, qtbot):
-    from genstudio.ui.panels.diffusion_panel import DiffusionPanel
+    from genstudio.ui.panels.diffusion.panel import DiffusionPanel
 
     window.dataset_panel.options_form.set_values({"n_points": 500})
     window.dataset_panel.select("moons")
@@ -407,6 +411,7 @@ def test_diffusion_tab_in_the_studio_follows_a_live_run(window, qtbot):
     window.start_training()
     tabs = window.training_view.tabs
     qtbot.waitUntil(lambda: "Diffusion" in [tabs.tabText(i) for i in range(tabs.count())], timeout=30_000)
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Diffusion"))  # shown: it follows the checkpoints
     qtbot.waitUntil(lambda: window.session is None, timeout=60_000)
     panel = next(w for w in window.training_view.panel_widgets if isinstance(w, DiffusionPanel))
     qtbot.waitUntil(lambda: panel.step == 12, timeout=30_000)  # reloaded on the checkpoints of the live run

@@ -15,7 +15,7 @@ def load_builtin_panels() -> None:
         return
     _loaded = True
     # -- panel modules (one line each) --
-    from . import diffusion_panel  # noqa: F401  (Denoiser: forward / reverse scrubbing, schedules, Markov chain)
+    from .diffusion import panel as _diffusion  # noqa: F401  (Denoiser: forward / reverse scrubbing, schedules, Markov chain)
     from . import latent_explorer  # noqa: F401  (Latent: map, manifold, traversals, interpolation, classes, codebook)
     from . import gan_view  # noqa: F401  (Adversarial: D heatmap and G arrows on 2-D data, D(x) / D(G(z)) on images, step D / G)
     from . import autoregressive_panel  # noqa: F401  (Autoregressive: generation, distributions, receptive field, completion, MADE masks, WaveNet)

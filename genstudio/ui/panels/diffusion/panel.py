@@ -1,0 +1,124 @@
+"""The Diffusion tab: puts the forward, reverse, comparison, schedule, sweep, NFE and Markov-chain tabs
+together, and loads the model with the data its views need (see the package docstring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from genstudio.core.capabilities import Conditional
+
+from .. import PanelContext, register_panel
+from ..live import CheckpointPanel
+from .forward_view import ForwardView
+from .guidance_sweep import GuidanceSweepView
+from .markov_chain import MarkovChainView
+from .nfe_view import NFEQualityView
+from .reverse_view import ReverseView
+from .sampler_comparison import SamplerComparisonView
+from .schedule_view import ScheduleView
+
+#: Examples of the dataset offered to the forward view (images) / points of the 2-D cloud.
+FORWARD_EXAMPLES = 64
+FORWARD_POINTS = 1000
+#: Data examples the NFE-versus-quality scores compare samples against.
+REFERENCE_SIZE = 1000
+
+
+def load_for_diffusion(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
+    """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
+    from genstudio.core.engine import load_run_model
+    from genstudio.data.dataset import load_dataset
+
+    from ...images import pick_examples
+
+    model, spec, step = load_run_model(run_dir, device="cpu")
+    ds = load_dataset(spec.run.dataset, spec.data)
+    if model.data_info.kind == "image":
+        idx = pick_examples(ds.y.numpy(), FORWARD_EXAMPLES, seed=0)
+        examples = ds.get(torch.as_tensor(idx)).x.float()
+    else:
+        g = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(ds), generator=g)[:FORWARD_POINTS]
+        examples = ds.get(idx).x.float()
+    g = torch.Generator().manual_seed(1)
+    reference = ds.get(torch.randperm(len(ds), generator=g)[:REFERENCE_SIZE]).x.float()
+    return model, step, examples, reference
+
+
+class DiffusionPanel(CheckpointPanel):
+    """The Diffusion tab: forward process, reverse process, schedules, Markov chain."""
+
+    model_loaded = Signal()
+    no_run_text = "no run folder: train or open a run to look inside its diffusion"
+
+    def __init__(self, context: PanelContext, parent: QWidget | None = None):
+        super().__init__(context, "the diffusion panel", parent)
+        self.model: Any = None
+        self.step: int | None = None
+        self.status = QLabel("loading the model from the run's latest checkpoint…")
+        self.forward = ForwardView()
+        self.reverse = ReverseView()
+        self.compare = SamplerComparisonView()
+        self.schedule_view = ScheduleView()
+        self.sweep = GuidanceSweepView()
+        self.nfe_view = NFEQualityView()
+        self.markov = MarkovChainView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.forward, "Forward process")
+        self.tabs.addTab(self.reverse, "Reverse process")
+        self.tabs.addTab(self.compare, "Compare samplers")
+        self.tabs.addTab(self.schedule_view, "Schedule")
+        self.tabs.addTab(self.sweep, "Guidance sweep")
+        self.tabs.addTab(self.nfe_view, "NFE vs quality")
+        self.tabs.addTab(self.markov, "Markov chain")
+        self.tabs.setTabVisible(self.tabs.indexOf(self.sweep), False)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.nfe_view), False)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs, 1)
+        self.reverse.visited_changed.connect(self.schedule_view.set_visited)
+        self.reverse.t_changed.connect(self.schedule_view.set_t)
+        self.forward.t_changed.connect(self.schedule_view.set_t)
+        self.reload()
+
+    def load_job(self, run_dir: Path) -> Callable[[], Any]:
+        return lambda: load_for_diffusion(run_dir)
+
+    def show_loaded(self, result: tuple) -> None:
+        model, step, examples, reference = result
+        model.eval()
+        self.model, self.step = model, step
+        self.forward.set_model(model, examples)
+        self.reverse.set_model(model)
+        self.compare.set_model(model)
+        if "ddim" in (model.sample_choices() if hasattr(model, "sample_choices") else {}).get("sampler", ()):
+            self.nfe_view.set_model(model, reference)
+            self.tabs.setTabVisible(self.tabs.indexOf(self.nfe_view), True)
+        if isinstance(model, Conditional) and getattr(model, "num_classes", 0) > 0:
+            self.sweep.set_model(model)
+            self.tabs.setTabVisible(self.tabs.indexOf(self.sweep), True)
+        self.schedule_view.set_schedule(model.schedule)
+        self.schedule_view.set_visited(self.reverse.planned_timesteps())
+        self.schedule_view.set_t(self.forward.slider.value())
+        name = type(model).__name__
+        self.status.setText(f"{name} at checkpoint step {step} · T = {model.schedule.num_timesteps} · schedule {getattr(model.schedule, 'name', '')}")
+        self.model_loaded.emit()
+
+    def failure_text(self, exc: object) -> str:
+        if self.context.live and self.model is None:
+            return f"waiting for the run's first checkpoint ({exc})"
+        return f"could not load the model: {exc}"
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.reverse.stop_sampler()
+        self.reverse.timer.stop()
+        self.compare.shutdown()
+
+
+register_panel("Denoiser", "Diffusion", DiffusionPanel)
