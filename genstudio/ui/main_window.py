@@ -659,7 +659,17 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self, timeout_ms: int = 60_000) -> None:
-        """Stop a run and wait for its thread (application quit; blocking)."""
+        """Stop every background job, and wait for the training thread (application quit; blocking).
+
+        A quit that bypasses closeEvent (the desktop session ending) must stop
+        an evaluation and a panel's sampler too: the process waits for the
+        thread pool before it exits.
+        """
+        if self.compare_dock is not None:
+            self.compare_dock.widget().shutdown()
+        for w in self.training_view.panel_widgets:
+            if hasattr(w, "shutdown"):
+                w.shutdown()
         if self.session is not None:
             self.session.stop()
             self.session.wait(timeout_ms)

@@ -194,8 +194,13 @@ def test_close_while_the_diffusion_panel_samples(window, qtbot, qtlog, ddpm_run)
     assert json.loads((ddpm_run / "meta.json").read_text())["status"] == "completed"  # an opened run is only read
 
 
-def test_close_while_compare_runs_evaluates(window, qtbot, tmp_path):
-    """The window closes at once during an evaluation; the evaluation stops at its next batch and saves nothing."""
+@pytest.mark.parametrize("how", ["close", "quit"])
+def test_close_while_compare_runs_evaluates(window, qtbot, tmp_path, how):
+    """The window closes at once during an evaluation; the evaluation stops at its next batch and saves nothing.
+
+    ``quit`` is the application quitting without a close event (the desktop
+    session ending): ``aboutToQuit`` calls the window's shutdown.
+    """
     from PySide6.QtCore import QThreadPool
 
     from tests.ui.test_compare_view import fake_run, stoppable_evaluator
@@ -208,8 +213,11 @@ def test_close_while_compare_runs_evaluates(window, qtbot, tmp_path):
     view.select_paths([str(run.path)])
     assert view.evaluate_selected() == 1
     qtbot.waitUntil(lambda: len(seen) == 1, timeout=10_000)
-    window.close()
-    assert not window.isVisible()  # closing does not wait for the evaluation
+    if how == "close":
+        window.close()
+        assert not window.isVisible()  # closing does not wait for the evaluation
+    else:
+        window.shutdown()
     assert QThreadPool.globalInstance().waitForDone(GUARD_S * 1000)  # nothing left running for the process to wait on
     assert stopped == seen
     assert not (run.path / "evals.jsonl").exists()
