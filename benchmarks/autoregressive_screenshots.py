@@ -48,7 +48,7 @@ def wait(app, cond, seconds: float = 600) -> None:
 
 def open_panel(app, run_dir: Path):
     from genstudio.ui.panels import PanelContext
-    from genstudio.ui.panels.autoregressive_panel import AutoregressivePanel
+    from genstudio.ui.panels.autoregressive.panel import AutoregressivePanel
 
     panel = AutoregressivePanel(PanelContext(run_dir=run_dir, capabilities=["Autoregressive", "Likelihood"]))
     panel.resize(1180, 760)

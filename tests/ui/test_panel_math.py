@@ -9,7 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-MATH_MODULES = ["genstudio.ui.panels.diffusion_math", "genstudio.ui.panels.latent_math", "genstudio.ui.panels.diffusion_frames"]
+MATH_MODULES = [
+    "genstudio.ui.panels.diffusion_math",
+    "genstudio.ui.panels.diffusion_frames",
+    "genstudio.ui.panels.autoregressive_math",
+    "genstudio.ui.panels.latent_math",
+]
 
 BLOCK_QT = r"""
 import importlib.abc, sys
@@ -57,3 +62,36 @@ def test_stationary_distribution_of_a_doubly_stochastic_chain_is_uniform():
 
     P = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5]])
     assert stationary_distribution(P) == pytest.approx(np.full(3, 1 / 3))
+
+
+def test_speed_slider_is_logarithmic_and_its_last_position_is_unlimited():
+    from genstudio.ui.panels.autoregressive_math import MAX_SPEED, MIN_SPEED, SPEED_STEPS, speed_of
+
+    assert speed_of(0) == pytest.approx(MIN_SPEED) and speed_of(SPEED_STEPS - 1) == pytest.approx(MAX_SPEED)
+    assert speed_of(SPEED_STEPS) is None
+    ratios = [speed_of(k + 1) / speed_of(k) for k in range(SPEED_STEPS - 2)]
+    assert max(ratios) == pytest.approx(min(ratios))  # the same factor per notch
+
+
+def test_grid_cell_inverts_cell_origin_and_padding_is_no_cell():
+    from genstudio.ui.panels.autoregressive_math import cell_origin, grid_cell
+
+    n, ncols, h, w = 7, 3, 4, 5
+    for k in range(n):
+        x0, y0 = cell_origin(k, ncols, h, w)
+        assert grid_cell(x0, y0, n, ncols, h, w) == (k, 0, 0)
+        assert grid_cell(x0 + w - 1, y0 + h - 1, n, ncols, h, w) == (k, h - 1, w - 1)
+        assert grid_cell(x0 + w, y0, n, ncols, h, w) is None  # the 1-pixel gap after the cell
+    assert grid_cell(*cell_origin(7, ncols, h, w), n, ncols, h, w) is None  # past the last example
+    assert grid_cell(-1, 3, n, ncols, h, w) is None
+
+
+def test_sample_columns_and_position_descriptions():
+    from genstudio.ui.panels.autoregressive_math import describe_positions, sample_columns
+
+    assert sample_columns(10) == 5 and sample_columns(1) == 1 and sample_columns(16) == 6
+    assert describe_positions([], False, 1) == "—"
+    assert describe_positions([(0, 3, 5)], False, 1) == "pixel (3, 5)"
+    assert describe_positions([(0, 3, 5), (1, 3, 5), (2, 3, 5)], False, 3) == "pixel (3, 5) RGB"
+    assert describe_positions([(0, 4, j) for j in range(8)], False, 1) == "row 4"
+    assert describe_positions([(0, 0, t) for t in range(128, 136)], True, 1) == "t = 128..135"

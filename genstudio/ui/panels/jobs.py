@@ -39,6 +39,7 @@ class JobState:
         self._stop = threading.Event()
         self._partial: Any = _NOTHING
         self._outcome: tuple | None = None  # ("done", result) or ("failed", exception, traceback)
+        self._ended = threading.Event()
 
     def report(self, value: Any) -> None:
         """Hand the UI a partial result (progress, a frame); only the newest one unread is kept."""
@@ -60,6 +61,11 @@ class JobState:
             outcome = ("done", result)
         with self._lock:
             self._outcome = outcome
+        self._ended.set()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until the work has returned (or ``timeout_s`` passed); True when it has."""
+        return self._ended.wait(timeout_s)
 
     def take(self) -> tuple[Any, tuple | None]:
         """(the unread partial result or ``_NOTHING``, the outcome or None while running)."""
