@@ -1,8 +1,10 @@
 """Run every benchmark, one after another, so they do not skew each other's timings.
 
-Each script writes its own ``benchmarks/results/*.json``; the tables in
-``benchmarks/RESULTS.md`` are written from those by hand with the machine they
-came from. ``--only a,b`` runs a subset; ``--list`` names them.
+Each script writes its own ``benchmarks/results/*.json``; ``benchmarks/report.py``
+then renders the marked tables of README.md and ``benchmarks/RESULTS*.md`` from
+them (this script runs it last), and the prose that quotes them is checked by
+``tests/test_benchmark_numbers.py``. ``--only a,b`` runs a subset; ``--list``
+names them.
 
 Usage: python benchmarks/run_all.py [--only train_speed,speedups] [--list]
 (``bash scripts/dev.sh bench`` runs this after setting up the environment.)
@@ -29,6 +31,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "train_speed": ["--steps", "30", "--repeats", "2"],
     "speedups": ["--steps", "30", "--repeats", "2"],
     "ui_latency": ["--seconds", "60"],
+    "distributed_throughput": [],
     "time_to_quality": [],
 }
 
@@ -58,6 +61,9 @@ def main() -> int:
         print(f"== {name}: exit {rc} after {time.perf_counter() - t0:.0f} s ==", flush=True)
         if rc != 0:
             failed.append(name)
+    # The tables follow the new numbers; prose that quotes them is named here when it no longer matches.
+    if subprocess.call([sys.executable, str(HERE / "report.py")], env=env) != 0:
+        failed.append("report (prose quoting a results file differs: see above)")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import save_results
+from bench_common import machine_info, machine_line, save_results
 
 from genstudio.core.device import cpu_count
 from genstudio.core.engine import load_run_model, train
@@ -98,6 +98,13 @@ def train_elapsed(run: RunFolder) -> dict[int, float]:
     """Training wall time at each logged step."""
     records, _ = run.read_metrics()
     return {int(r["step"]): float(r["elapsed_s"]) for r in records if r.get("split") == "train"}
+
+
+def last_validation(run_dir: Path) -> dict | None:
+    """The run's last validation record (bits/dim, ELBO, ...), so the documents can quote it from this file."""
+    records, _ = RunFolder(run_dir).read_metrics()
+    val = [r for r in records if r.get("split") == "val"]
+    return val[-1] if val else None
 
 
 def score_checkpoints(run_dir: Path, dataset: str, n: int) -> list[dict]:
@@ -161,7 +168,8 @@ def train_timed(model_id: str, dataset: str, run_dir: Path, args: argparse.Names
     sps = probe_speed(model_id, dataset, args.threads, args.overrides)
     every = max(1, round(sps * args.minutes * 60 / args.points))
     shutil.rmtree(run_dir, ignore_errors=True)
-    run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every}
+    # Every checkpoint is scored afterwards: retention keeps them all, and no time-cadence ones in between.
+    run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every, "keep_last": 0, "checkpoint_every_minutes": 0}
     spec = RunSpec.create(model_id, dataset, run, args.overrides)
     t0 = time.perf_counter()
     final = None
@@ -191,8 +199,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 meta = RunFolder(run_dir).meta  # once, for the threads and speed-ups the run resolved
             n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
             results.append({"model": model_id, "dataset": dataset, "variant": args.variant, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
+                            "machine": machine_line(), "machine_info": machine_info(),
                             "steps": step, "status": status, "threads": meta.get("threads"), "speedups": meta.get("speedups"),
-                            "points": score_checkpoints(run_dir, dataset, n)})
+                            "val_at_end": last_validation(run_dir), "points": score_checkpoints(run_dir, dataset, n)})
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
@@ -228,31 +237,13 @@ def main() -> None:
 
 
 def report(results: list[dict], folder: Path) -> None:
-    """One plot per dataset beside the results file, and the Markdown table of every row."""
+    """One plot per dataset beside the results file, and the Markdown tables (one per machine) of every row."""
+    from report import time_to_quality as table  # the same renderer RESULTS.md is checked against
+
     for dataset in sorted({r["dataset"] for r in results}):
         metric = "fid" if any("fid" in p for r in results if r["dataset"] == dataset for p in r["points"]) else "mmd2"
         plot(results, dataset, metric, folder / f"time_to_quality_{dataset}.png")
-    print("\n| model | dataset | steps (minutes) | metric | at 1/4 of the time | at 1/2 | at the end | floor | also at the end |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        pts = r["points"]
-        metric = "fid" if pts and "fid" in pts[0] else "mmd2"
-        if not pts:
-            continue
-
-        def at(frac: float) -> str:
-            target = pts[-1]["train_s"] * frac
-            p = min(pts, key=lambda q: abs(q["train_s"] - target))
-            return f"{p[metric]:.3g} ({p['train_s'] / 60:.1f} min)"
-
-        end = pts[-1]
-        if "kid" in end:
-            also = f"KID {end['kid']:.3g} (floor {end.get('kid_floor', math.nan):.3g})"
-        elif "modes_covered" in end:
-            also = f"{end['modes_covered']:.0f}/8 modes, {100 * end.get('high_quality_fraction', math.nan):.0f}% within 3 sigma"
-        else:
-            also = ""
-        print(f"| {label(r)} | {r['dataset']} | {r['steps']:,} ({r.get('minutes', math.nan):g}) | {metric} | {at(0.25)} | {at(0.5)} | {at(1.0)} | {end.get(metric + '_floor', math.nan):.3g} | {also} |")
+    print(table({"rows": [r for r in results if r["points"]]}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,418 @@
+"""The benchmark tables of README.md and benchmarks/RESULTS*.md, rendered from the results files.
+
+Each table that comes from a results file sits between two marker comments in
+its Markdown file::
+
+    <!-- table:train_speed -->
+    | model | ... |
+    <!-- /table -->
+
+and ``TABLES`` maps the name to a function that renders it from
+``benchmarks/results/*.json``. ``FACTS`` lists the sentences of prose that
+quote a results file; each must appear, word for word, in its document.
+``tests/test_benchmark_numbers.py`` checks both, so a number in the documents
+cannot drift from the file it came from, and a results file re-measured shows
+up as a failing test until the documents are rendered again.
+
+Every table names the machine its rows ran on (each row's ``machine``, written
+by ``bench_common.save_results``); rows of different machines get separate
+tables.
+
+Usage: python benchmarks/report.py            # rewrite the marked tables in place
+       python benchmarks/report.py --check    # exit 1 and name what differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+DOCUMENTS = {"README.md": ROOT / "README.md", "RESULTS.md": HERE / "RESULTS.md", "RESULTS_ui.md": HERE / "RESULTS_ui.md"}
+BLOCK = re.compile(r"<!-- table:([\w-]+) -->\n(.*?)<!-- /table -->", re.DOTALL)
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits; whole thousands with separators; exponents without padding."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if abs(x) >= 10 ** digits:
+        return f"{round(x):,}"
+    text = f"{x:.{digits - 1}e}" if 0 < abs(x) < 1e-3 else f"{x:.{digits}g}"
+    return re.sub(r"e([+-])0*(\d)", lambda m: f"e{'' if m.group(1) == '+' else '-'}{m.group(2)}", text)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def by_machine(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows grouped by the machine they ran on, in the order the machines first appear."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.get("machine") or "machine unknown (not recorded)", []).append(r)
+    return groups
+
+
+def dates(rows: list[dict[str, Any]], default: str = "") -> str:
+    return ", ".join(sorted({str(r.get("date") or default) for r in rows} - {""})) or "date not recorded"
+
+
+# -- RESULTS.md ------------------------------------------------------------------------------------
+
+
+def train_speed() -> str:
+    d = load("train_speed")
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; {d['steps']} steps, median of {d['repeats']} interleaved repeats.\n\n")
+        out.append(table(
+            ["model", "threads", "plain step/s", "engine step/s", "ratio", "engine, default run settings", "ratio"],
+            [[r["model"], str(r["threads"]), f"{r['plain_steps_per_s']:.2f}", f"{r['engine_steps_per_s']:.2f}", f"{r['ratio']:.3f}",
+              f"{r['engine_defaults_steps_per_s']:.2f}", f"{r['ratio_defaults']:.3f}"] for r in rows]))
+    return "".join(out)
+
+
+def engine_overhead() -> str:
+    d = load("engine_overhead")
+    rows = {(r["model"], r["threads"]): r for r in d["rows"]}
+    models = list(dict.fromkeys(r["model"] for r in d["rows"]))
+    machine = d.get("machine", "not recorded")
+    note = f" ({d['machine_note']})" if d.get("machine_note") else ""
+    return f"Machine: {machine}{note}.\n\n" + table(["", "ms per step"], [
+        ["engine's fixed work per step (batch indexing and conversion, finiteness bookkeeping, metrics, pause/stop token, logging; "
+         f"start-up amortised over {d['steps']:,} steps)", f"**{d['overhead_ms_per_step']:.2f}**"],
+        [" / ".join(models) + " plain step, 1 thread (from `train_speed.json`)", " / ".join(num(rows[m, 1]["step_ms"]) for m in models)],
+        ["lowest ratio this overhead allows, 1 thread (2 threads)",
+         ", ".join(f"{m} {rows[m, 1]['ratio_bound']:.4f} ({rows[m, 2]['ratio_bound']:.4f})" for m in models)],
+    ])
+
+
+FAMILY = {"dcgan": "GAN", "gan": "GAN", "vae": "autoencoder", "ddpm": "diffusion", "gated-pixelcnn": "autoregressive",
+          "realnvp": "flow", "maf": "flow", "iaf": "flow"}
+TTQ_ORDER = ["dcgan", "vae", "ddpm", "gated-pixelcnn", "realnvp", "maf", "iaf", "gan"]
+
+
+def time_to_quality(d: dict[str, Any] | None = None) -> str:
+    """One table per machine: the metric at 1/4, 1/2 and the end of the run, the best point, the floor.
+
+    ``d`` is a results file's content (default ``results/time_to_quality.json``).
+    """
+    d = d or load("time_to_quality")
+    rows = sorted(d["rows"], key=lambda r: (TTQ_ORDER.index(r["model"]) if r["model"] in TTQ_ORDER else 99, r["model"]))
+    out = []
+    for machine, group in by_machine(rows).items():
+        autocast = sorted({(r.get("speedups") or {}).get("autocast", "not recorded") for r in group})
+        out.append(f"Machine: {machine}; {dates(group)}; autocast {', '.join(autocast)}.\n\n")
+        body = []
+        for r in group:
+            pts = r["points"]
+            metric = "fid" if "fid" in pts[-1] else "mmd2"
+
+            def at(frac: float) -> str:
+                target = pts[-1]["train_s"] * frac
+                p = min(pts, key=lambda q: abs(q["train_s"] - target))
+                return f"{num(p[metric])} ({p['train_s'] / 60:.1f} min)"
+
+            end = pts[-1]
+            best = min(pts, key=lambda q: q[metric])
+            also = []
+            if "kid" in end:
+                also.append(f"KID {num(end['kid'])} (floor {num(end['kid_floor'], 2)})")
+            if "modes_covered" in end:
+                also.append(f"{end['modes_covered']:.0f}/8 modes, {100 * end['high_quality_fraction']:.0f}% within 3 sigma")
+            if metric == "fid" and best is not end:
+                also.append(f"best: FID {num(best['fid'])} at {best['train_s'] / 60:.1f} min")
+            name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+            body.append([FAMILY.get(r["model"], ""), name, r["dataset"], f"{r['steps']:,}", {"fid": "FID", "mmd2": "MMD²"}[metric],
+                         at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]), "; ".join(also)])
+        out.append(table(["family", "model", "dataset", f"steps in {num(group[0].get('minutes', 10))} min", "metric",
+                          "at 1/4 of the time", "at 1/2", "at the end", "floor", "also at the end"], body))
+        out.append("\n")
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def _speedup_rows(machine: str, variants: list[str], with_loss: bool) -> list[list[str]]:
+    rows = [r for r in load("speedups")["rows"] if r.get("machine") == machine and r["threads"] == 1]
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        got = {r["variant"]: r for r in rows if r["model"] == model}
+        ratios = {v: got[v]["ratio_to_base"] for v in variants if v in got}
+        best = max(ratios, key=ratios.get)
+        cells = [model, num(got["base"]["steps_per_s"])]
+        cells += [("**{}x**" if v == best and ratios[v] > 1 else "{}x").format(f"{ratios[v]:.2f}") if v in ratios else "not measured" for v in variants]
+        if with_loss:
+            loss = [got[v].get("loss_end") for v in ("base", "bf16")]
+            cells.append("—" if any(x is None or math.isnan(x) for x in loss) else " / ".join(num(x, 4) for x in loss))
+        out.append(cells)
+    return out
+
+
+SPEEDUP_MACHINES = {"speedups_avx2": "x86_64 2 cores, torch 2.15.0+cu132, AVX2, native bf16: False",
+                    "speedups_bf16": "x86_64 2 cores, torch 2.14.1+cu130, AVX512, native bf16: True"}
+
+
+def speedups_avx2() -> str:
+    machine = SPEEDUP_MACHINES["speedups_avx2"]
+    return f"Machine: {machine}.\n\n" + table(["model", "fp32 NCHW step/s", "channels-last", "bf16 autocast"],
+                                              _speedup_rows(machine, ["channels_last", "bf16"], with_loss=False))
+
+
+def speedups_bf16() -> str:
+    machine = SPEEDUP_MACHINES["speedups_bf16"]
+    return f"Machine: {machine}.\n\n" + table(
+        ["model", "fp32 NCHW step/s", "channels-last", "bf16 autocast", "both", "loss fp32 / bf16"],
+        _speedup_rows(machine, ["channels_last", "bf16", "channels_last_bf16"], with_loss=True))
+
+
+def sampling_speed() -> str:
+    d = load("sampling_speed")
+    out = []
+    for machine, rows in by_machine(sorted(d["rows"], key=lambda r: (r["model"], r["sampler"]))).items():
+        out.append(f"Machine: {machine}; {dates(rows)}.\n\n")
+        out.append(table(["model", "dataset", "sampler", "samples/s", "NFE per sample", f"ms per NFE (batch of {rows[0]['n']})"],
+                         [[r["model"], r["dataset"], r["sampler"], num(r["samples_per_s"]), str(r["nfe"]), f"{r['ms_per_nfe_batch']:.1f}"]
+                          for r in rows]))
+        out.append("\n")
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def threads() -> str:
+    d = load("train_speed_threads")
+    rows = {(r["model"], r["threads"]): r["plain_steps_per_s"] for r in d["rows"]}
+    models = list(dict.fromkeys(r["model"] for r in d["rows"]))
+    gains = [rows[m, 2] / rows[m, 1] for m in models]
+    return f"Machine: {d['machine']}; {d['date']}; load not recorded.\n\n" + table(["condition", "model", "1 thread", "2 threads"], [[
+        "plain loop, `train_speed.py` (2026-11-21)", " / ".join(models) + " step/s",
+        " / ".join(num(rows[m, 1]) for m in models),
+        " / ".join(num(rows[m, 2]) for m in models) + f" ({min(gains):.1f}-{max(gains):.1f}x)"]])
+
+
+def distributed_throughput() -> str:
+    d = load("distributed_throughput")
+    info = d["machine_info"]
+    out = [f"Machine: {d['machine']} ({info['cpu']}); {d['date']}; `{d['command']}` under `nice -n {d['nice']}`; "
+           f"{d['model']} on {d['dataset']}, {d['steps']} steps, medians of {len(d['rows'][0]['repeats'])} alternated repeats.\n\n"]
+    out.append(table(
+        ["processes x threads", "global batch", "examples/s (training, median)", "examples/s (whole command)", f"loss at step {d['steps']}",
+         "mean loss, last 100 steps", "cores other processes kept busy", "examples/s of each repeat"],
+        [[f"{r['processes']} x {r['threads_per_process']}", str(r["global_batch"]), num(r["examples_per_s"]), num(r["examples_per_s_wall"]),
+          f"{r['loss_last']:.1f}", f"{r['loss_last_100_steps']:.1f}", f"{r['other_cores_busy']:.2f}",
+          ", ".join(num(x["examples_per_s"]) for x in r["repeats"])] for r in d["rows"]]))
+    return "".join(out)
+
+
+def reliability() -> str:
+    """The fault-injection table, from results/reliability.json (its own script's renderer when it has one)."""
+    path = RESULTS / "reliability.json"
+    if not path.is_file():
+        return "Not measured yet: `benchmarks/reliability.py` writes `results/reliability.json`.\n"
+    script = HERE / "reliability.py"
+    if script.is_file():
+        spec = importlib.util.spec_from_file_location("bench_reliability_report", script)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(HERE))
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(HERE))
+        if callable(getattr(module, "markdown_table", None)):
+            return module.markdown_table(json.loads(path.read_text()))
+    d = json.loads(path.read_text())
+    rows = d.get("rows", [])
+    keys = list(dict.fromkeys(k for r in rows for k in r if not isinstance(r[k], (dict, list))))
+    return f"Machine: {d.get('machine', 'not recorded')}; {d.get('date', 'date not recorded')}.\n\n" + table(
+        keys, [[num(r[k]) if isinstance(r.get(k), float) else str(r.get(k, "")) for k in keys] for r in rows])
+
+
+# -- RESULTS_ui.md ---------------------------------------------------------------------------------
+
+
+def ui() -> str:
+    d = load("ui")
+    m, ev, sp, cr = d["machine"], d["event_loop_latency"], d["steps_per_s"], d["curve_redraw"]
+    pairs = ", ".join(f"{x:.2f}" for x in sp["pair_ratios"])
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}, Qt {m['qt_platform']}; "
+            f"load average (1 min) {d['load_average_at_start'][0]:.1f} at the start, {d['load_average_at_end'][0]:.1f} at the end.\n\n") + table(
+        ["what", "measured", "target"], [
+            [f"event-loop latency while {ev['config']['model'].upper()} trains on {ev['config']['dataset']} (20 ms timer's lateness, "
+             f"{ev['seconds']:.0f} s, previews every {ev['config']['preview_every_s']:.0f} s)",
+             f"p50 {ev['p50_ms']:.1f} ms, **p95 {ev['p95_ms']:.1f} ms, worst {ev['max_ms']:.0f} ms**", ev["target"]],
+            [f"steps/s, window vs `genstudio train` ({sp['config']['model'].upper()}, {sp['config']['dataset']}, batch {sp['config']['batch_size']}, "
+             f"{sp['config']['steps']} steps, same torch threads = {sp['window_threads']}), median of {len(sp['pair_ratios'])} alternated pairs",
+             f"**{sp['ratio_window_over_cli_same_threads']:.2f}** (pairs {pairs})", "≥ " + sp["target"].split(">=")[-1].strip()],
+            ["same, against `genstudio train` with its default threads",
+             f"{sp['ratio_window_over_cli_default_threads']:.1f} (the CLI's default threads thrash on a shared 2-core box: "
+             f"{sp['cli_default_threads']:.2f} steps/s)", "—"],
+            [f"curve view redraw, {cr['curves']} curves × {cr['points_per_curve']:,} points, 10 points appended, `redraw()` + synchronous repaint",
+             f"**median {cr['live_append_redraw_ms_median']:.1f} ms**, p95 {cr['live_append_redraw_ms_p95']:.1f} ms", "< 16 ms"],
+            ["same after a smoothing change (every EMA recomputed)", f"median {cr['smoothing_change_redraw_ms_median']:.1f} ms", "—"],
+        ])
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "train_speed": train_speed, "engine_overhead": engine_overhead, "time_to_quality": time_to_quality,
+    "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
+    "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
+}
+
+
+# -- numbers quoted in prose -----------------------------------------------------------------------
+
+
+def distributed_sentence() -> str:
+    d = load("distributed_throughput")
+    rows = {(r["processes"], r["threads_per_process"]): r for r in d["rows"]}
+    two, one = rows[2, 1], rows[1, 1]
+    busy = sorted(r["other_cores_busy"] for r in d["rows"])
+    parts = [f"Measured on a {d['machine_info']['cores']}-core CPU ({d['date']}, `benchmarks/distributed_throughput.py`"
+             + (f"; other processes kept {busy[0]:.1f}-{busy[-1]:.1f} cores busy" if busy[-1] >= 0.1 else "; no other load") + "): "
+             f"2 processes of 1 thread trained {num(two['examples_per_s'])} examples/s against {num(one['examples_per_s'])} "
+             f"for one process of 1 thread ({two['examples_per_s'] / one['examples_per_s']:.2f}x)"]
+    if (1, 2) in rows:
+        parts.append(f" and {num(rows[1, 2]['examples_per_s'])} for one process of 2 threads")
+    parts.append(f"; the mean loss of the last 100 of {d['steps']} steps was {two['loss_last_100_steps']:.1f} "
+                 f"against {one['loss_last_100_steps']:.1f} (2 processes see twice the examples per step)")
+    return "".join(parts) + "."
+
+
+def _speedup_ratio_range(machine: str, variant: str) -> tuple[float, float]:
+    ratios = [r["ratio_to_base"] for r in load("speedups")["rows"] if r.get("machine") == machine and r["variant"] == variant]
+    return min(ratios), max(ratios)
+
+
+def facts() -> dict[str, list[str]]:
+    """Sentences of prose, rendered from the results files, that must appear in each document."""
+    ui_, ld, ds, ar = load("ui"), load("latent_decode"), load("diffusion_scrub"), load("autoregressive_panel")
+    ev, slider = ui_["event_loop_latency"], ld["panel_slider_move"]
+    img, pts = ds["images_16x28x28_ddim50"], ds["points_500_ddpm200_with_field"]
+    lo, hi = _speedup_ratio_range(SPEEDUP_MACHINES["speedups_bf16"], "bf16")
+    slow_lo, slow_hi = (1 / x for x in reversed(_speedup_ratio_range(SPEEDUP_MACHINES["speedups_avx2"], "bf16")))
+    ttq = {r["model"]: r for r in load("time_to_quality")["rows"] if r["dataset"] == "mnist5k"}
+    nvp = ttq["realnvp"]["points"]
+    nvp300 = next(p for p in nvp if p["step"] == 300)
+    blind = re.search(r"blind spot: (\d+)", ar["pixelcnn_receptive_field"]).group(1)
+    readme = [
+        distributed_sentence(),
+        f"{lo:.1f}-{hi:.1f}x faster at the same loss on an AVX512-BF16 CPU, {slow_lo:.0f}-{slow_hi:.0f}x slower where bf16 is emulated",
+        f"event-loop latency p95 {ev['p95_ms']:.1f} ms, worst\n{ev['max_ms']:.0f} ms",
+        f"Decoding on a slider move takes {slider['ms_median']:.1f} ms median / {slider['ms_p95']:.1f} ms p95 at 28x28 (target < {ld['target_ms']:.0f} ms",
+        f"p95 {img['ms_p95']:.1f} ms for 16 MNIST digits and {pts['ms_p95']:.1f} ms for 500 particles",
+        f"trained for only {ar['checkpoint_step']} steps",
+        f"exact NLL of {ar['nll_nats']:.2f} nats ({ar['bits_per_dim']:.3f} bits/dim) on {ar['nll_examples']} validation digits",
+        f"It samples {ar['pixels_per_s_cached']:.0f} pixels/s with the row cache against {ar['pixels_per_s_naive']:.0f} without "
+        f"({ar['pixels_per_s_cached'] / ar['pixels_per_s_naive']:.1f}x",
+        f"PixelCNN shows its blind spot ({blind} earlier pixels",
+        f"({ttq['realnvp']['steps']} steps;",
+        f"they are thick strokes, FID {nvp300['fid']:.0f}",
+        f"thinned to specks, FID {nvp[-1]['fid']:.0f}",
+    ]
+    dcgan, vae, ddpm, gpc = ttq["dcgan"], ttq["vae"], ttq["ddpm"], ttq["gated-pixelcnn"]
+    gan2d = next(r for r in load("time_to_quality")["rows"] if r["model"] == "gan")
+    worst = max(gan2d["points"], key=lambda p: p["mmd2"])
+    fp32 = {r["model"]: r for r in load("time_to_quality_fp32")["rows"]}
+    short = {r["model"]: r for r in load("time_to_quality_2min")["rows"]}
+    gain = [ttq[m]["steps"] / fp32[m]["steps"] for m in ("vae", "dcgan", "ddpm", "gated-pixelcnn")]
+    thick = [p for p in nvp if p["step"] in (200, 300)]
+    pcs = load("pixelcnn_sampling")["results"][0]
+    results = [
+        "FID and KID (KID not scaled: a squared distance in the classifier's features, so values near 0 and a slightly negative floor are expected)",
+        f"(FID {num(dcgan['points'][0]['fid'])} after one minute, {num(dcgan['points'][-1]['fid'])} at 10)",
+        f"improves steadily ({vae['points'][0]['fid']:.0f} -> {num(vae['points'][-1]['fid'])})",
+        f"Its FID fell from {ddpm['points'][0]['fid']:.0f} at {ddpm['points'][0]['train_s'] / 60:.1f} minutes to "
+        f"{ddpm['points'][-1]['fid']:.0f} at 10 ({ddpm['steps']:,} steps)",
+        f"FID {num(min(p['fid'] for p in gpc['points']))} to {num(gpc['points'][-1]['fid'])} and KID "
+        f"{min(p['kid'] for p in gpc['points']):.0f} to {num(max(p['kid'] for p in gpc['points']))} within minutes",
+        f"drew thick strokes after 200-300 steps (FID {num(thick[0]['fid'], 2)}, {thick[0]['train_s'] / 60:.1f}-{thick[-1]['train_s'] / 60:.1f} min)",
+        f"FID rose to {nvp[-1]['fid']:.0f}",
+        f"(MMD² {num(worst['mmd2'], 2)} at {worst['train_s'] / 60:.1f} min)",
+        f"the same 10 minutes gave {fp32['vae']['steps']:,} VAE / {fp32['dcgan']['steps']:,} DCGAN / {fp32['ddpm']['steps']:,} DDPM / "
+        f"{fp32['gated-pixelcnn']['steps']:,} Gated PixelCNN steps (today {min(gain):.1f}-{max(gain):.1f}x as many) and FID VAE "
+        f"{num(fp32['vae']['points'][-1]['fid'])}, DCGAN {num(fp32['dcgan']['points'][-1]['fid'])}, DDPM {num(fp32['ddpm']['points'][-1]['fid'])}, "
+        f"Gated PixelCNN {num(fp32['gated-pixelcnn']['points'][-1]['fid'])}, old-default RealNVP {num(fp32['realnvp']['points'][-1]['fid'])}",
+        f"DCGAN {num(short['dcgan']['points'][-1]['fid'])}, VAE {num(short['vae']['points'][-1]['fid'], 2)}, Gated PixelCNN "
+        f"{num(short['gated-pixelcnn']['points'][-1]['fid'])}, RealNVP {num(short['realnvp']['points'][-1]['fid'])}, DDPM "
+        f"{num(short['ddpm']['points'][-1]['fid'])}",
+        f"made every family {lo:.1f}-{hi:.1f}x *faster*",
+        f"autocast made steps {slow_lo:.0f}-{slow_hi:.0f}x *slower*",
+        f"they made {min(gain):.1f}-{max(gain):.1f}x the steps of the fp32 runs",
+        f"(DCGAN {num(dcgan['points'][-1]['fid'])} against {num(fp32['dcgan']['points'][-1]['fid'])}, DDPM "
+        f"{ddpm['points'][-1]['fid']:.0f} against {num(fp32['ddpm']['points'][-1]['fid'])})",
+        f"cached and naive sampling: {pcs['speedup']:.1f}x for PixelCNN on 28x28 digits",
+        f"(median {slider['ms_median']:.1f} ms, p95 {slider['ms_p95']:.1f} ms at 28x28; target {ld['target_ms']:.0f} ms)",
+        f"(p95 {img['ms_p95']:.1f} ms for 16 digits, {pts['ms_p95']:.1f} ms for 500 particles",
+        distributed_sentence(),
+    ]
+    late = [t["late_ms"] for t in ev["late_ticks"]]
+    ui_doc = [
+        f"at 5 % the ratio is ~{ui_['steps_per_s']['ratio_window_over_cli_same_threads']:.2f}",
+        f"The worst remaining stalls ({min(late):.0f}–{max(late):.0f} ms)",
+    ]
+    return {"README.md": readme, "RESULTS.md": results, "RESULTS_ui.md": ui_doc}
+
+
+# -- rendering the documents -----------------------------------------------------------------------
+
+
+def render(text: str) -> str:
+    """``text`` with every marked table rendered again from its results file."""
+    def block(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in TABLES:
+            raise KeyError(f"no renderer for <!-- table:{name} --> (known: {', '.join(TABLES)})")
+        return f"<!-- table:{name} -->\n\n{TABLES[name]()}\n<!-- /table -->"
+
+    return BLOCK.sub(block, text)
+
+
+def problems() -> list[str]:
+    """What differs between the documents and the results files, one line each."""
+    out = []
+    for name, path in DOCUMENTS.items():
+        text = path.read_text()
+        words = " ".join(text.split())  # a quoted sentence may wrap anywhere
+        if render(text) != text:
+            stale = [m.group(1) for m in BLOCK.finditer(text) if render(m.group(0)) != m.group(0)]
+            out.append(f"{name}: tables {', '.join(stale)} differ from their results files (python benchmarks/report.py rewrites them)")
+        for fact in facts()[name]:
+            if " ".join(fact.split()) not in words:
+                out.append(f"{name}: does not say {fact!r}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 when a table or quoted number differs")
+    args = ap.parse_args()
+    if not args.check:
+        for path in DOCUMENTS.values():
+            text = path.read_text()
+            if render(text) != text:
+                path.write_text(render(text))
+                print(f"rewrote {path.relative_to(ROOT)}")
+    found = problems()
+    for line in found:
+        print(line)
+    sys.exit(1 if found else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Every benchmark table in README.md and benchmarks/RESULTS*.md matches the results file it comes from.
+
+``benchmarks/report.py`` renders each marked table (``<!-- table:NAME -->`` ...
+``<!-- /table -->``) from ``benchmarks/results/*.json`` and lists the sentences
+of prose that quote a results file (``facts()``); these tests re-render and
+compare, so a hand-edited cell, a re-measured file not rendered again, or a
+quoted number that drifted fails here. ``python benchmarks/report.py`` fixes
+the tables; prose is fixed by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def report():
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("bench_report_numbers", BENCHMARKS / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _blocks(report, name):
+    return [(m.group(1), m.group(0)) for m in report.BLOCK.finditer(report.DOCUMENTS[name].read_text())]
+
+
+@pytest.mark.parametrize("document", ["README.md", "RESULTS.md", "RESULTS_ui.md"])
+def test_every_marked_table_matches_its_results_file(report, document):
+    for name, block in _blocks(report, document):
+        assert report.render(block) == block, f"{document}: table {name} differs from its results file; run python benchmarks/report.py"
+
+
+def test_the_documents_mark_every_table_the_renderer_knows(report):
+    marked = [name for doc in report.DOCUMENTS for name, _ in _blocks(report, doc)]
+    assert sorted(marked) == sorted(report.TABLES), "each renderer's table appears exactly once"
+
+
+@pytest.mark.parametrize("document", ["README.md", "RESULTS.md", "RESULTS_ui.md"])
+def test_numbers_quoted_in_prose_match_the_results_files(report, document):
+    words = " ".join(report.DOCUMENTS[document].read_text().split())
+    missing = [fact for fact in report.facts()[document] if " ".join(fact.split()) not in words]
+    assert not missing, f"{document} does not say: {missing}"
+
+
+def test_no_table_of_results_sits_outside_the_markers(report):
+    # A results table pasted by hand (outside any marker) would never be checked: every Markdown table in
+    # RESULTS*.md is inside a marked block.
+    for document in ("RESULTS.md", "RESULTS_ui.md"):
+        text = report.BLOCK.sub("", report.DOCUMENTS[document].read_text())
+        stray = [line for line in text.splitlines() if line.startswith("|---")]
+        assert not stray, f"{document} has a table outside <!-- table:... --> markers"
+
+
+def test_kid_is_labelled_as_genstudio_eval_prints_it(report):
+    text = report.DOCUMENTS["RESULTS.md"].read_text()
+    assert "x1000" not in text and "×1000" not in text  # the values are not scaled
+    kid = [p["kid"] for r in report.load("time_to_quality")["rows"] for p in r["points"] if "kid" in p]
+    assert any(k > 1 for k in kid)  # what the label says: raw squared distances, not multiplied by 1000 anywhere
+    assert "KID not scaled" in text
+
+
+def test_every_row_names_its_machine(report):
+    for path in sorted(report.RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        assert data.get("machine") or data.get("machine_info"), f"{path.name} names no machine"
+        for row in data.get("rows", []):
+            assert row.get("machine"), f"{path.name}: a row has no machine: {row.get('model')}"
+
+
+def test_a_changed_cell_or_number_is_caught(report, tmp_path, monkeypatch):
+    # The check itself must fail on a broken document: alter one table cell and one quoted number.
+    text = report.DOCUMENTS["RESULTS.md"].read_text()
+    cell = re.search(r"\| dcgan \| mnist5k \| ([\d,]+) \|", text)
+    assert cell, "the time-to-quality table lists dcgan on mnist5k"
+    broken = tmp_path / "RESULTS.md"
+    broken.write_text(text.replace(cell.group(0), cell.group(0).replace(cell.group(1), "1,234,567")))
+    monkeypatch.setitem(report.DOCUMENTS, "RESULTS.md", broken)
+    assert any("RESULTS.md: tables time_to_quality" in p for p in report.problems())
+    fact = report.facts()["RESULTS.md"][1]
+    assert fact in text
+    broken.write_text(text.replace(fact, fact.replace("after one minute", "after two minutes")))
+    assert any("does not say" in p for p in report.problems())
+
+
+def test_rows_of_two_machines_never_share_a_table(report, monkeypatch):
+    rows = [{"model": "vae", "dataset": "d", "sampler": "default", "n": 4, "samples_per_s": 1.0, "nfe": 1, "ms_per_nfe_batch": 1.0, "machine": m}
+            for m in ("cpu A", "cpu B")]
+    monkeypatch.setattr(report, "load", lambda name: {"rows": rows})
+    out = report.sampling_speed()
+    assert out.count("| model |") == 2 and "Machine: cpu A" in out and "Machine: cpu B" in out
+    rows[1]["machine"] = None
+    assert "machine unknown (not recorded)" in report.sampling_speed()  # labelled, never guessed
