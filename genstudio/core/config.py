@@ -171,7 +171,12 @@ def coerce(spec: ParamSpec, value: Any) -> Any:
             if isinstance(value, str):
                 parts = [p for p in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",") if p.strip()]
                 value = [int(p) if p.strip().lstrip("-").isdigit() else float(p) for p in parts]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
             value = list(value)
+            # Lists hold numbers (channel multipliers): a nested list, a string or NaN would reach the model.
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+                raise ValueError
         elif t is str:
             if not isinstance(value, str):
                 raise ValueError
@@ -189,6 +194,11 @@ def check(spec: ParamSpec, value: Any) -> None:
     if spec.choices is not None and value not in spec.choices:
         choices = ", ".join(str(c) for c in spec.choices)
         raise ConfigError(f"setting '{spec.name}' must be one of {choices}; got {value!r}")
+    if isinstance(value, (list, tuple)):  # a list field's bounds hold for each of its values
+        if spec.min is not None and any(v < spec.min for v in value):
+            raise ConfigError(f"setting '{spec.name}' must hold values of at least {spec.min}; got {list(value)}")
+        if spec.max is not None and any(v > spec.max for v in value):
+            raise ConfigError(f"setting '{spec.name}' must hold values of at most {spec.max}; got {list(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if spec.min is not None and value < spec.min:
             raise ConfigError(f"setting '{spec.name}' must be at least {spec.min}; got {value}")

@@ -34,7 +34,8 @@ from . import speedups as speedmod
 from .alarms import AlarmMonitor
 from .capabilities import capabilities_of
 from .events import CheckpointSaved, Event, Finished, Metrics, Notice, Paused, Preview, RunControl, RunStarted
-from .model import GenerativeModel, NonFiniteError, check_weights_finite
+from .config import ConfigError
+from .model import DataMismatchError, GenerativeModel, NonFiniteError, check_weights_finite
 from .registry import get_model_class
 from .run_lock import LOCK_NAME
 from .runs import RunError, RunFolder, disk_full
@@ -48,7 +49,12 @@ def build_model(spec: RunSpec, data_info, device: torch.device) -> GenerativeMod
     """Seed, then build the model named in ``spec`` for ``data_info`` on ``device``."""
     devmod.seed_everything(spec.run.seed)
     cls = get_model_class(spec.run.model)
-    model = cls(spec.model, data_info)
+    try:
+        model = cls(spec.model, data_info)
+    except DataMismatchError:
+        raise
+    except ValueError as e:  # settings that pass their own bounds but not together (aug_max >= timesteps): a usage error
+        raise ConfigError(f"model '{spec.run.model}' cannot be built with these settings: {e}") from None
     return model.to(device)
 
 

@@ -27,7 +27,7 @@ class RunConfig:
     dataset: str = param("mnist5k", "dataset id (genstudio list datasets)")
     steps: int = param(2000, "number of training steps", min=1, max=10_000_000)
     batch_size: int = param(64, "examples per training step", min=1, max=65536)
-    seed: int = param(0, "seed for weights, batches and noise", min=0)
+    seed: int = param(0, "seed for weights, batches and noise", min=0, max=2**32 - 1)  # numpy and scikit-learn take 32-bit seeds
     device: str = param("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: int = param(0, "torch CPU threads (0: the cores the load average leaves free; in the studio one fewer)", min=0, max=256)
     log_every: int = param(10, "write metrics every N steps", min=1)

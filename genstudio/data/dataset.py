@@ -46,7 +46,7 @@ class DataOptions:
     noise: float = param(0.05, "noise added to 2-D sets that take it (moons, circles, swissroll)", min=0.0, max=1.0)
     val_fraction: float = param(0.1, "fraction held out for validation", min=0.0, max=0.5)
     download: bool = param(True, "download torchvision datasets when they are missing and the machine is online")
-    seed: int = param(0, "seed for synthetic data and the train/validation split", min=0)
+    seed: int = param(0, "seed for synthetic data and the train/validation split", min=0, max=2**32 - 1)  # numpy and scikit-learn take 32-bit seeds
     clip_length: int = param(2048, "samples per clip cut from .wav files (the 'wav' dataset)", min=2, max=1_000_000)
     sample_rate: int = param(0, "resample .wav files to this rate in Hz (0: the files' most common rate)", min=0, max=192_000)
 

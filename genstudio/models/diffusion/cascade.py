@@ -57,7 +57,7 @@ class CascadeConfig:
     schedule: str = param("cosine", "noise schedule of both stages: linear, cosine, sigmoid", choices=SCHEDULES)
     base_channels: int = param(16, "base (low-resolution) U-Net channels", min=8, max=512)
     sr_channels: int = param(16, "super-resolution U-Net channels at full resolution", min=8, max=512)
-    channel_mults: list = param([1, 2], "U-Net channel multiplier per level, both stages")
+    channel_mults: list = param([1, 2], "U-Net channel multiplier per level, both stages", min=1, max=8)
     attention: bool = param(False, "self-attention at the lowest U-Net resolution")
     aug_max: int = param(250, "largest noise-conditioning augmentation level s seen in training (timesteps; 0 turns augmentation off)", min=0, max=4000)
     aug_levels: int = param(10, "augmentation levels embedded (s is rounded to one of this many evenly spaced levels)", min=1, max=1000)

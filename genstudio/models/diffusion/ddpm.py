@@ -62,7 +62,7 @@ class DDPMConfig:
     schedule: str = param("linear", "noise schedule: linear (DDPM), cosine (improved DDPM), sigmoid", choices=SCHEDULES)
     prediction: str = param("eps", "what the network predicts: eps (DDPM), x0, or v (velocity)", choices=("eps", "x0", "v"))
     base_channels: int = param(16, "U-Net channels at full resolution", min=8, max=512)
-    channel_mults: list = param([1, 2, 4], "U-Net channel multiplier per resolution level (each extra level halves the size)")
+    channel_mults: list = param([1, 2, 4], "U-Net channel multiplier per resolution level (each extra level halves the size)", min=1, max=8)
     num_res_blocks: int = param(1, "residual blocks per U-Net level", min=1, max=4)
     attention: bool = param(True, "self-attention at the lowest U-Net resolution")
     dropout: float = param(0.0, "dropout inside residual blocks", min=0.0, max=0.5)

@@ -92,7 +92,7 @@ class NCSNConfig:
     steps_per_level: int = param(100, "annealed Langevin steps per noise level when sampling", min=1, max=10000)
     step_size: float = param(2e-5, "Langevin step size epsilon at the smallest level (alpha_i = epsilon sigma_i^2 / sigma_L^2)", min=1e-9, max=1.0, log=True)
     base_channels: int = param(16, "U-Net channels at full resolution", min=8, max=512)
-    channel_mults: list = param([1, 2, 4], "U-Net channel multiplier per resolution level")
+    channel_mults: list = param([1, 2, 4], "U-Net channel multiplier per resolution level", min=1, max=8)
     num_res_blocks: int = param(1, "residual blocks per U-Net level", min=1, max=4)
     attention: bool = param(True, "self-attention at the lowest U-Net resolution")
     mlp_hidden: int = param(128, "hidden width of the MLP score network for points", min=16, max=2048)
