@@ -103,3 +103,16 @@ def test_rows_of_two_machines_never_share_a_table(report, monkeypatch):
     assert out.count("| model |") == 2 and "Machine: cpu A" in out and "Machine: cpu B" in out
     rows[1]["machine"] = None
     assert "machine unknown (not recorded)" in report.sampling_speed()  # labelled, never guessed
+
+
+def test_saved_rows_carry_the_machine_they_ran_on(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_common
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"machine": "new cpu", "rows": [{"model": "a", "v": 1, "machine": "old cpu"}, {"model": "b", "v": 2, "machine": "old cpu"}]}))
+    rows = bench_common.save_results(path, [{"model": "b", "v": 3}], key=("model",))
+    kept, new = rows
+    assert kept == {"model": "a", "v": 1, "machine": "old cpu"}  # a kept row keeps its own machine
+    assert new["v"] == 3 and new["machine"] == bench_common.machine_line()
+    assert json.loads(path.read_text())["rows"] == rows
