@@ -29,7 +29,6 @@ import importlib.util
 import json
 import math
 import re
-import statistics
 import sys
 from pathlib import Path
 from typing import Any, Callable
