@@ -221,3 +221,17 @@ def test_close_while_compare_runs_evaluates(window, qtbot, tmp_path, how):
     assert QThreadPool.globalInstance().waitForDone(GUARD_S * 1000)  # nothing left running for the process to wait on
     assert stopped == seen
     assert not (run.path / "evals.jsonl").exists()
+
+
+def test_close_the_moment_train_is_pressed(window, qtbot, qtlog):
+    """Closed while the run is still being set up (data, model): it ends stopped at step 0, not left 'running'."""
+    fast_points_run(window, qtbot)
+    assert window.start_training()
+    run_dir = window.shown_run
+    window.close()
+    qtbot.waitUntil(lambda: window.session is None, timeout=GUARD_S * 1000)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
+    run = RunFolder(run_dir)
+    meta = run.meta
+    assert meta["status"] == "stopped" and run.latest_checkpoint() == meta["step"], meta
