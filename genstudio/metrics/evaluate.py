@@ -35,9 +35,7 @@ from genstudio.core.config import ConfigError
 from genstudio.core.engine import load_run_model
 from genstudio.data.dataset import Dataset, load_dataset
 
-from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples
-
-__all__ = ["EvaluationCancelled", "evaluate_run", "read_evals"]
+from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples  # noqa: F401  (EvaluationCancelled: raised here, caught by callers)
 
 EVALS_FILE = "evals.jsonl"
 #: Audio clips drawn to time sampling (one WaveNet clip is thousands of sequential passes).
