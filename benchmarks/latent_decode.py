@@ -76,7 +76,7 @@ def time_panel_slider(reps: int = 3) -> dict:
     from genstudio.core.runs import RunFolder
     from genstudio.core.spec import RunSpec
     from genstudio.ui.panels import PanelContext
-    from genstudio.ui.panels.latent_explorer import LatentExplorerPanel
+    from genstudio.ui.panels.latent.panel import LatentExplorerPanel
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

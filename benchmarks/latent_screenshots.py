@@ -86,7 +86,7 @@ def grab(app, widget, name: str) -> None:
 
 
 def shoot_vae(app, run: Path) -> None:
-    from genstudio.ui.panels.latent_explorer import LatentExplorerPanel
+    from genstudio.ui.panels.latent.panel import LatentExplorerPanel
 
     panel = LatentExplorerPanel(context(run))
     panel.resize(1200, 760)
@@ -126,7 +126,7 @@ def pg_point(x: float, y: float):
 
 
 def shoot_cgan(app, run: Path) -> None:
-    from genstudio.ui.panels.latent_explorer import LatentExplorerPanel
+    from genstudio.ui.panels.latent.panel import LatentExplorerPanel
 
     panel = LatentExplorerPanel(context(run))
     panel.resize(1200, 760)

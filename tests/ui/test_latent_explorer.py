@@ -30,7 +30,7 @@ def tiny_run(tmp_path, model, dataset, steps=30, data=None, **over):
 
 
 def open_panel(qtbot, run_dir, live=False):
-    from genstudio.ui.panels.latent_explorer import LatentExplorerPanel
+    from genstudio.ui.panels.latent.panel import LatentExplorerPanel
 
     meta = RunFolder(run_dir).meta
     ctx = PanelContext(run_dir, meta["capabilities"], meta["metric_groups"], meta["data_info"], {}, live=live)

@@ -70,7 +70,7 @@ def test_ranking_grid_and_traversals():
 
 
 def test_class_label_positions_are_medians_pushed_apart():
-    from genstudio.ui.panels.latent_explorer import class_label_positions
+    from genstudio.ui.panels.latent_math import class_label_positions
 
     coords = np.array([[0.0, 0.0], [1.0, 1.0], [100.0, 2.0], [5.0, 5.0], [7.0, 9.0]])
     labels = np.array([0, 0, 0, 1, -1])

@@ -17,6 +17,7 @@
 - Ranking of latent dimensions (by KL to the prior when the model reports
   it, else by the spread of the encodings) and the latent batches behind the
   manifold grid and the traversal rows.
+- Where the class names go on the map, pushed apart so none hides another.
 """
 
 from __future__ import annotations
@@ -141,3 +142,30 @@ def traversal_latents(base: np.ndarray, dims: list[int] | np.ndarray, values: np
         z[:, d] = values[d] if values.ndim == 2 else values
         rows.append(z)
     return np.concatenate(rows, 0) if rows else np.zeros((0, len(base)), np.float32)
+
+
+def class_label_positions(coords: np.ndarray, labels: np.ndarray, min_gap: float = 0.06, rounds: int = 50) -> dict[int, tuple[float, float]]:
+    """Where each class's name goes on the map: the coordinate-wise median of its points (robust to strays),
+    then names closer than ``min_gap`` of the map's extent pushed apart so none hides another."""
+    classes = [int(c) for c in np.unique(labels) if c >= 0]
+    if not classes:
+        return {}
+    pos = np.array([np.median(coords[labels == c], axis=0) for c in classes], float)
+    span = np.maximum(coords.max(0) - coords.min(0), 1e-12)
+    for _ in range(rounds):
+        moved = False
+        for a in range(len(pos)):
+            for b in range(a + 1, len(pos)):
+                delta = (pos[b] - pos[a]) / span  # in fractions of the map, so both axes count alike
+                dist = float(np.hypot(*delta))
+                if dist >= min_gap:
+                    continue
+                # Coincident names move apart along a fixed diagonal; others along the line joining them.
+                direction = delta / dist if dist > 1e-9 else np.array([0.6, 0.8])
+                push = (min_gap - dist) / 2 * direction * span
+                pos[a] -= push
+                pos[b] += push
+                moved = True
+        if not moved:
+            break
+    return {c: (float(x), float(y)) for c, (x, y) in zip(classes, pos)}
