@@ -157,18 +157,56 @@ def test_same_seed_same_chain_and_play(qtbot, image_run):
     qtbot.waitUntil(lambda: not rev.play_button.isChecked(), timeout=5_000)
 
 
-def test_sampling_can_be_stopped(qtbot, image_run):
-    panel = make_panel(qtbot, image_run)
-    rev = panel.reverse
+def stop_mid_chain(qtbot, panel) -> int:
+    """Start a 40-step DDPM chain, press Stop while the worker is inside its first network evaluation,
+    wait for the worker to end, and return how many network evaluations it made in all."""
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+
+    rev, model = panel.reverse, panel.model
     rev.sampler_combo.setCurrentText("ddpm")
     rev.steps_spin.setValue(40)
     rev.n_spin.setValue(64)
-    rev.run_button.click()
-    assert rev.busy() and rev.stop_button.isEnabled()
-    rev.stop_button.click()
-    assert not rev.busy() and rev.run_button.isEnabled()
-    qtbot.wait(300)
+    calls, inside, release = [], threading.Event(), threading.Event()
+    original = model.predict_eps
+
+    def gated(*a, **k):
+        calls.append(1)
+        inside.set()
+        release.wait(30)  # hold the first evaluation until Stop has been pressed
+        return original(*a, **k)
+
+    model.predict_eps = gated
+    try:
+        rev.run_button.click()
+        assert rev.busy() and rev.stop_button.isEnabled()
+        qtbot.waitUntil(inside.is_set, timeout=20_000)
+        rev.stop_button.click()
+        assert not rev.busy() and rev.run_button.isEnabled() and not rev.stop_button.isEnabled()
+        release.set()
+        # The chain runs on the shared pool: when it drains, the worker has returned, however it ended.
+        assert QThreadPool.globalInstance().waitForDone(60_000), "the sampling worker is still running"
+    finally:
+        release.set()
+        model.predict_eps = original
+    qtbot.wait(100)  # let anything the stopped worker left behind reach the panel
+    return len(calls)
+
+
+def test_sampling_can_be_stopped(qtbot, image_run, monkeypatch):
+    import sys
+
+    panel = make_panel(qtbot, image_run)
+    rev = panel.reverse
+    assert stop_mid_chain(qtbot, panel) == 1  # of 40: the worker stopped at its next check
     assert rev.chain is None and "stopped" in rev.info_label.text()
+    # The same check rejects a worker that ignores the stop flag: it runs all 40 evaluations.
+    views = sys.modules[type(rev).__module__]
+    record_chain = views.record_chain
+    monkeypatch.setattr(views, "record_chain", lambda *a, should_stop=None, **k: record_chain(*a, **k))
+    assert stop_mid_chain(qtbot, panel) == 40
+    assert rev.chain is None, "a stopped chain's result must be dropped, not shown"
 
 
 def test_record_chain_stops_between_network_evaluations(image_run):
