@@ -107,7 +107,8 @@ class RunLock:
         self.release()
 
     def __del__(self) -> None:  # a train() generator dropped before its first event
-        self.release()
+        with contextlib.suppress(Exception):  # at interpreter exit the kernel closes it anyway
+            self.release()
 
 
 def acquire(run_dir: str | Path) -> RunLock:
@@ -126,7 +127,8 @@ def acquire(run_dir: str | Path) -> RunLock:
     info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "argv": sys.argv[:8]}
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, (json.dumps(info) + "\n").encode())
     except OSError:
         pass  # the holder's name is only for the refusal message; the lock itself is held
     return RunLock(fd, path)
