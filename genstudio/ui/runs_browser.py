@@ -106,6 +106,7 @@ class RunsBrowser(QWidget):
         super().__init__(parent)
         self.root = Path(root) if root is not None else default_runs_root()
         self._thumbs: dict[str, tuple[float, QPixmap]] = {}
+        self._problems: dict[str, tuple[list, list[str]]] = {}  # path -> (file signature, problems)
         self._rows: list[RunFolder] = []
         self.root_label = QLabel()
         self.root_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -197,7 +198,7 @@ class RunsBrowser(QWidget):
             meta = {**meta, "status": "interrupted"}
             notes.insert(0, "meta.json says it is running, but no process is writing it (killed or crashed); open it and Resume run to continue")
         if meta.get("status") not in LIVE:
-            notes += run_problems(run, meta)
+            notes += self._problems_of(run, meta)
         step, total = _int(meta.get("step")), _int(meta.get("total_steps"))
         created = _float(meta.get("created"))
         cells = [
@@ -228,6 +229,22 @@ class RunsBrowser(QWidget):
         thumb = self._thumbnail(run)
         icon_item = self.table.item(r, 0)
         icon_item.setData(Qt.ItemDataRole.DecorationRole, thumb if thumb is not None else None)
+
+    def _problems_of(self, run: RunFolder, meta: dict) -> list[str]:
+        """run_problems, re-checked only when one of the files it reads changed (a refresh lists every run)."""
+        sig = []
+        for p in (run.config_path, run.meta_path, run.metrics_path, run.checkpoint_dir, run.checkpoint_dir / "latest.json"):
+            try:
+                st = p.stat()
+                sig.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                sig.append(None)
+        cached = self._problems.get(str(run.path))
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        problems = run_problems(run, meta)
+        self._problems[str(run.path)] = (sig, problems)
+        return problems
 
     def _thumbnail(self, run: RunFolder) -> QPixmap | None:
         grids = run.sample_grids()
