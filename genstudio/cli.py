@@ -118,13 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "install-desktop":
             return cmd_install_desktop(args)
     except CLIError as e:
-        print(f"genstudio: error: {e}", file=sys.stderr)
+        print(f"genstudio: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except _usage_errors() as e:
-        print(f"genstudio: error: {e}", file=sys.stderr)
+        print(f"genstudio: error: {_one_line(e)}", file=sys.stderr)
         return 2
     parser.print_help()
     return 2
+
+
+def _one_line(e: BaseException) -> str:
+    """The message on one line: a line break the user typed (a newline, U+0085, U+2028...) is shown escaped."""
+    text = str(e)
+    return "".join(c if len(f"{c}x".splitlines()) == 1 else repr(c)[1:-1] for c in text)
 
 
 # -- studio ---------------------------------------------------------------------
@@ -247,14 +253,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genstudio.core import distributed
 
     old = signal.signal(signal.SIGINT, on_sigint)
+    error: BaseException | None = None
     try:
-        events = train(spec, out, control=control, resume=args.resume)
+        events = distributed.follow(train(spec, out, control=control, resume=args.resume))
         if not distributed.context().is_main:
-            return _follow_quietly(events, distributed.context().rank)
-        return _print_events(events, spec)
+            code = _follow_quietly(events, distributed.context().rank)
+        else:
+            code = _print_events(events, spec)
+    except BaseException as e:
+        error = e
+        raise
     finally:
         signal.signal(signal.SIGINT, old)
-        distributed.shutdown()
+        # Under torchrun: a barrier after a normal end, else the failure told to the other ranks;
+        # then the process group is destroyed, its threads joined (core/distributed.py).
+        if not distributed.shutdown(error):
+            code = 1
+    return code
 
 
 def _warn_skipped_checkpoints(run) -> None:

@@ -126,7 +126,7 @@ def spec_of(cls: Any, name: str) -> ParamSpec:
         if s.name == name:
             return s
     known = ", ".join(s.name for s in specs(cls))
-    raise ConfigError(f"unknown setting '{name}'; known settings: {known}")
+    raise ConfigError(f"unknown setting {name!r}; known settings: {known}")
 
 
 def coerce(spec: ParamSpec, value: Any) -> Any:
@@ -218,7 +218,7 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in known:
-            raise ConfigError(f"unknown setting '{key}'; known settings: {', '.join(known)}")
+            raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(known)}")
         kwargs[key] = coerce(known[key], value)
     obj = cls(**kwargs)
     validate(obj)
@@ -244,10 +244,10 @@ def parse_assignments(items: typing.Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got '{item}' (example: --set lr=2e-4)")
+            raise ConfigError(f"--set expects key=value, got {item!r} (example: --set lr=2e-4)")
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         out[key] = value.strip()
     return out

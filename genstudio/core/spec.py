@@ -152,7 +152,7 @@ def split_overrides(assignments: dict[str, Any], model_cls: type) -> tuple[dict,
         if "." in key:
             section, name = key.split(".", 1)
             if section not in sections:
-                raise ConfigError(f"unknown section '{section}' in '{key}'; use run., model. or data.")
+                raise ConfigError(f"unknown section {section!r} in {key!r}; use run., model. or data.")
             cfg.spec_of(sections[section], name)
             out[section][name] = value
             continue
@@ -162,5 +162,5 @@ def split_overrides(assignments: dict[str, Any], model_cls: type) -> tuple[dict,
                 break
         else:
             names = sorted({s.name for c in sections.values() for s in cfg.specs(c)})
-            raise ConfigError(f"unknown setting '{key}' for model '{model_cls.__name__}'; known: {', '.join(names)}")
+            raise ConfigError(f"unknown setting {key!r} for model '{model_cls.__name__}'; known: {', '.join(names)}")
     return out["run"], out["model"], out["data"]

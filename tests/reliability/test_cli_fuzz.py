@@ -193,6 +193,7 @@ def cheap(monkeypatch):
 @example((["--model", "ddpm", "--dataset", "digits", "--steps", "2", "--set=channel_mults=-1,2"], None))  # the model's ValueError
 @example((["--model", "ddpm", "--dataset", "digits", "--steps", "2", "--set=channel_mults=[]"], None))
 @example((["--model", "ddpm", "--dataset", "digits", "--steps", "2", "--set=channel_mults=100000"], None))  # 92 TB of weights
+@example((["--model", "vae", "--dataset", "moons", "--steps", "2", "--set=0\x850="], None))  # U+0085 broke the line
 @example(([], "run = 3\n"))  # a section that is not a table
 @example(([], '[run]\nmodel = "ddpm"\ndataset = "digits"\n[model]\nchannel_mults = [[1], "a"]\n'))
 def test_train_input_is_refused_in_one_line_or_runs(cheap, inputs):
