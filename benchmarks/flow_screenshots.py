@@ -32,7 +32,7 @@ PARTS = ("image", "points")
 
 def shoot(app, run: Path, stage: int | None = None) -> None:
     """The Flow tab on ``run``; for a 2-D flow, the warp slider at ``stage`` with that stage's log-det map."""
-    from genstudio.ui.panels.flow_panel import FlowPanel
+    from genstudio.ui.panels.flow.panel import FlowPanel
 
     panel = FlowPanel(context(run))
     panel.resize(1300, 620)

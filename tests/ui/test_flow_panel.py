@@ -14,7 +14,9 @@ from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.ui.panels import PanelContext, panels_for
 from genstudio.ui.panels.builtin import load_builtin_panels
-from genstudio.ui.panels.flow_panel import FlowPanel, polyline_arrays, reference_entropy, robust_range
+from genstudio.ui.panels.flow.panel import FlowPanel
+from genstudio.ui.panels.flow.prepare import reference_entropy
+from genstudio.ui.panels.flow_math import polyline_arrays, robust_range
 
 RUN = {"batch_size": 64, "log_every": 10, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
 
@@ -122,7 +124,7 @@ def test_image_flow_temperatures_latents_and_invertibility(qtbot, tmp_path):
 
 
 def test_view_extent_is_a_square_around_the_data():
-    from genstudio.ui.panels.flow_panel import view_extent
+    from genstudio.ui.panels.flow_math import view_extent
 
     x0, x1, y0, y1 = view_extent(np.zeros((0, 2)), (0.0, 4.0, 0.0, 1.0), margin=0.25)
     assert (x0, x1) == (-1.0, 5.0) and (y0, y1) == (-2.5, 3.5)

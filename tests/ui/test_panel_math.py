@@ -14,6 +14,11 @@ MATH_MODULES = [
     "genstudio.ui.panels.diffusion_frames",
     "genstudio.ui.panels.autoregressive_math",
     "genstudio.ui.panels.latent_math",
+    "genstudio.ui.panels.flow_math",
+    "genstudio.ui.panels.run_data",
+    # The panels' load jobs run on worker threads and touch no widget: they import no Qt either.
+    "genstudio.ui.panels.latent.prepare",
+    "genstudio.ui.panels.flow.prepare",
 ]
 
 BLOCK_QT = r"""
@@ -95,3 +100,17 @@ def test_sample_columns_and_position_descriptions():
     assert describe_positions([(0, 3, 5), (1, 3, 5), (2, 3, 5)], False, 3) == "pixel (3, 5) RGB"
     assert describe_positions([(0, 4, j) for j in range(8)], False, 1) == "row 4"
     assert describe_positions([(0, 0, t) for t in range(128, 136)], True, 1) == "t = 128..135"
+
+
+def test_flow_view_extent_is_a_widened_square_around_the_data():
+    from genstudio.ui.panels.flow_math import view_extent
+
+    x0, x1, y0, y1 = view_extent(np.zeros((0, 2)), (0.0, 4.0, 0.0, 1.0), margin=0.25)
+    assert x1 - x0 == pytest.approx(6.0) and y1 - y0 == pytest.approx(6.0)  # the long side, widened 25% each way
+    assert (x0 + x1) / 2 == pytest.approx(2.0) and (y0 + y1) / 2 == pytest.approx(0.5)
+
+
+def test_flow_timing_text():
+    from genstudio.ui.panels.flow_math import fmt_time
+
+    assert fmt_time(0.012, 40_000, "density of grid points") == "density of grid points 40,000: 12.0 ms (0.3 µs each)"
