@@ -253,23 +253,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genstudio.core import distributed
 
     old = signal.signal(signal.SIGINT, on_sigint)
-    error: BaseException | None = None
     try:
-        events = distributed.follow(train(spec, out, control=control, resume=args.resume))
+        events = train(spec, out, control=control, resume=args.resume)
         if not distributed.context().is_main:
-            code = _follow_quietly(events, distributed.context().rank)
-        else:
-            code = _print_events(events, spec)
-    except BaseException as e:
-        error = e
-        raise
+            return _follow_quietly(events, distributed.context().rank)
+        return _print_events(events, spec)
     finally:
         signal.signal(signal.SIGINT, old)
-        # Under torchrun: a barrier after a normal end, else the failure told to the other ranks;
-        # then the process group is destroyed, its threads joined (core/distributed.py).
-        if not distributed.shutdown(error):
-            code = 1
-    return code
+        distributed.shutdown()
 
 
 def _warn_skipped_checkpoints(run) -> None:
