@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,8 +48,10 @@ def test_events_and_run_folder(tmp_path):
     assert isinstance(events[-1], Finished) and events[-1].status == "completed"
     metrics = [e for e in events if isinstance(e, Metrics) and e.split == "train"]
     assert [m.step for m in metrics] == [5, 10, 15, 20]
-    assert any(isinstance(e, Metrics) and e.split == "val" for e in events)
-    assert any(isinstance(e, Preview) and e.points is not None for e in events)
+    assert [m.step for m in events if isinstance(m, Metrics) and m.split == "val"] == [10, 20]
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert previews and all(e.points is not None and e.points.shape == (16, 2) for e in previews)
+    assert all(np.isfinite(e.points).all() and np.ptp(e.points, axis=0).min() > 0 for e in previews)  # a cloud, not a point
     assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [10, 20]
     run = RunFolder(out)
     meta = run.meta
