@@ -48,11 +48,14 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
         for key in ("fid", "fid_floor", "kid", "kid_floor", "precision", "recall", "classifier_score", "class_coverage"):
             assert isinstance(r[key], (int, float)) and math.isfinite(r[key]), key
         assert r["features"].startswith("digits-classifier (val acc ")
-        assert r["fid"] > r["fid_floor"]  # three training steps are far from the data
+        # Three training steps are far from the data by every score; real against real (the floors) is near.
+        # Measured at n=120: FID 117-386 against a floor of 20, KID 27-33 against 0.8, precision 0.00-0.05.
+        assert r["fid_floor"] < 40 and r["fid"] > 3 * r["fid_floor"], (r["fid"], r["fid_floor"])
+        assert r["kid"] > 5 * r["kid_floor"] and r["precision"] < 0.5, (r["kid"], r["kid_floor"], r["precision"])
         assert "mmd2" not in r
     else:
         assert r["features"] == "raw coordinates"
-        assert r["mmd2"] > r["mmd2_floor"] and "fid" not in r
+        assert r["mmd2"] > r["mmd2_floor"] + 0.005 and abs(r["mmd2_floor"]) < 0.01 and "fid" not in r
     if family in ("autoregressive", "flow"):
         assert r["likelihood"] == "exact" and r["nll_nats"] > 0
     if family == "autoencoder":
@@ -69,8 +72,8 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
     assert r.get("likelihood_data") == expected_data.get(family)
     assert "likelihood_data" not in r or r["likelihood_data"] in LIKELIHOOD_DATA
     if dataset == "8gaussians":
-        assert 0 <= r["modes_covered"] <= 8 and r["modes_covered_floor"] == 8
-        assert 0 <= r["high_quality_fraction"] <= 1
+        assert r["modes_covered_floor"] == 8  # the real data covers every mode; three GAN steps cannot
+        assert r["modes_covered"] < 8 and 0 <= r["high_quality_fraction"] < 0.5, (r["modes_covered"], r["high_quality_fraction"])
     if family == "diffusion":
         assert (r["sampler"], r["steps"], r["nfe"]) == ("ddim", 5, 5)
     if family == "autoregressive":
