@@ -138,7 +138,7 @@ def shoot_cgan(app, run: Path) -> None:
 
 
 def shoot_gan(app, run: Path) -> None:
-    from genstudio.ui.panels.gan_view import GanViewPanel
+    from genstudio.ui.panels.gan.panel import GanViewPanel
 
     view = GanViewPanel(context(run))
     view.resize(1200, 700)
@@ -151,7 +151,7 @@ def shoot_gan(app, run: Path) -> None:
 
 def shoot_drawn(app, run: Path, steps: int) -> None:
     """Draw a ring and a dot with the mouse tool's spray, train the sandbox on them, watch the heatmap."""
-    from genstudio.ui.panels.gan_view import GanViewPanel
+    from genstudio.ui.panels.gan.panel import GanViewPanel
 
     view = GanViewPanel(context(run))
     view.resize(1200, 700)
@@ -173,7 +173,7 @@ def shoot_drawn(app, run: Path, steps: int) -> None:
 
 
 def shoot_dcgan(app, run: Path, steps: int) -> None:
-    from genstudio.ui.panels.gan_view import GanViewPanel
+    from genstudio.ui.panels.gan.panel import GanViewPanel
 
     view = GanViewPanel(context(run))
     view.resize(1300, 760)

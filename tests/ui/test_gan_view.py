@@ -12,7 +12,7 @@ from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.ui.panels import PanelContext, panels_for
 from genstudio.ui.panels.builtin import load_builtin_panels
-from genstudio.ui.panels.gan_view import arrow_segments, heatmap_grid, view_extent
+from genstudio.ui.panels.gan_math import arrow_segments, heatmap_grid, view_extent
 
 RUN = {"batch_size": 32, "log_every": 10, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
 
@@ -26,7 +26,7 @@ def tiny_run(tmp_path, model, dataset, steps=20, data=None, **over):
 
 
 def open_panel(qtbot, run_dir):
-    from genstudio.ui.panels.gan_view import GanViewPanel
+    from genstudio.ui.panels.gan.panel import GanViewPanel
 
     meta = RunFolder(run_dir).meta
     assert "Adversarial" in meta["capabilities"]
@@ -118,7 +118,8 @@ def test_drawn_points_become_the_training_data(qtbot, tmp_path):
 
 
 def test_image_view_helpers(tmp_path):
-    from genstudio.ui.panels.gan_image_view import rank_by_score, read_loss_history, sandbox_window, score_histograms
+    from genstudio.ui.panels.gan_math import rank_by_score, sandbox_window, score_histograms
+    from genstudio.ui.panels.run_data import read_loss_history
 
     most, least = rank_by_score(np.array([0.2, 0.9, 0.5, 0.1]), k=2)
     assert most.tolist() == [1, 2] and least.tolist() == [3, 0]

@@ -15,10 +15,12 @@ MATH_MODULES = [
     "genstudio.ui.panels.autoregressive_math",
     "genstudio.ui.panels.latent_math",
     "genstudio.ui.panels.flow_math",
+    "genstudio.ui.panels.gan_math",
     "genstudio.ui.panels.run_data",
     # The panels' load jobs run on worker threads and touch no widget: they import no Qt either.
     "genstudio.ui.panels.latent.prepare",
     "genstudio.ui.panels.flow.prepare",
+    "genstudio.ui.panels.gan.prepare",
 ]
 
 BLOCK_QT = r"""

@@ -17,6 +17,6 @@ def load_builtin_panels() -> None:
     # -- panel modules (one line each) --
     from .diffusion import panel as _diffusion  # noqa: F401  (Denoiser: forward / reverse scrubbing, schedules, Markov chain)
     from .latent import panel as _latent  # noqa: F401  (Latent: map, manifold, traversals, interpolation, classes, codebook)
-    from . import gan_view  # noqa: F401  (Adversarial: D heatmap and G arrows on 2-D data, D(x) / D(G(z)) on images, step D / G)
+    from .gan import panel as _gan  # noqa: F401  (Adversarial: D heatmap and G arrows on 2-D data, D(x) / D(G(z)) on images, step D / G)
     from .autoregressive import panel as _autoregressive  # noqa: F401  (Autoregressive: generation, distributions, receptive field, completion, MADE masks, WaveNet)
     from .flow import panel as _flow  # noqa: F401  (Invertible: density, layer-by-layer warp, log-det map, temperatures, invertibility)

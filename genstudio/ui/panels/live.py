@@ -161,25 +161,3 @@ class CheckpointPanel(QWidget):
     def shutdown(self) -> None:
         self._closed = True
         self.loader.close()
-
-
-class ReloadOnCheckpoint:
-    """Mixin (before QWidget in the bases): follow a live run's checkpoints, lazily.
-
-    Superseded by :class:`CheckpointPanel`; kept until every panel uses it.
-    """
-
-    _checkpoint_waiting = False
-
-    def on_event(self, event: Any) -> None:
-        if isinstance(event, CheckpointSaved):
-            if self.isVisible():  # type: ignore[attr-defined]
-                self.reload()  # type: ignore[attr-defined]
-            else:
-                self._checkpoint_waiting = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)  # type: ignore[misc]
-        if self._checkpoint_waiting:
-            self._checkpoint_waiting = False
-            self.reload()  # type: ignore[attr-defined]

@@ -1,9 +1,14 @@
 """What the lab panels read from a run besides its model, with no Qt: the validation examples their views
-start from. Every panel loads these the same way, off the UI thread, inside its load job."""
+start from, and the losses it logged. Every panel loads these the same way, off the UI thread, inside its
+load job."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from genstudio.core.data_types import Batch
 
@@ -21,3 +26,33 @@ def validation_batch(spec: Any, n: int, min_size: int = 1) -> Batch:
     _, val = ds.split(spec.data.val_fraction, spec.data.seed)
     part = val if val is not None and len(val) >= min_size else ds
     return part.get(slice(0, min(n, len(part))))
+
+
+@dataclass
+class LossHistory:
+    """The run's logged training losses (``split == "train"``), by step."""
+
+    step: np.ndarray
+    d_loss: np.ndarray
+    g_loss: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "LossHistory":
+        z = np.zeros(0)
+        return cls(z, z.copy(), z.copy())
+
+
+def read_loss_history(run_dir: str | Path) -> LossHistory:
+    """d_loss and g_loss of the run's training records, in step order (empty when none were logged)."""
+    from genstudio.core.runs import RunFolder
+
+    records, _ = RunFolder(run_dir).read_metrics()
+    rows = [r for r in records if r.get("split", "train") == "train" and "d_loss" in r and "g_loss" in r and "step" in r]
+    rows.sort(key=lambda r: r["step"])
+    if not rows:
+        return LossHistory.empty()
+    return LossHistory(
+        np.array([r["step"] for r in rows], float),
+        np.array([r["d_loss"] for r in rows], float),
+        np.array([r["g_loss"] for r in rows], float),
+    )

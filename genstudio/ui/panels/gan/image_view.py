@@ -13,84 +13,23 @@ on images the GAN view shows the game through D's eyes on one batch:
 3. the fakes D finds most and least real, and the real images D finds least
    real (where D's idea of "real" is narrower than the data).
 
-The widget only draws; :class:`genstudio.ui.panels.gan_view.GanViewPanel`
+The widget only draws; :class:`.panel.GanViewPanel`
 owns the sandbox model, computes D's scores and steps the players.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..images import tile_grid
-from ..widgets import ImageView, style_plot
+from ...images import tile_grid
+from ...widgets import ImageView, style_plot
+from ..gan_math import rank_by_score, sandbox_window, score_histograms
+from ..run_data import LossHistory
 
-STRIP = 8  # images in each "most / least real" strip
-HIST_BINS = 30
 REAL_COLOUR = (30, 60, 140)
 FAKE_COLOUR = (235, 100, 30)
-
-
-@dataclass
-class LossHistory:
-    """The run's logged training losses (``split == "train"``), by step."""
-
-    step: np.ndarray
-    d_loss: np.ndarray
-    g_loss: np.ndarray
-
-    @classmethod
-    def empty(cls) -> "LossHistory":
-        z = np.zeros(0)
-        return cls(z, z.copy(), z.copy())
-
-
-def read_loss_history(run_dir: str | Path) -> LossHistory:
-    """d_loss and g_loss of the run's training records, in step order (empty when none were logged)."""
-    from genstudio.core.runs import RunFolder
-
-    records, _ = RunFolder(run_dir).read_metrics()
-    rows = [r for r in records if r.get("split", "train") == "train" and "d_loss" in r and "g_loss" in r and "step" in r]
-    rows.sort(key=lambda r: r["step"])
-    if not rows:
-        return LossHistory.empty()
-    return LossHistory(
-        np.array([r["step"] for r in rows], float),
-        np.array([r["d_loss"] for r in rows], float),
-        np.array([r["g_loss"] for r in rows], float),
-    )
-
-
-def rank_by_score(scores: np.ndarray, k: int = STRIP) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the ``k`` highest scores (most real first) and the ``k`` lowest (least real first)."""
-    order = np.argsort(-np.asarray(scores, float), kind="stable")
-    k = min(k, len(order))
-    return order[:k], order[::-1][:k]
-
-
-def score_histograms(d_real: np.ndarray, d_fake: np.ndarray, kind: str, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bin edges, counts of D(x), counts of D(G(z))) on shared bins: [0, 1] for probabilities, the joint range for scores."""
-    both = np.concatenate([np.asarray(d_real, float), np.asarray(d_fake, float)])
-    if kind == "probability":
-        lo, hi = 0.0, 1.0
-    elif len(both):
-        lo, hi = float(both.min()), float(both.max())
-        if hi - lo < 1e-6:
-            lo, hi = lo - 0.5, hi + 0.5
-    else:
-        lo, hi = 0.0, 1.0
-    edges = np.linspace(lo, hi, bins + 1)
-    return edges, np.histogram(d_real, edges)[0], np.histogram(d_fake, edges)[0]
-
-
-def sandbox_window(checkpoint_step: int, sandbox_steps: int, first_step: float = 0.0) -> tuple[float, float]:
-    """The step range shown once the sandbox has run: some training history before the checkpoint, all of the sandbox."""
-    before = max(200, 10 * sandbox_steps)
-    return max(first_step, checkpoint_step - before), checkpoint_step + sandbox_steps + 1
 
 
 def _strip(images: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,291 @@
+"""The "GAN" tab: heatmap, points and arrows on 2-D data, D's view of real and fake images, and the sandbox's
+controls; loads the model from the run's latest checkpoint and redraws its state (see the package docstring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from genstudio.core.capabilities import Conditional
+
+from ...widgets import style_plot
+from .. import PanelContext, register_panel
+from ..gan_math import HEATMAP_SIZE, arrow_segments, heatmap_grid, sandbox_notice, view_extent
+from ..live import CheckpointPanel
+from .drawing import DataDrawing
+from .image_view import AdversarialImageView
+from .prepare import GanViewData, prepare_gan_view, raw_generator_output
+from .sandbox import SPEEDS, Sandbox
+
+FAKES = 500  # generated points shown (fixed z)
+IMAGE_FAKES = 128  # generated images scored by D (fixed z), and as many real ones
+ARROWS = 150  # of which this many carry a gradient arrow
+# Purple (D: fake) -> white -> green (D: real), as in GAN Lab.
+HEAT_COLOURS = pg.ColorMap([0.0, 0.5, 1.0], [(170, 110, 210), (250, 250, 250), (90, 180, 110)])
+
+
+class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
+    """The "GAN" tab: heatmap, points and arrows on 2-D data; D's view of real and fake images; a sandbox to step D or G."""
+
+    data_ready = Signal()
+    stepped = Signal(int)  # sandbox steps so far
+
+    def __init__(self, context: PanelContext, parent: QWidget | None = None):
+        super().__init__(context, "the GAN view", parent)
+        self.data: GanViewData | None = None
+        self.sandbox_steps = 0
+        self.history: dict[str, list[float]] = {"step": [], "d_loss": [], "g_loss": []}
+        self.drawn: list[np.ndarray] = []
+        self.last_stats: dict[str, float] = {}
+        self.last_step_ms = 0.0  # the last sandbox step with its redraw, shown beside the numbers
+        self.heat: np.ndarray | None = None
+        self.fakes: np.ndarray | None = None
+        self.arrows: tuple[np.ndarray, np.ndarray] | None = None
+        self.modes_text = ""
+        self.extent: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
+        self.hist_counts: tuple[np.ndarray, np.ndarray] | None = None
+        self._rng = np.random.default_rng(0)
+
+        self.status = QLabel("Loading the model from the run's latest checkpoint…")
+        self.status.setWordWrap(True)
+        self.sandbox_label = QLabel("")
+        self.sandbox_label.setWordWrap(True)
+        # A tinted box, so the notice reads as a notice and not as one more status line.
+        self.sandbox_label.setStyleSheet("QLabel { background: rgba(235, 100, 30, 40); border: 1px solid rgba(235, 100, 30, 140); border-radius: 3px; padding: 3px; }")
+        self.reset_button = QPushButton("Reset to checkpoint")
+        self.reset_button.setToolTip("Throw away the sandbox steps and load the run's latest checkpoint")
+        self.reset_button.clicked.connect(self.reload)
+        self.step_d = QPushButton("Step D")
+        self.step_d.setToolTip("One discriminator update of the sandbox copy on a real batch against fresh fakes (the run is not touched)")
+        self.step_g = QPushButton("Step G")
+        self.step_g.setToolTip("One generator update of the sandbox copy through the current discriminator (the run is not touched)")
+        self.step_both = QPushButton("Step both")
+        self.step_both.setToolTip("One training step of the sandbox copy: the model's D updates, then one G update (the run is not touched)")
+        self.play = QPushButton("Play")
+        self.play.setCheckable(True)
+        self.speed = QSlider(Qt.Orientation.Horizontal)
+        self.speed.setRange(0, len(SPEEDS) - 1)
+        self.speed.setValue(4)
+        self.speed.setToolTip("Left: slow motion (one step a second); right: several steps per frame")
+        self.speed_label = QLabel("")
+        self.draw_box = QCheckBox("Draw data")
+        self.draw_box.setToolTip("Click or drag on the plot to paint real points; the sandbox trains on them")
+        self.clear_button = QPushButton("Clear drawing")
+        self.save_button = QPushButton("Save drawing…")
+        self.save_button.setToolTip("Write the drawn points as a CSV (x, y) that the 'csv' dataset trains on")
+        for b in (self.step_d, self.step_g, self.step_both):
+            b.setEnabled(False)
+        self.step_d.clicked.connect(lambda: self.step("d"))
+        self.step_g.clicked.connect(lambda: self.step("g"))
+        self.step_both.clicked.connect(lambda: self.step("both"))
+        self.play.toggled.connect(self._play_toggled)
+        self.speed.valueChanged.connect(lambda _v: self._speed_changed())
+        self.draw_box.toggled.connect(self._draw_toggled)
+        self.clear_button.clicked.connect(self.clear_drawing)
+        self.save_button.clicked.connect(self._save_dialog)
+
+        # The 2-D view.
+        self.plot = pg.PlotWidget()
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        style_plot(self.plot)
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item.setLookupTable(HEAT_COLOURS.getLookupTable(0.0, 1.0, 256))
+        self.real_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(30, 60, 140, 150))
+        self.drawn_item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(20, 20, 20, 200))
+        self.fake_item = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(235, 100, 30, 220))
+        self.arrow_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(20, 120, 60, 200, width=1.5))
+        for item in (self.heat_item, self.real_item, self.drawn_item, self.fake_item, self.arrow_item):
+            self.plot.addItem(item)
+        self.plot.scene().sigMouseClicked.connect(self._scene_clicked)
+        self.plot.scene().sigMouseMoved.connect(self._scene_moved)
+        # D's view of images: histograms, loss curves side by side, most / least real samples.
+        self.image_view = AdversarialImageView()
+        self.hist = self.image_view.hist
+        # The sandbox's losses.
+        self.losses = pg.PlotWidget(title="Sandbox losses by sandbox step")
+        self.losses.setMenuEnabled(False)
+        self.losses.setMaximumHeight(170)
+        style_plot(self.losses)
+        self.losses.addLegend()
+        self.d_curve = self.losses.plot(pen=pg.mkPen(30, 60, 140, width=2), name="d_loss", connect="finite")
+        self.g_curve = self.losses.plot(pen=pg.mkPen(235, 100, 30, width=2), name="g_loss", connect="finite")
+        self.readout = QLabel("")
+        self.readout.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(self.status, 1)
+        top.addWidget(self.reset_button)
+        controls = QHBoxLayout()
+        for w in (self.step_d, self.step_g, self.step_both, self.play, QLabel("speed"), self.speed, self.speed_label):
+            controls.addWidget(w)
+        controls.addStretch(1)
+        drawing = QHBoxLayout()
+        for w in (self.draw_box, self.clear_button, self.save_button):
+            drawing.addWidget(w)
+        drawing.addStretch(1)
+        side = QVBoxLayout()
+        side.addWidget(self.losses)
+        side.addWidget(self.readout)
+        side.addStretch(1)
+        body = QHBoxLayout()
+        body.addWidget(self.plot, 3)
+        body.addWidget(self.image_view, 6)
+        body.addLayout(side, 2)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.sandbox_label)
+        lay.addLayout(controls)
+        lay.addLayout(drawing)
+        lay.addLayout(body, 1)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        # (time, sandbox steps) at recent ticks while playing: the rate actually achieved, which
+        # falls below the slider's target when a step costs more than the tick interval.
+        self._ticks: list[tuple[float, int]] = []
+        self._speed_changed()
+        self.image_view.hide()
+        self.reload()
+
+    # -- loading ----------------------------------------------------------------------------------
+    def load_job(self, run_dir: Path) -> Callable[[], GanViewData]:
+        return lambda: prepare_gan_view(run_dir)
+
+    def show_loaded(self, data: GanViewData) -> None:
+        self.play.setChecked(False)
+        self.data = data
+        self.sandbox_steps = 0
+        self.history = {"step": [], "d_loss": [], "g_loss": []}
+        self.last_stats = {}
+        points = data.kind == "points"
+        self.plot.setVisible(points)
+        self.image_view.setVisible(not points)
+        # On images the sandbox's losses continue the run's curves in the image view.
+        self.losses.setVisible(points)
+        conditional = isinstance(data.model, Conditional)
+        for w in (self.draw_box, self.clear_button, self.save_button):
+            w.setVisible(points)
+        self.draw_box.setEnabled(points and not conditional)
+        if conditional:
+            self.draw_box.setToolTip("Drawn points have no class labels, which a conditional GAN needs")
+        for b in (self.step_d, self.step_g, self.step_both):
+            b.setEnabled(len(data.real) > 0 or bool(self.drawn))
+        if points:
+            self.extent = view_extent(data.real, data.extent)
+            self.real_item.setData(pos=data.real[:, :2])
+            x0, x1, y0, y1 = self.extent
+            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        self.redraw()
+        self.data_ready.emit()
+
+    def redraw(self) -> None:
+        d = self.data
+        if d is None:
+            return
+        model = d.model
+        conditional = isinstance(model, Conditional)
+        if d.kind == "points":
+            z = model.prior_sample(FAKES, torch.Generator().manual_seed(0))
+            labels = torch.arange(FAKES) % model.num_classes if conditional else None
+            grid = heatmap_grid(self.extent)
+            grid_labels = None
+            if conditional:
+                grid_labels = torch.zeros(len(grid), dtype=torch.long)  # D's view of class 0 (the heatmap is per class)
+            with torch.no_grad():
+                heat = model.discriminate(torch.as_tensor(grid), grid_labels).float().cpu().numpy()
+            self.heat = heat.reshape(HEATMAP_SIZE, HEATMAP_SIZE)
+            levels = (0.0, 1.0) if model.d_output_kind == "probability" else (float(heat.min()), float(heat.max()) + 1e-9)
+            self.heat_item.setImage(self.heat, autoLevels=False, levels=levels)
+            # After setImage: setRect scales by the image's size in pixels, unknown before the first image
+            # (set earlier, one heatmap cell covered the whole view in a single colour).
+            x0, x1, y0, y1 = self.extent
+            self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            fakes, direction = model.generator_field(z, labels)
+            self.fakes = fakes.cpu().numpy()
+            self.fake_item.setData(pos=self.fakes)
+            x0, x1, y0, y1 = self.extent
+            self.arrows = arrow_segments(self.fakes[:ARROWS], direction[:ARROWS].cpu().numpy(), max(x1 - x0, y1 - y0))
+            self.arrow_item.setData(*self.arrows)
+            self.modes_text = self._modes()
+        else:
+            self._redraw_images(model, conditional)
+        steps = np.asarray(self.history["step"], float)
+        self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
+        self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
+        self.status.setText(self._status_text())
+        self.readout.setText(self._readout_text())
+
+    def _redraw_images(self, model: Any, conditional: bool) -> None:
+        """D's outputs on one batch of real images and one of fakes from a fixed z (the raw generator D plays against)."""
+        d = self.data
+        assert d is not None
+        z = model.prior_sample(IMAGE_FAKES, torch.Generator().manual_seed(0))
+        labels = torch.arange(IMAGE_FAKES) % model.num_classes if conditional else None
+        with torch.no_grad():
+            fakes = raw_generator_output(model, z, labels)
+            real = torch.as_tensor(d.real[:IMAGE_FAKES])
+            real_labels = torch.as_tensor(d.labels[: len(real)]) if conditional else None
+            d_real = model.discriminate(real, real_labels).float().cpu().numpy() if len(real) else np.zeros(0)
+            d_fake = model.discriminate(fakes, labels).float().cpu().numpy()
+        self.image_view.show_scores(model.d_output_kind, d_real, d_fake, real.numpy(), fakes.cpu().numpy())
+        self.hist_counts = self.image_view.counts
+        self.image_view.show_losses(d.losses, d.step, self.history)
+
+    def _modes(self) -> str:
+        d = self.data
+        if d is None or d.dataset != "8gaussians" or self.drawn:
+            return ""
+        from genstudio.metrics.modes import mode_coverage
+
+        with torch.no_grad():
+            samples = d.model.sample(2500, torch.Generator().manual_seed(1))
+        covered, quality, _ = mode_coverage(samples)
+        return f"modes covered: {covered} of 8 ({quality:.0%} of samples within 3 sd of a mode)"
+
+    def _status_text(self) -> str:
+        d = self.data
+        assert d is not None
+        self.sandbox_label.setText(sandbox_notice(d.step, self.sandbox_steps))
+        kind = "probability of real" if d.model.d_output_kind == "probability" else "raw score, scaled to its range"
+        if d.kind != "points":
+            text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · D's {kind} on real images and on G(z)"
+            return " · ".join([text, *d.notes])
+        if isinstance(d.model, Conditional):
+            kind += " for class 0; the points cycle through the classes"
+        text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · heatmap: D's {kind}"
+        return " · ".join([text, *d.notes])
+
+    def _readout_text(self) -> str:
+        parts = [f"{k} {v:.3f}" for k, v in self.last_stats.items()]
+        if self.last_step_ms:
+            parts.append(f"one sandbox step with its redraw: {self.last_step_ms:.0f} ms")
+        if self.modes_text:
+            parts.append(self.modes_text)
+        if self.drawn:
+            parts.append(f"training on {sum(len(p) for p in self.drawn)} drawn points")
+        return "\n".join(parts)
+
+    # -- panel protocol ------------------------------------------------------------------------------------
+    def on_event(self, event: object) -> None:
+        # A new checkpoint replaces the sandbox (when shown), unless the user is playing with it right now.
+        if not self.play.isChecked() and self.sandbox_steps == 0:
+            super().on_event(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        # Playing spends CPU the training run needs: stop when the user looks elsewhere.
+        super().hideEvent(event)
+        self.play.setChecked(False)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.timer.stop()
+        self.data = None
+
+
+register_panel("Adversarial", "GAN", GanViewPanel)
