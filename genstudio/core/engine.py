@@ -395,7 +395,7 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
     total = rc.steps
     step = start_step
     model.train()
-    yield RunStarted(
+    started = RunStarted(
         run_dir=str(run.path),
         config=spec.to_dict(),
         start_step=start_step,
@@ -437,6 +437,8 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
         yield CheckpointSaved(step=step, path=str(path))
 
     try:
+        # Closed right here (the window shut at once), the run is recorded as stopped, not left running.
+        yield started
         # The set-up after RunStarted fails like the loop does: the run ends 'failed', never left 'running'.
         batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
         sp = run_speedups(spec, model, device)

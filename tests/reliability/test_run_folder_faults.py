@@ -210,6 +210,36 @@ def test_two_runs_in_one_process_and_every_way_out_releases_the_lock(tmp_path, m
     list(train(spec(30), out, resume=True))
 
 
+def test_two_new_runs_racing_for_one_folder_exactly_one_wins(tmp_path):
+    """Both pass the "is it empty" check, then race for the lock: one trains, the other is refused, ten times."""
+    import threading
+
+    for round_ in range(10):
+        out = tmp_path / f"race{round_}"
+        barrier = threading.Barrier(2)
+        results: list = [None, None]
+
+        def start(i):
+            barrier.wait(timeout=60)
+            try:
+                results[i] = train(spec(400), out)
+            except RunError as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        winners = [r for r in results if r is not None and not isinstance(r, RunError)]
+        losers = [r for r in results if isinstance(r, RunError)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        assert "in use" in str(losers[0]) or "already exists" in str(losers[0]), losers[0]
+        assert isinstance(next(winners[0]), RunStarted)
+        winners[0].close()
+        assert RunFolder(out).meta["status"] == "stopped" and RunFolder(out).writer() is None
+
+
 # -- 2. a full disk ------------------------------------------------------------------------------
 
 
@@ -390,6 +420,23 @@ def test_a_long_run_keeps_only_the_rules_checkpoints(tmp_path):
     # A resumed run remembers its best.
     assert list(train(spec(70, model="toy-val", checkpoint_every=2, eval_every=2, keep_last=3, keep_every=20), out, resume=True))[-1].status == "completed"
     assert 14 in run.checkpoints() and run.checkpoints()[-3:] == [66, 68, 70]
+
+
+def test_hundreds_of_saves_stay_bounded_and_latest_always_loads(tmp_path):
+    """A long run in miniature: 150 saves; after each one the folder holds at most the rule's count."""
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    keep_last, keep_every = 3, 25
+    weights = {"w": torch.zeros(4)}
+    for step in range(1, 151):
+        run.save_checkpoint(step, {"w": weights["w"] + step}, {"step": step})
+        run.prune_checkpoints(keep_last, keep_every, {7})
+        on_disk = run.checkpoints()
+        assert len(on_disk) <= keep_last + step // keep_every + 1, on_disk
+        loaded_step, loaded, state = run.load_checkpoint()
+        assert loaded_step == step and state["step"] == step and float(loaded["w"][0]) == step
+    assert run.checkpoints() == [7, 25, 50, 75, 100, 125, 148, 149, 150]
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir() if not p.name.startswith("step_")) == ["latest.json"]
 
 
 def test_keep_last_zero_keeps_every_checkpoint_and_best_can_be_off(tmp_path):
