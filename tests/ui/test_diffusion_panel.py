@@ -69,8 +69,11 @@ def test_forward_process_scrubs_an_example(qtbot, image_run):
     assert fwd.strip_view.has_image() and fwd.strip_label.text().startswith("x_t at t = 0,")
     # The schedule plots follow the forward slider.
     assert panel.schedule_view.lines[0].value() == schedule.num_timesteps - 1
+    x0_before = fwd.x0_view.image().copy()
     fwd.example_spin.setValue(5)
-    assert fwd.x0_view.has_image()
+    assert fwd.x0_view.has_image() and fwd.x0_view.image() != x0_before  # another example is shown
+    fwd.slider.setValue(0)
+    assert fwd.xt_view.image() != near_clean  # and x_t at t = 0 follows the new example
     panel.grab().save(str(image_run / "forward.png"))
 
 
