@@ -253,14 +253,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genstudio.core import distributed
 
     old = signal.signal(signal.SIGINT, on_sigint)
+    error: BaseException | None = None
     try:
-        events = train(spec, out, control=control, resume=args.resume)
+        events = distributed.follow(train(spec, out, control=control, resume=args.resume))
         if not distributed.context().is_main:
-            return _follow_quietly(events, distributed.context().rank)
-        return _print_events(events, spec)
+            code = _follow_quietly(events, distributed.context().rank)
+        else:
+            code = _print_events(events, spec)
+    except BaseException as e:
+        error = e
+        raise
     finally:
         signal.signal(signal.SIGINT, old)
-        distributed.shutdown()
+        # Under torchrun: a barrier after a normal end, else the failure told to the other ranks;
+        # then the process group is destroyed, its threads joined (core/distributed.py).
+        if not distributed.shutdown(error):
+            code = 1
+    return code
 
 
 def _warn_skipped_checkpoints(run) -> None:

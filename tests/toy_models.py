@@ -19,6 +19,7 @@ class ToyConfig:
     fail_at: int = param(0, "raise RuntimeError at this step (0: never)", min=0)
     diverge_at: int = param(0, "return a NaN loss at this step (0: never)", min=0)
     inf_grad_at: int = param(0, "make one gradient infinite (loss finite) at this step (0: never)", min=0)
+    fault_rank: int = param(-1, "under torchrun, fail_at and diverge_at act on this rank only (-1: every rank)", min=-1)
 
 
 class ToyGaussian(GenerativeModel):
@@ -50,13 +51,21 @@ class ToyGaussian(GenerativeModel):
         z = (x - mean) / self.log_std.exp()
         return (-0.5 * z.pow(2) - self.log_std - 0.9189385).sum(1)
 
+    def _faulty_rank(self) -> bool:
+        """Whether fail_at / diverge_at apply in this process (fault_rank picks one torchrun rank)."""
+        if self.config.fault_rank < 0:
+            return True
+        dist = torch.distributed
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        return rank == self.config.fault_rank
+
     def train_step(self, batch):
         self.steps_done += 1
-        if self.config.fail_at and self.steps_done >= self.config.fail_at:
+        if self.config.fail_at and self.steps_done >= self.config.fail_at and self._faulty_rank():
             raise RuntimeError("toy model failed on purpose")
         nll = -self.log_prob(batch.x).mean()
         loss = nll
-        if self.config.diverge_at and self.steps_done >= self.config.diverge_at:
+        if self.config.diverge_at and self.steps_done >= self.config.diverge_at and self._faulty_rank():
             loss = loss * torch.tensor(float("nan"))
         hook = None
         if self.config.inf_grad_at and self.steps_done == self.config.inf_grad_at:

@@ -36,6 +36,28 @@ resumed with any number of processes. A stop (Ctrl+C, the time limit) is
 agreed on by all ranks in one small all-reduce per step, so they stop at the
 same step.
 
+Leaving: ``genstudio train`` calls :func:`shutdown` on every way out. After a
+normal end (every rank completed or stopped at the same, agreed step) the
+ranks meet in a barrier, then destroy the process group, which joins gloo's
+worker and network threads. A rank whose run failed skips the barrier (its
+peers are waiting in some other collective) and records what happened in the
+rendezvous store torchrun keeps, *before* its connections close; a peer whose
+collective then breaks reads that record and fails with a message naming the
+rank and its error (:class:`RankFailed`, or a NonFiniteError for a NaN) instead of
+gloo's "connection closed". The first record wins, so the run's ``meta.json``
+names the rank where the run went wrong, and torchrun's exit code is non-zero.
+
+Why the process group must really be destroyed: a ProcessGroupGloo still
+alive at interpreter exit keeps two worker threads and a network thread
+running while the interpreter and then C++ static objects are torn down; when
+a peer closes its connections in that window the process dies with
+"terminate called without an active exception" (SIGABRT), after a run that
+completed. ``destroy_process_group`` only drops torch's own references, and
+``torch.distributed.nn.functional`` binds ``group.WORLD`` into ten default
+arguments when it is imported; it is imported by ``torch._dynamo``, which the
+first optimiser a model builds imports lazily, after :func:`setup`. So
+:func:`setup` imports it before the group exists (see ``_WORLD_BINDING_MODULES``).
+
 Limits: communication does not overlap the backward pass (fine for the
 classic models here, whose steps are short); resuming with a different
 number of processes continues from the same step but cannot replay exactly
@@ -46,23 +68,67 @@ the run folder on a filesystem every node sees.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from .config import ConfigError
-from .runs import RunFolder
+from .events import Event, Finished, RunStarted
+from .runs import RunError, RunFolder
 
 #: Set to a folder to make every rank append a checksum of its parameters after
 #: every step to ``<folder>/rank<r>.jsonl`` (tests compare them across ranks).
 CHECKSUM_ENV = "GENSTUDIO_TEST_PARAM_CHECKSUMS"
+
+#: torch modules that bind ``group.WORLD`` into default arguments when first imported: imported
+#: with a live process group they pin it, and destroy_process_group can no longer free it (see
+#: the module docstring). Importing them before the group exists binds None instead.
+_WORLD_BINDING_MODULES = ("torch.distributed.nn.functional",)
+
+#: Keys in torchrun's rendezvous store under which a failing rank leaves its report.
+_FAILURE_SEQ = "genstudio/failure-seq"
+_FAILURE_KEY = "genstudio/failure/rank{}"
+_ENDED = ("completed", "stopped")
+
+
+class RankFailed(RunError):
+    """Another rank failed, and this rank's collective broke because that rank left."""
+
+
+@dataclass(frozen=True)
+class FailureReport:
+    """What a rank that failed on its own left in the store for its peers."""
+
+    rank: int
+    status: str
+    message: str
+    step: int = 0
+    term: str | None = None
+    seq: int = 0
+
+    def to_exception(self) -> Exception:
+        """The error a peer raises when its collective breaks because this rank left.
+
+        A divergence stays one (a NonFiniteError, so the peer's run ends 'diverged' too).
+        """
+        at = self.step + 1  # ``step`` counts the steps done: the fault came in the next one
+        if self.status == "diverged" and self.term:
+            from .model import NonFiniteError  # here: core.model imports this module
+
+            e = NonFiniteError(self.term, at)
+            e.args = (f"on rank {self.rank}, '{self.term}' became non-finite (NaN or inf); try a lower learning rate",)
+            return e
+        return RankFailed(f"rank {self.rank} {self.status} at step {at}: {self.message}")
 
 
 @dataclass
@@ -77,6 +143,13 @@ class DistContext:
     #: tensors broadcast from rank 0 after every step (filled by :meth:`start`)
     _synced: list[torch.Tensor] = field(default_factory=list, repr=False)
     _checksum_path: Path | None = field(default=None, repr=False)
+    #: torchrun's rendezvous store (a client of it), where failures are reported; None without one
+    store: Any = field(default=None, repr=False)
+    #: the run folder and the last event of this rank's run (:func:`follow` fills them)
+    run_dir: str | None = None
+    final: Finished | None = None
+    #: set when this rank stopped because another rank failed (so it reports nothing itself)
+    peer_failure: FailureReport | None = None
 
     @property
     def active(self) -> bool:
@@ -140,16 +213,42 @@ class DistContext:
     def agree_stop(self, stop: bool, time_up: bool) -> tuple[bool, bool]:
         """(any rank asked to stop, any rank hit the time limit), the same on every rank."""
         flags = torch.tensor([float(stop), float(time_up)], device=_comm_device(self.backend))
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        _collective(dist.all_reduce, flags, op=dist.ReduceOp.MAX)
         return bool(flags[0] > 0), bool(flags[1] > 0)
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Average logged metrics over ranks (every rank logs the same names at the same steps)."""
         keys = sorted(values)  # the same order on every rank, whatever order the model logs in
         t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_comm_device(self.backend))
-        dist.all_reduce(t)
+        _collective(dist.all_reduce, t)
         mean = dict(zip(keys, (t / self.world_size).tolist()))
         return {k: mean[k] for k in values}  # the model's order, as one process logs it
+
+    # -- failures -------------------------------------------------------------------------
+    def report_failure(self, status: str, message: str, step: int = 0, term: str | None = None) -> None:
+        """Leave this rank's failure in the store for its peers (call before the connections close)."""
+        if self.store is None:
+            return
+        try:
+            seq = int(self.store.add(_FAILURE_SEQ, 1))
+            record = {"rank": self.rank, "status": status, "message": message, "step": step, "term": term, "seq": seq}
+            self.store.set(_FAILURE_KEY.format(self.rank), json.dumps(record))
+        except Exception as e:  # noqa: BLE001 - the store may be gone with torchrun's agent; the exit code still tells
+            print(f"rank {self.rank}: could not report the failure to the other ranks: {e}", file=sys.stderr)
+
+    def first_failure(self) -> FailureReport | None:
+        """The earliest failure another rank reported, or None."""
+        if self.store is None:
+            return None
+        found = []
+        for r in range(self.world_size):
+            key = _FAILURE_KEY.format(r)
+            try:
+                if r != self.rank and self.store.check([key]):
+                    found.append(FailureReport(**json.loads(self.store.get(key))))
+            except Exception:  # noqa: BLE001 - an unreadable store means no report, not a second failure
+                continue
+        return min(found, key=lambda f: f.seq) if found else None
 
 
 SINGLE = DistContext()
@@ -204,19 +303,109 @@ def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     else:
         raise ConfigError(f"training with several processes needs device cpu or cuda, not {device.type}; pass --device cpu")
     if not dist.is_initialized():
+        for name in _WORLD_BINDING_MODULES:  # before the group exists, or they pin it (module docstring)
+            importlib.import_module(name)
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
     _context = DistContext(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world, backend=backend)
+    _context.store = _store_client()
     _set_gradient_hook(_context)
     return _context, device
 
 
-def shutdown() -> None:
-    """Leave the process group (the end of ``genstudio train`` under torchrun)."""
+def follow(events: Iterator[Event]) -> Iterator[Event]:
+    """Pass the engine's events through, keeping the run folder and the final event for :func:`shutdown`."""
+    ctx = _context
+    for ev in events:
+        if ctx.active:
+            if isinstance(ev, RunStarted):
+                ctx.run_dir = ev.run_dir
+            elif isinstance(ev, Finished):
+                ctx.final = ev
+        yield ev
+
+
+def shutdown(error: BaseException | None = None) -> bool:
+    """Leave the process group in order (the end of ``genstudio train`` under torchrun, on every way out).
+
+    ``error`` is the exception ending the command, if one does. After a normal
+    end the ranks meet in a barrier first; a rank that failed reports it to
+    its peers instead (module docstring). Then the process group is destroyed,
+    joining gloo's threads. Returns False when this rank or a peer failed, so
+    the exit code can say so.
+    """
     global _context, grad_sync
-    grad_sync = None
-    _context = SINGLE
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    ctx = _context
+    ok = True
+    try:
+        if ctx.active and dist.is_available() and dist.is_initialized():
+            final = ctx.final
+            if error is None and final is not None and final.status in _ENDED:
+                ok = _barrier(ctx)
+            else:
+                ok = False
+                if ctx.peer_failure is None:  # the run went wrong here, not because a peer left
+                    _report_own_failure(ctx, final, error)
+    finally:
+        grad_sync = None
+        _context = SINGLE
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        ctx.store = None
+    return ok
+
+
+def _barrier(ctx: DistContext) -> bool:
+    """Wait until every rank has ended its run; False (with one line) when a peer failed meanwhile."""
+    try:
+        if ctx.backend == "nccl":
+            dist.barrier(device_ids=[torch.cuda.current_device()])
+        else:
+            dist.barrier()
+        return True
+    except RuntimeError as e:  # a peer failed after this rank's last step (its final checkpoint, say)
+        peer = ctx.first_failure()
+        why = peer.to_exception() if peer is not None else e
+        print(f"rank {ctx.rank}: finished, but another rank did not: {why}", file=sys.stderr)
+        return False
+
+
+def _report_own_failure(ctx: DistContext, final: Finished | None, error: BaseException | None) -> None:
+    if final is not None and final.status not in _ENDED:
+        status, message, step, term = final.status, final.message, final.step, final.term
+    else:  # the command ended by an exception: before the first event, or Ctrl+C twice
+        status, step, term = "failed", final.step if final is not None else 0, None
+        message = f"{type(error).__name__}: {error}" if error is not None else "stopped without finishing"
+    ctx.report_failure(status, message, step, term)
+    if ctx.is_main and ctx.run_dir and status in SilentRun.FAILED:
+        # Rank 0 wrote the final status itself; say which rank it was, as the other ranks do.
+        run = RunFolder(ctx.run_dir)
+        meta = run.meta
+        if meta.get("status") in SilentRun.FAILED and "failed_rank" not in meta:
+            run.update_meta(message=f"rank 0: {meta.get('message', message)}", failed_rank=0)
+
+
+def _store_client() -> Any:
+    """A client of torchrun's rendezvous store (MASTER_ADDR:MASTER_PORT), or None where there is none."""
+    host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT", "")
+    if not host or not port.isdigit():
+        return None
+    try:
+        return dist.TCPStore(host, int(port), is_master=False, timeout=timedelta(seconds=30))
+    except Exception:  # noqa: BLE001 - failures are then reported by exit codes alone
+        return None
+
+
+def _collective(fn, *args: Any, **kwargs: Any) -> Any:
+    """Run one collective; when it breaks because another rank failed, raise that rank's error instead."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError:
+        ctx = _context
+        peer = ctx.first_failure() if ctx.active else None
+        if peer is None:
+            raise  # no rank reported a failure: this error is the news (a killed rank, a network fault)
+        ctx.peer_failure = peer
+        raise peer.to_exception() from None
 
 
 # -- gradients ------------------------------------------------------------------------------
@@ -250,7 +439,7 @@ def average_gradients(optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in group]
         present = torch.tensor([p.grad is not None for p in group], dtype=group[0].dtype, device=dev)
         flat = torch.cat([g.reshape(-1) for g in grads] + [present])
-        dist.all_reduce(flat)
+        _collective(dist.all_reduce, flat)
         counts = flat[-len(group) :]
         offset = 0
         for p, c in zip(group, counts.tolist()):
@@ -281,7 +470,7 @@ def _broadcast(tensors: list[torch.Tensor]) -> None:
         # gloo and NCCL have no bool type: travel as uint8.
         wire = torch.uint8 if dtype == torch.bool else dtype
         flat = torch.cat([t.detach().reshape(-1).to(wire) for t in group])
-        dist.broadcast(flat, src=0)
+        _collective(dist.broadcast, flat, src=0)
         offset = 0
         with torch.no_grad():
             for t in group:

@@ -171,9 +171,26 @@ CASES = {
 }
 
 
+#: What each torchrun rank runs: the CLI, as ``python -m genstudio`` does, then a check that no
+#: thread the run started outlives it. gloo's threads still alive at interpreter exit once killed
+#: a completed run with SIGABRT ("terminate called without an active exception"), rarely; this
+#: check sees the cause on every run (a process group destroy_process_group could not free).
+RANK_MAIN = """
+import os, sys
+from genstudio.cli import main
+rc = main(sys.argv[1:])
+tasks = "/proc/self/task"  # Linux: every OS thread, C++ ones included
+left = sorted(open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks) if int(t) != os.getpid()) if os.path.isdir(tasks) else []
+if left:
+    print(f"threads alive after main(): {left}", file=sys.stderr)
+sys.exit(rc or (3 if left else 0))
+"""
+
+
 def _genstudio(args: list[str], nproc: int, env: dict) -> subprocess.CompletedProcess:
     if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), "-m", "genstudio", *args]
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
+        cmd = [*torchrun, "--no-python", sys.executable, "-c", RANK_MAIN, *args]
     else:
         cmd = [sys.executable, "-m", "genstudio", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=400)
@@ -196,6 +213,7 @@ def test_two_processes_train_identical_replicas(model_id, tmp_path):
     if dataset == "moons":
         args += ["--set", "n_points=512"]
     done = _genstudio(args, nproc=2, env=env)
+    assert "threads alive after main()" not in done.stderr, done.stderr[-4000:]
     assert done.returncode == 0, done.stderr[-4000:]
 
     # One run folder, written by rank 0 alone.
@@ -232,3 +250,50 @@ def test_two_processes_train_identical_replicas(model_id, tmp_path):
     assert meta["status"] == "completed" and meta["step"] == 6 and meta["world_size"] == 1
     assert [r["step"] for r in _records(out / "metrics.jsonl") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
     assert RunFolder(out).latest_checkpoint() == 6
+
+
+# -- failures: what a rank left waiting in a collective learns ------------------------------------------
+
+
+def test_the_first_reported_failure_is_the_one_peers_see():
+    import torch.distributed as dist
+
+    store = dist.HashStore()
+    ranks = [distributed.DistContext(rank=r, world_size=3, store=store) for r in range(3)]
+    assert ranks[0].first_failure() is None
+    ranks[2].report_failure("diverged", "training diverged at step 5: ...", step=4, term="loss")
+    ranks[1].report_failure("failed", "RuntimeError: later, and a consequence", step=4)
+    first = ranks[0].first_failure()
+    assert (first.rank, first.status, first.term) == (2, "diverged", "loss")
+    assert ranks[2].first_failure().rank == 1  # a rank never reads its own report
+    assert distributed.DistContext(rank=0, world_size=3).first_failure() is None  # no store, no report
+
+
+def test_a_peers_report_becomes_this_ranks_error():
+    from genstudio.core.model import NonFiniteError
+
+    failed = distributed.FailureReport(rank=1, status="failed", message="RuntimeError: disk on fire", step=2).to_exception()
+    assert isinstance(failed, distributed.RankFailed) and str(failed) == "rank 1 failed at step 3: RuntimeError: disk on fire"
+    nan = distributed.FailureReport(rank=1, status="diverged", message="...", step=2, term="loss").to_exception()
+    assert isinstance(nan, NonFiniteError) and (nan.term, nan.step) == ("loss", 3)  # the engine ends the run 'diverged'
+    assert "on rank 1, 'loss' became non-finite" in str(nan)
+
+
+def test_a_broken_collective_names_the_rank_that_failed(monkeypatch):
+    import torch.distributed as dist
+
+    store = dist.HashStore()
+    here = distributed.DistContext(rank=0, world_size=2, store=store)
+    monkeypatch.setattr(distributed, "_context", here)
+
+    def lost(*args, **kwargs):
+        raise RuntimeError("[gloo] Connection closed by peer")
+
+    with pytest.raises(RuntimeError, match="Connection closed"):  # nobody reported: gloo's error is the news
+        distributed._collective(lost)
+    assert here.peer_failure is None
+    distributed.DistContext(rank=1, world_size=2, store=store).report_failure("failed", "ValueError: bad batch", step=6)
+    with pytest.raises(distributed.RankFailed, match="rank 1 failed at step 7: ValueError: bad batch"):
+        distributed._collective(lost)
+    assert here.peer_failure.rank == 1  # so this rank does not report the failure as its own
+    assert distributed._collective(lambda x: x + 1, 1) == 2
