@@ -420,7 +420,8 @@ def test_nfe_versus_quality(qtbot, points_run):
 
 def test_pure_helpers():
     from genstudio.models.diffusion.schedule import make_schedule
-    from genstudio.ui.panels.diffusion_frames import noise_picture, parse_scales
+    from genstudio.ui.panels.diffusion_frames import noise_picture
+    from genstudio.ui.panels.diffusion_sweeps import parse_scales
     from genstudio.ui.panels.diffusion_math import arrow_segments, forward_readout, schedule_curves, view_range
 
     s = make_schedule("cosine", 100)

@@ -12,6 +12,7 @@ import pytest
 MATH_MODULES = [
     "genstudio.ui.panels.diffusion_math",
     "genstudio.ui.panels.diffusion_frames",
+    "genstudio.ui.panels.diffusion_sweeps",
     "genstudio.ui.panels.autoregressive_math",
     "genstudio.ui.panels.latent_math",
     "genstudio.ui.panels.flow_math",
@@ -21,6 +22,8 @@ MATH_MODULES = [
     "genstudio.ui.panels.latent.prepare",
     "genstudio.ui.panels.flow.prepare",
     "genstudio.ui.panels.gan.prepare",
+    "genstudio.ui.panels.autoregressive.prepare",
+    "genstudio.ui.panels.diffusion.prepare",
 ]
 
 BLOCK_QT = r"""

@@ -34,6 +34,7 @@ Where things live: ``panel.py`` loads the model and puts the tabs together;
 one file per tab (``generation_tab`` with its ``distribution_view``,
 ``receptive_field_tab``, ``completion_tab``, ``made_masks_tab``); the sample
 grid that knows its cells in ``pixel_grid``; the generation thread in
-``generation_worker``; the Qt-free arithmetic in :mod:`..autoregressive_math`
-and, for the model, :mod:`genstudio.models.autoregressive.inspect`.
+``generation_worker``; the load in ``prepare``; the Qt-free arithmetic in
+:mod:`..autoregressive_math` and, for the model,
+:mod:`genstudio.models.autoregressive.inspect`.
 """

@@ -83,13 +83,19 @@ class CompletionTab(QWidget):
         a = self.first_spin.value()
         return self.examples[a : a + self.count_spin.value()]
 
-    def _draw_editor(self) -> None:
+    def _valid_mask(self) -> torch.Tensor | None:
+        """The mask to complete with, or None (with the reason shown) when there is none yet."""
         if self.model is None or self.examples is None:
-            return
+            return None
         try:
-            mask = self.mask()
+            return self.mask()
         except ValueError as e:
             self.message.setText(str(e))
+            return None
+
+    def _draw_editor(self) -> None:
+        mask = self._valid_mask()
+        if mask is None:
             return
         x = self._batch()
         self.editor.set_grid(ar.masked_picture(x, mask), 1 if len(x) == 1 else 2)
@@ -100,12 +106,8 @@ class CompletionTab(QWidget):
         self._draw_editor()
 
     def run(self) -> None:
-        if self.model is None or self.examples is None:
-            return
-        try:
-            mask = self.mask()
-        except ValueError as e:
-            self.message.setText(str(e))
+        mask = self._valid_mask()
+        if mask is None:
             return
         model, x, per, seed = self.model, self._batch(), self.per_spin.value(), self.seed_spin.value()
         hidden = int((mask == 0).sum())

@@ -3,11 +3,9 @@ the generation, receptive-field, completion and MADE-mask tabs together (see the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
@@ -19,42 +17,8 @@ from ..live import CheckpointPanel
 from .completion_tab import CompletionTab
 from .generation_tab import GenerationTab
 from .made_masks_tab import MadeMasksTab
+from .prepare import Loaded, load_for_inspection
 from .receptive_field_tab import ReceptiveFieldTab
-
-#: Validation examples loaded for completion, the receptive field's base image and the NLL.
-EXAMPLES = 64
-NLL_BATCH = 256
-
-
-@dataclass
-class Loaded:
-    model: Any
-    step: int
-    examples: torch.Tensor  # validation examples, data space
-    labels: torch.Tensor
-    nll: dict[str, float] | None
-    note: str = ""
-
-
-def load_for_inspection(run_dir: str | Path, n_examples: int = EXAMPLES, nll_batch: int = NLL_BATCH) -> Loaded:
-    """The run's model (own copy, CPU) at its latest checkpoint, validation examples, and the exact NLL of a batch."""
-    from genstudio.core.engine import load_run_model
-    from genstudio.data.dataset import load_dataset
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
-    model.eval()
-    try:
-        ds = load_dataset(spec.run.dataset, spec.data)
-    except Exception as e:  # noqa: BLE001 - generation and the masks still work without the data
-        shape = (1, *model.data_info.shape)
-        return Loaded(model, step, torch.zeros(shape), -torch.ones(1, dtype=torch.long), None, f"dataset not available ({e})")
-    _, val = ds.split(spec.data.val_fraction, spec.data.seed)
-    part = val if val is not None and len(val) > 0 else ds
-    batch = part.get(slice(0, min(max(n_examples, nll_batch), len(part))))
-    labels = batch.y if getattr(model, "conditional", False) else None
-    nll = ar.validation_nll(model, batch.x, labels)
-    return Loaded(model, step, batch.x[:n_examples], batch.y[:n_examples], nll)
-
 
 class AutoregressivePanel(CheckpointPanel):
     """The Autoregressive tab."""

@@ -36,9 +36,11 @@ model from the run's latest checkpoint (reloading on ``CheckpointSaved``, or
 when it is shown again if it was hidden then), never the training thread's.
 
 Where things live: ``panel.py`` puts the tabs together and loads the model
-(:class:`..live.CheckpointPanel`); one file per tab (``forward_view``,
-``reverse_view`` with its GIF / MP4 / PNG export in ``chain_export``,
+(:class:`..live.CheckpointPanel`; the load itself in ``prepare.py``); one
+file per tab (``forward_view``, ``reverse_view`` with its sampler controls in
+``sampler_controls`` and its GIF / MP4 / PNG export in ``chain_export``,
 ``sampler_comparison``, ``schedule_view``, ``guidance_sweep``, ``nfe_view``,
-``markov_chain``); the cached chain and the sweeps, with no Qt, in
-:mod:`..diffusion_frames`; the arithmetic in :mod:`..diffusion_math`.
+``markov_chain``). With no Qt: the cached chain and its export in
+:mod:`..diffusion_frames`, the guidance sweep and NFE experiment in
+:mod:`..diffusion_sweeps`, the arithmetic in :mod:`..diffusion_math`.
 """

@@ -7,7 +7,7 @@ no Qt, are in :mod:`..diffusion_frames`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
@@ -77,28 +77,22 @@ class ChainExport:
         return save_frame_png(self.chain, self.slider.value(), path)
 
     def _gif_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the chain as a GIF", "diffusion_chain.gif", "GIF (*.gif)")
-        if path:
-            try:
-                n = self.export_gif(path)
-                self.info_label.setText(f"wrote {n} frames to {path}")
-            except OSError as e:
-                self.info_label.setText(f"could not write '{path}': {e}")
+        self._export_dialog("Export the chain as a GIF", "diffusion_chain.gif", "GIF (*.gif)", self.export_gif)
 
     def _mp4_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the chain as an MP4 video", "diffusion_chain.mp4", "MP4 video (*.mp4)")
-        if path:
-            try:
-                n = self.export_mp4(path)
-                self.info_label.setText(f"wrote {n} frames to {path}")
-            except (OSError, VideoError) as e:
-                self.info_label.setText(f"could not write '{path}': {e}")
+        self._export_dialog("Export the chain as an MP4 video", "diffusion_chain.mp4", "MP4 video (*.mp4)", self.export_mp4)
 
     def _png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save this frame as a PNG", f"diffusion_frame_{self.slider.value()}.png", "PNG (*.png)")
-        if path:
-            try:
-                self.export_png(path)
-                self.info_label.setText(f"wrote {path}")
-            except OSError as e:
-                self.info_label.setText(f"could not write '{path}': {e}")
+        self._export_dialog("Save this frame as a PNG", f"diffusion_frame_{self.slider.value()}.png", "PNG (*.png)", self.export_png)
+
+    def _export_dialog(self, title: str, name: str, kinds: str, write: Callable[[str], Any]) -> None:
+        """Ask where, write there, and say what was written (or why not) in the info line."""
+        path, _ = QFileDialog.getSaveFileName(self, title, name, kinds)
+        if not path:
+            return
+        try:
+            written = write(path)
+        except (OSError, VideoError) as e:
+            self.info_label.setText(f"could not write '{path}': {e}")
+            return
+        self.info_label.setText(f"wrote {written} frames to {path}" if isinstance(written, int) else f"wrote {path}")

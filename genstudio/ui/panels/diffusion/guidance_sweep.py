@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
 
 from ...widgets import ImageView, plot_widget
-from ..diffusion_frames import GuidanceSweep, guidance_sweep, parse_scales
+from ..diffusion_sweeps import GuidanceSweep, guidance_sweep, parse_scales
 from ..diffusion_math import view_range
 from ..jobs import PanelJob
 

@@ -10,7 +10,7 @@ import torch
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ...widgets import plot_widget
-from ..diffusion_frames import NFECurve, nfe_versus_quality, parse_scales
+from ..diffusion_sweeps import NFECurve, nfe_versus_quality, parse_scales
 from ..jobs import PanelJob
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
@@ -18,37 +17,10 @@ from .forward_view import ForwardView
 from .guidance_sweep import GuidanceSweepView
 from .markov_chain import MarkovChainView
 from .nfe_view import NFEQualityView
+from .prepare import load_for_diffusion
 from .reverse_view import ReverseView
 from .sampler_comparison import SamplerComparisonView
 from .schedule_view import ScheduleView
-
-#: Examples of the dataset offered to the forward view (images) / points of the 2-D cloud.
-FORWARD_EXAMPLES = 64
-FORWARD_POINTS = 1000
-#: Data examples the NFE-versus-quality scores compare samples against.
-REFERENCE_SIZE = 1000
-
-
-def load_for_diffusion(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
-    """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
-    from genstudio.core.engine import load_run_model
-    from genstudio.data.dataset import load_dataset
-
-    from ...images import pick_examples
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
-    ds = load_dataset(spec.run.dataset, spec.data)
-    if model.data_info.kind == "image":
-        idx = pick_examples(ds.y.numpy(), FORWARD_EXAMPLES, seed=0)
-        examples = ds.get(torch.as_tensor(idx)).x.float()
-    else:
-        g = torch.Generator().manual_seed(0)
-        idx = torch.randperm(len(ds), generator=g)[:FORWARD_POINTS]
-        examples = ds.get(idx).x.float()
-    g = torch.Generator().manual_seed(1)
-    reference = ds.get(torch.randperm(len(ds), generator=g)[:REFERENCE_SIZE]).x.float()
-    return model, step, examples, reference
-
 
 class DiffusionPanel(CheckpointPanel):
     """The Diffusion tab: forward process, reverse process, schedules, Markov chain."""
