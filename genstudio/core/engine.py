@@ -387,10 +387,12 @@ def _start(spec: RunSpec, out_dir: str | Path, control: RunControl | None, resum
     if dctx.active:
         control = distributed.AgreedControl(control)
 
-    return _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx)
+    return _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx,
+                 data_notice=ds.problem_summary())
 
 
-def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx=distributed.SINGLE) -> Iterator[Event]:
+def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step, wall_before, control, dctx=distributed.SINGLE,
+          data_notice: str = "") -> Iterator[Event]:
     rc = spec.run
     total = rc.steps
     step = start_step
@@ -439,6 +441,8 @@ def _loop(spec, run, model, device, threads, train_ds, val_ds, info, start_step,
     try:
         # Closed right here (the window shut at once), the run is recorded as stopped, not left running.
         yield started
+        if data_notice:  # files skipped while loading: say how many and why, once, where the run is watched
+            yield Notice(data_notice)
         # The set-up after RunStarted fails like the loop does: the run ends 'failed', never left 'running'.
         batches = train_ds.batches(rc.batch_size, rc.seed, start_step, rank=dctx.rank, world_size=dctx.world_size)
         sp = run_speedups(spec, model, device)

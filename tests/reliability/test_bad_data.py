@@ -287,7 +287,6 @@ def test_cli_refuses_an_unusable_folder_in_one_line(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the engine does not yet report Dataset.problems (genstudio/core, not this helper's files)")
 def test_cli_reports_how_many_files_were_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from genstudio.cli import main
 
