@@ -112,7 +112,7 @@ class FailureReport:
     rank: int
     status: str
     message: str
-    step: int = 0
+    step: int = 0  # steps done when it failed; -1: before training started
     term: str | None = None
     seq: int = 0
 
@@ -121,6 +121,8 @@ class FailureReport:
 
         A divergence stays one (a NonFiniteError, so the peer's run ends 'diverged' too).
         """
+        if self.step < 0:
+            return RankFailed(f"rank {self.rank} {self.status} before training started: {self.message}")
         at = self.step + 1  # ``step`` counts the steps done: the fault came in the next one
         if self.status == "diverged" and self.term:
             from .model import NonFiniteError  # here: core.model imports this module
@@ -302,12 +304,19 @@ def setup(device: torch.device) -> tuple[DistContext, torch.device]:
         backend = "gloo"
     else:
         raise ConfigError(f"training with several processes needs device cpu or cuda, not {device.type}; pass --device cpu")
+    ctx = DistContext(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world, backend=backend)
+    ctx.store = _store_client()
     if not dist.is_initialized():
         for name in _WORLD_BINDING_MODULES:  # before the group exists, or they pin it (module docstring)
             importlib.import_module(name)
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    _context = DistContext(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world, backend=backend)
-    _context.store = _store_client()
+        try:
+            dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        except RuntimeError:  # a peer refused the run (its --out, say) while this rank was connecting
+            peer = ctx.first_failure()
+            if peer is None:
+                raise
+            raise peer.to_exception() from None
+    _context = ctx
     _set_gradient_hook(_context)
     return _context, device
 
@@ -372,8 +381,8 @@ def _barrier(ctx: DistContext) -> bool:
 def _report_own_failure(ctx: DistContext, final: Finished | None, error: BaseException | None) -> None:
     if final is not None and final.status not in _ENDED:
         status, message, step, term = final.status, final.message, final.step, final.term
-    else:  # the command ended by an exception: before the first event, or Ctrl+C twice
-        status, step, term = "failed", final.step if final is not None else 0, None
+    else:  # the command ended by an exception: before the first event (step -1), or Ctrl+C twice
+        status, step, term = "failed", final.step if final is not None else -1, None
         message = f"{type(error).__name__}: {error}" if error is not None else "stopped without finishing"
     ctx.report_failure(status, message, step, term)
     if ctx.is_main and ctx.run_dir and status in SilentRun.FAILED:

@@ -277,6 +277,8 @@ def test_a_peers_report_becomes_this_ranks_error():
     nan = distributed.FailureReport(rank=1, status="diverged", message="...", step=2, term="loss").to_exception()
     assert isinstance(nan, NonFiniteError) and (nan.term, nan.step) == ("loss", 3)  # the engine ends the run 'diverged'
     assert "on rank 1, 'loss' became non-finite" in str(nan)
+    early = distributed.FailureReport(rank=0, status="failed", message="RunError: 'out' exists", step=-1).to_exception()
+    assert str(early) == "rank 0 failed before training started: RunError: 'out' exists"
 
 
 def test_a_broken_collective_names_the_rank_that_failed(monkeypatch):
