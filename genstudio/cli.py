@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="dataset to preselect (e.g. mnist5k)")
     s.add_argument("--model", help="model to preselect (e.g. ddpm)")
     s.add_argument("--runs", help="runs folder (default ./runs)")
+    s.add_argument("--path", help="file or folder for the folder / array / csv datasets")
+    s.add_argument("--open", dest="open_run", help="a run folder to open")
+    s.add_argument("--theme", choices=("light", "dark"))
+    s.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model, run or data setting for the forms (as in genstudio train --set)")
+    s.add_argument("--train", action="store_true", help="start training as soon as the data is loaded")
 
     t = sub.add_parser("train", help="train a model into a new run folder")
     t.add_argument("--model", help="model id (genstudio list models)")
@@ -152,9 +158,13 @@ def cmd_studio(args: argparse.Namespace) -> int:
         )
         return 2
     extra = []
-    for flag in ("dataset", "model", "runs"):
-        if getattr(args, flag, None):
-            extra += [f"--{flag}", getattr(args, flag)]
+    for flag, dest in (("dataset", "dataset"), ("model", "model"), ("runs", "runs"), ("path", "path"), ("open", "open_run"), ("theme", "theme")):
+        if getattr(args, dest, None):
+            extra += [f"--{flag}", getattr(args, dest)]
+    for assignment in getattr(args, "assignments", None) or []:
+        extra += ["--set", assignment]
+    if getattr(args, "train", False):
+        extra.append("--train")
     return studio_main(extra)
 
 

@@ -1,6 +1,6 @@
 """The studio closed mid-run: the process ends, the training thread stops cleanly, the run folder is complete and resumable.
 
-The first test runs the real studio in a child process (``genstudio.ui.app``
+The first test runs the real studio in a child process (``genstudio`` itself,
 with ``--train``), lets it train, and sends SIGTERM, which the studio handles
 as a click on the window's close button. The others close an in-process
 window at the finer moments: while a checkpoint is being written (the save
@@ -28,8 +28,8 @@ from tests.ui.conftest import errors, fast_points_run, settings, window  # noqa:
 REPO = Path(__file__).resolve().parents[2]
 GUARD_S = 60  # a generous guard against a hang, not a speed claim
 
-# The child registers the test models (as tests/conftest.py does here), then runs the studio's own entry point.
-STUDIO = "import sys; from tests.toy_models import register_toys; register_toys(); from genstudio.ui.app import main; sys.exit(main(sys.argv[1:]))"
+# The child registers the test models (as tests/conftest.py does here), then runs the command line (`genstudio --train ...`).
+STUDIO = "import sys; from tests.toy_models import register_toys; register_toys(); from genstudio.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def studio_env(tmp_path: Path) -> dict[str, str]:
