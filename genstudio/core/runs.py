@@ -26,6 +26,7 @@ import errno
 import json
 import os
 import tempfile
+import tomllib
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -214,9 +215,14 @@ class RunFolder:
         if not self.config_path.is_file():
             raise RunError(f"'{self.path}' is not a run folder (no config.toml)")
         try:  # a run folder's config names its model and dataset: without them it is not this run's
-            return RunSpec.from_toml_file(self.config_path, require=("model", "dataset"))
+            spec = RunSpec.from_toml_file(self.config_path, require=("model", "dataset"))
         except ConfigError as e:
             raise RunError(str(e)) from None  # the message names the file
+        # A run written before checkpoint retention existed kept every checkpoint: resuming it must
+        # not start deleting them (``--set keep_last=3`` opts in).
+        if "keep_last" not in tomllib.loads(self.config_path.read_text()).get("run", {}):
+            spec = spec.with_overrides(run={"keep_last": 0})
+        return spec
 
     # -- metrics ----------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
@@ -418,6 +424,22 @@ class RunFolder:
                     continue  # in use (Windows) or read-only: kept, tried again at the next save
             deleted.append(s)
         return deleted
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temporary files a killed training process left in checkpoints/ and samples/; returns them.
+
+        Only the training process writes there (readers make ``.lock`` pin
+        files, never ``.tmp``), so with the run's lock held nothing else can
+        be mid-write: a resume calls this, or each kill mid-save would leave a
+        checkpoint-sized file behind for good.
+        """
+        removed = []
+        for folder in (self.checkpoint_dir, self.samples_dir):
+            for p in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+        return removed
 
     def checkpoints(self) -> list[int]:
         steps = []

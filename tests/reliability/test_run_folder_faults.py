@@ -529,3 +529,20 @@ def test_a_failing_setup_after_run_started_ends_the_run_failed(tmp_path, monkeyp
     run = RunFolder(out)
     assert run.meta["status"] == "failed" and "on purpose" in run.meta["message"]
     assert run.writer() is None
+
+
+def test_a_run_from_before_retention_keeps_every_checkpoint(tmp_path):
+    """Resuming a run whose config.toml predates keep_last must not start deleting its checkpoints."""
+    import tomllib
+
+    import tomli_w
+
+    out = tmp_path / "old"
+    list(train(spec(4, model="toy", checkpoint_every=1, keep_last=2), out))
+    run = RunFolder(out)
+    assert run.spec().run.keep_last == 2  # written by this version: the file's own value
+    old = tomllib.loads(run.config_path.read_text())
+    for key in ("keep_last", "keep_every", "keep_best"):
+        old["run"].pop(key)
+    run.config_path.write_text(tomli_w.dumps(old))
+    assert run.spec().run.keep_last == 0  # keep every checkpoint, as that run always did
