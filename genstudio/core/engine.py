@@ -375,6 +375,7 @@ def _start(spec: RunSpec, out_dir: str | Path, control: RunControl | None, resum
 
         atomic_write_bytes(run.config_path, spec.to_toml().encode())
         run.truncate_metrics_after(start_step)
+        run.remove_temp_files()  # what a kill mid-save left; we hold the lock, so no one is writing them
         wall_before = float(meta.get("wall_time_s", 0.0))
         run.update_meta(**base_meta, status="running", step=start_step, resumed_from=start_step)
     else:

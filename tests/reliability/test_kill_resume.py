@@ -269,6 +269,7 @@ def test_sigkill_then_resume_equals_uninterrupted(ctx, reference, tmp_path, seed
     assert re.findall(r"steps from step (\d+)", log.read_text())[-1] == str(newest or 0)  # the resume's start line
     meta = run.meta
     assert meta["status"] == "completed" and meta["step"] == STEPS
+    assert not [p.name for p in run.checkpoint_dir.iterdir() if p.name.endswith(".tmp")]  # the resume removed what the kill left
     assert comparable(run.read_metrics()[0]) == reference["records"]
     got = final_weights(run)
     assert got.keys() == reference["weights"].keys()
