@@ -1,0 +1,77 @@
+"""Every model's config fields stay what the form, ``--set`` and old run folders know.
+
+``data/config_fields.json`` was written from the code before the configs were
+factored into shared bases (commit 2931c1b): name, type, default, range,
+choices, help and flags of every field, in declaration order (the studio form
+shows them in that order). ``data/old_run_configs.toml`` holds the ``[model]``
+table a run of each model wrote to its ``config.toml`` at that commit.
+Regenerate neither to make a test pass: a difference is a change users see.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genstudio.core import registry
+from genstudio.core.config import ParamSpec, specs
+from genstudio.core.spec import RunSpec
+
+DATA = Path(__file__).parent / "data"
+SNAPSHOT = json.loads((DATA / "config_fields.json").read_text())
+OLD_CONFIGS = tomllib.loads((DATA / "old_run_configs.toml").read_text())
+
+
+def describe(s: ParamSpec) -> dict[str, Any]:
+    """One field as the snapshot stores it (JSON types: tuples become lists)."""
+    d = s.default
+    return {
+        "name": s.name,
+        "type": s.type.__name__,
+        "default": list(d) if isinstance(d, tuple) else d,
+        "help": s.help,
+        "min": s.min,
+        "max": s.max,
+        "choices": list(s.choices) if s.choices is not None else None,
+        "log": s.log,
+        "advanced": s.advanced,
+        "kind": s.kind,
+        "accepts": list(s.accepts) if s.accepts is not None else None,
+    }
+
+
+def test_the_registered_models_are_the_snapshots():
+    assert sorted(registry.model_ids()) == sorted(SNAPSHOT)
+
+
+@pytest.mark.parametrize("model_id", sorted(SNAPSHOT))
+def test_config_fields_equal_the_snapshot(model_id):
+    cls = registry.get_model_class(model_id).config_class
+    now = [describe(s) for s in specs(cls)]
+    before = SNAPSHOT[model_id]["fields"]
+    assert [f["name"] for f in now] == [f["name"] for f in before], "field order changed (the studio form shows it)"
+    for a, b in zip(now, before):
+        assert a == b, f"{model_id}.{a['name']} changed"
+    # Types too: an int default that became a float would print as 1.0 in config.toml.
+    for s, b in zip(specs(cls), before):
+        assert type(s.default).__name__ == type(b["default"]).__name__ or isinstance(s.default, tuple), s.name
+
+
+@pytest.mark.parametrize("model_id", sorted(OLD_CONFIGS))
+def test_an_old_runs_config_toml_still_loads(model_id):
+    old = OLD_CONFIGS[model_id]
+    spec = RunSpec.from_dict(old)
+    assert spec.to_dict()["model"] == old["model"]
+    # The defaults are still the ones the old run wrote.
+    assert RunSpec.create(model_id, "mnist5k").to_dict()["model"] == old["model"]
+
+
+def test_the_snapshot_check_catches_a_changed_field():
+    """A broken variant: a changed default or help fails the comparison."""
+    s = specs(registry.get_model_class("ddpm").config_class)[0]
+    changed = describe(ParamSpec(**{**s.__dict__, "help": s.help + "!"}))
+    assert changed != SNAPSHOT["ddpm"]["fields"][0]
