@@ -45,7 +45,9 @@ def describe(s: ParamSpec) -> dict[str, Any]:
 
 
 def test_the_registered_models_are_the_snapshots():
-    assert sorted(registry.model_ids()) == sorted(SNAPSHOT)
+    # tests/conftest.py registers toy models of its own; the snapshot covers the shipped ones.
+    shipped = [m for m in registry.model_ids() if registry.get_model_class(m).__module__.startswith("genstudio.")]
+    assert sorted(shipped) == sorted(SNAPSHOT)
 
 
 @pytest.mark.parametrize("model_id", sorted(SNAPSHOT))
