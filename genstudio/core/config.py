@@ -4,6 +4,12 @@ Every field is declared with :func:`param`, which records its default, its
 range or choices and a one-line help. The command line (``--set key=value``),
 the TOML file in a run folder and the studio's form are all generated from
 those declarations, so nothing restates a default or a bound.
+
+Settings a family shares (learning rate, warm-up, EMA, ...) are declared once
+in one dataclass of that family; a model's config either inherits it (its
+fields then come first, as for the flows) or takes each field with
+:func:`param_of` at the place the form should list it, changing only what
+differs for that model (a default, the help).
 """
 
 from __future__ import annotations
@@ -77,6 +83,31 @@ def param(
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def param_of(cls: type, name: str, **changes: Any) -> Any:
+    """Declare a field as ``cls`` declares ``name``, with ``changes`` (any :func:`param` argument) applied.
+
+    The shared declaration says the default, range and help once; a config that
+    needs another default or help for its model passes only that.
+    """
+    s = spec_of(cls, name)
+    declared = {
+        "default": s.default,
+        "help": s.help,
+        "min": s.min,
+        "max": s.max,
+        "choices": s.choices,
+        "log": s.log,
+        "advanced": s.advanced,
+        "kind": s.kind,
+        "accepts": s.accepts,
+    }
+    unknown = set(changes) - set(declared)
+    if unknown:
+        raise TypeError(f"param_of: unknown argument(s) {', '.join(sorted(unknown))}")
+    declared.update(changes)
+    return param(declared.pop("default"), declared.pop("help"), **declared)
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from genstudio.core import config as cfg
-from genstudio.core.config import ConfigError, param
+from genstudio.core.config import ConfigError, param, spec_of, specs
 from genstudio.core.registry import get_model_class, model_ids
 from genstudio.core.spec import RunSpec, split_overrides
 
@@ -55,3 +55,29 @@ def test_split_overrides_routes_keys():
     assert r == {"steps": "5", "seed": "3"} and m == {"lr": "0.1"} and d == {"path": "x", "n_points": "500"}
     with pytest.raises(ConfigError):
         split_overrides({"zzz": 1}, get_model_class("toy"))
+
+
+def test_param_of_takes_a_shared_declaration_and_changes_only_what_is_given():
+    from genstudio.core.config import param_of
+
+    @dataclass
+    class Shared:
+        lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+        mults: list = param([1, 2], "multipliers", min=1)
+
+    @dataclass
+    class Model:
+        width: int = param(8, "width", min=1)
+        lr: float = param_of(Shared, "lr", default=2e-4)
+        mults: list = param_of(Shared, "mults")
+
+    lr = spec_of(Model, "lr")
+    assert (lr.default, lr.help, lr.min, lr.max, lr.log) == (2e-4, "Adam learning rate", 1e-6, 1e-1, True)
+    assert [s.name for s in specs(Model)] == ["width", "lr", "mults"]  # placed where the config lists it
+    a, b = Model(), Model()
+    a.mults.append(4)
+    assert b.mults == [1, 2]  # a list default is still copied per instance
+    with pytest.raises(TypeError, match="unknown argument"):
+        param_of(Shared, "lr", maximum=1.0)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        param_of(Shared, "beta1")

@@ -43,21 +43,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
 from genstudio.core.model import GenerativeModel, optimizer_step, randn
+from genstudio.models.adversarial.gan import GANConfig
 from genstudio.models.nets import crop_to, pad_to, padded_size
 
 
 @dataclass
 class DCGANConfig:
-    z_dim: int = param(64, "dimension of the noise z fed to the generator", min=1, max=1024)
+    z_dim: int = param_of(GANConfig, "z_dim", default=64)
     g_channels: int = param(32, "generator channels before the last up-sampling (doubled before the first)", min=4, max=512)
     d_channels: int = param(32, "discriminator channels after the first conv (doubled after the second)", min=4, max=512)
-    lr_g: float = param(2e-4, "Adam learning rate of the generator", min=1e-6, max=1e-1, log=True)
-    lr_d: float = param(2e-4, "Adam learning rate of the discriminator", min=1e-6, max=1e-1, log=True)
-    beta1: float = param(0.5, "Adam beta1 (DCGAN: 0.5; 0.9 oscillates)", min=0.0, max=0.999)
+    lr_g: float = param_of(GANConfig, "lr_g")
+    lr_d: float = param_of(GANConfig, "lr_d")
+    beta1: float = param_of(GANConfig, "beta1", help="Adam beta1 (DCGAN: 0.5; 0.9 oscillates)")
     ema_decay: float = param(0.999, "decay of the generator's weight average used for sampling (0 turns it off)", min=0.0, max=0.99999)
 
 

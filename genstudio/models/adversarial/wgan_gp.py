@@ -28,17 +28,17 @@ from dataclasses import dataclass
 
 import torch
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.models.adversarial.gan import GAN, GANConfig
 
 
 @dataclass
 class WGANGPConfig(GANConfig):
-    lr_g: float = param(1e-4, "Adam learning rate of the generator (paper: 1e-4)", min=1e-6, max=1e-1, log=True)
-    lr_d: float = param(1e-4, "Adam learning rate of the critic (paper: 1e-4)", min=1e-6, max=1e-1, log=True)
-    beta1: float = param(0.0, "Adam beta1 (paper: 0)", min=0.0, max=0.999)
-    beta2: float = param(0.9, "Adam beta2 (paper: 0.9)", min=0.0, max=0.9999)
-    d_steps: int = param(5, "critic updates per generator update (paper: n_critic = 5)", min=1, max=20)
+    lr_g: float = param_of(GANConfig, "lr_g", default=1e-4, help="Adam learning rate of the generator (paper: 1e-4)")
+    lr_d: float = param_of(GANConfig, "lr_d", default=1e-4, help="Adam learning rate of the critic (paper: 1e-4)")
+    beta1: float = param_of(GANConfig, "beta1", default=0.0, help="Adam beta1 (paper: 0)")
+    beta2: float = param_of(GANConfig, "beta2", default=0.9, help="Adam beta2 (paper: 0.9)")
+    d_steps: int = param_of(GANConfig, "d_steps", default=5, help="critic updates per generator update (paper: n_critic = 5)")
     gp_weight: float = param(10.0, "gradient penalty weight lambda (paper: 10)", min=0.0, max=1000.0)
 
 

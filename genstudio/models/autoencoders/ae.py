@@ -34,19 +34,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import GenerativeModel, optimizer_step, randn
 from genstudio.models.autoencoders.vae import ConvDecoder, ConvEncoder
 from genstudio.models.nets import crop_to, mlp, pad_to, padded_size, point_normalisation
+from genstudio.models.autoencoders.settings import AutoencoderTrainingConfig
 
 
 @dataclass
 class AEConfig:
-    latent_dim: int = param(16, "dimension of the code z (2 gives the 2-D manifold view)", min=1, max=512)
-    channels: int = param(32, "channels of the first conv layer (doubled in the second)", min=4, max=256)
-    hidden: int = param(256, "width of the dense layers (the MLP's width for points)", min=16, max=2048)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    latent_dim: int = param_of(AutoencoderTrainingConfig, "latent_dim", help="dimension of the code z (2 gives the 2-D manifold view)")
+    channels: int = param_of(AutoencoderTrainingConfig, "channels")
+    hidden: int = param_of(AutoencoderTrainingConfig, "hidden")
+    lr: float = param_of(AutoencoderTrainingConfig, "lr")
     moments_decay: float = param(
         0.99, "decay of the running mean and variance of the codes that ``sample`` draws from", min=0.0, max=0.9999, advanced=True
     )

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genstudio.core.config import param
+from genstudio.core.config import param_of
 from genstudio.models.autoencoders.vae import VAE, VAEConfig
 
 
 @dataclass
 class BetaVAEConfig(VAEConfig):
-    latent_dim: int = param(10, "dimension of the latent z (the beta-VAE paper uses 10)", min=1, max=512)
-    beta: float = param(4.0, "weight of the KL term (Higgins et al. use 4 on dSprites; 1 is the plain VAE)", min=0.0, max=100.0)
+    latent_dim: int = param_of(VAEConfig, "latent_dim", default=10, help="dimension of the latent z (the beta-VAE paper uses 10)")
+    beta: float = param_of(VAEConfig, "beta", default=4.0, help="weight of the KL term (Higgins et al. use 4 on dSprites; 1 is the plain VAE)")
 
 
 class BetaVAE(VAE):

@@ -41,10 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, rand, randn
 from genstudio.models.nets import crop_to, mlp, pad_to, padded_size, point_normalisation
+from genstudio.models.autoencoders.settings import AutoencoderTrainingConfig
 
 LOG_2PI = math.log(2 * math.pi)
 # Floor on a learned decoder variance (sigma >= 0.01): without it the
@@ -61,7 +62,7 @@ ACTIVE_KL = 0.01
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = param(16, "dimension of the latent z (2 gives the 2-D manifold view)", min=1, max=512)
+    latent_dim: int = param_of(AutoencoderTrainingConfig, "latent_dim")
     likelihood: str = param(
         "auto",
         "decoder likelihood: bernoulli (images), gaussian; auto picks bernoulli for images and gaussian for points",
@@ -73,9 +74,9 @@ class VAEConfig:
     sigma: float = param(0.1, "decoder standard deviation when gaussian_variance is fixed", min=1e-3, max=10.0, log=True)
     beta: float = param(1.0, "weight of the KL term (1 is the VAE; >1 the beta-VAE)", min=0.0, max=100.0)
     binarize: bool = param(False, "threshold images at 0.5 so the bernoulli likelihood is a true likelihood")
-    channels: int = param(32, "channels of the first conv layer (doubled in the second)", min=4, max=256)
-    hidden: int = param(256, "width of the dense layers (the MLP's width for points)", min=16, max=2048)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    channels: int = param_of(AutoencoderTrainingConfig, "channels")
+    hidden: int = param_of(AutoencoderTrainingConfig, "hidden")
+    lr: float = param_of(AutoencoderTrainingConfig, "lr")
     iw_samples: int = param(64, "importance samples K for the IWAE bound in validation", min=1, max=5000)
     iw_examples: int = param(32, "examples per validation batch scored with the IWAE bound (it costs K decoder passes each)", min=1, max=1024)
 

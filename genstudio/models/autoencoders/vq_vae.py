@@ -45,22 +45,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import GenerativeModel, optimizer_step, randint
 from genstudio.models.nets import crop_to, pad_to, padded_size
+from genstudio.models.autoencoders.settings import AutoencoderTrainingConfig
 
 
 @dataclass
 class VQVAEConfig:
     num_codes: int = param(64, "codebook size K", min=2, max=4096)
     code_dim: int = param(16, "dimension D of each code vector", min=1, max=512)
-    channels: int = param(32, "channels of the first conv layer (doubled in the second)", min=4, max=256)
+    channels: int = param_of(AutoencoderTrainingConfig, "channels")
     beta: float = param(0.25, "weight of the commitment loss (the paper's 0.25)", min=0.0, max=10.0)
     ema: bool = param(True, "update the codebook by moving averages (paper appendix A.1) instead of its loss term")
     ema_decay: float = param(0.99, "decay of the codebook moving averages", min=0.5, max=0.9999)
     restart_after: int = param(100, "restart a code unused for this many steps at a random encoder output (0: never)", min=0, max=100_000)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    lr: float = param_of(AutoencoderTrainingConfig, "lr")
 
 
 class ResBlock(nn.Module):

@@ -24,17 +24,37 @@ rest:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, rand
 
 OUTPUTS = ("auto", "softmax256", "bernoulli")
 LEVELS = 256
+
+
+@dataclass
+class AutoregressiveTrainingConfig:
+    """Settings the autoregressive models share, declared once; each config takes them with ``param_of``.
+
+    The optimiser's come last in every form, the output head's first and in the
+    middle, so the configs place them rather than inherit them.
+    """
+
+    output: str = param(
+        "auto",
+        "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour",
+        choices=OUTPUTS,
+    )
+    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
+    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
+    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
 
 
 def resolve_output(output: str, channels: int) -> str:

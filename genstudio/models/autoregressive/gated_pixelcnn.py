@@ -38,24 +38,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 
-from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d, channel_groups, conv_mask
+from .common import AutoregressiveTrainingConfig, ImageAutoregressive, MaskedConv2d, channel_groups, conv_mask
 from .pixelcnn import output_groups
 
 
 @dataclass
 class GatedPixelCNNConfig:
-    output: str = param("auto", "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour", choices=OUTPUTS)
+    output: str = param_of(AutoregressiveTrainingConfig, "output")
     channels: int = param(32, "channels p of each stack (a multiple of 3 is best for colour)", min=3, max=512)
     layers: int = param(6, "gated layers (the first uses first_kernel, the rest 3 x 3 reach)", min=1, max=40)
     first_kernel: int = param(7, "kernel width of the first layer", min=3, max=15, choices=(3, 5, 7, 9, 11, 13, 15))
-    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
+    output_hidden: int = param_of(AutoregressiveTrainingConfig, "output_hidden")
     class_conditional: bool = param(True, "condition on class labels when the dataset has them")
     label_dropout: float = param(0.1, "fraction of training labels replaced by a null class (enables guidance)", min=0.0, max=1.0)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
+    grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
 
 
 def gate_groups(p: int, colours: int) -> torch.Tensor:

@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import DataMismatchError
 
-from .common import ImageAutoregressive, raster_index
+from .common import AutoregressiveTrainingConfig, ImageAutoregressive, raster_index
 
 MAX_DIM = 4096  # 64 x 64 grey; beyond that the dense layers are unreasonable
 
@@ -52,8 +52,8 @@ class MADEConfig:
     num_masks: int = param(1, "mask sets cycled through in training (connectivity-agnostic training when > 1)", min=1, max=64)
     direct: bool = param(True, "direct input-to-output connections (masked)")
     mask_seed: int = param(0, "seed of the hidden degrees and random orders", min=0)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
+    grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
 
 
 class MADE(ImageAutoregressive):

@@ -33,21 +33,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import DataInfo
 
-from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d
+from .common import AutoregressiveTrainingConfig, ImageAutoregressive, MaskedConv2d
 
 
 @dataclass
 class PixelCNNConfig:
-    output: str = param("auto", "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour", choices=OUTPUTS)
+    output: str = param_of(AutoregressiveTrainingConfig, "output")
     hidden: int = param(32, "channels h inside a residual block (2h between blocks); a multiple of 3 is best for colour", min=3, max=512)
     blocks: int = param(5, "residual blocks of mask-B 3x3 convolutions", min=0, max=30)
     first_kernel: int = param(7, "kernel of the first (mask A) convolution", min=1, max=15, choices=(1, 3, 5, 7, 9, 11, 13, 15))
-    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    output_hidden: int = param_of(AutoregressiveTrainingConfig, "output_hidden")
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
+    grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
 
 
 class ResidualBlock(nn.Module):

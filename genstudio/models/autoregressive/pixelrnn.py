@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import DataInfo
 
-from .common import OUTPUTS, ImageAutoregressive, MaskedConv2d, channel_groups
+from .common import AutoregressiveTrainingConfig, ImageAutoregressive, MaskedConv2d, channel_groups
 from .pixelcnn import RowCache, output_groups
 
 
@@ -77,13 +77,13 @@ def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
 
 @dataclass
 class PixelRNNConfig:
-    output: str = param("auto", "output: softmax256 (256-way per channel) or bernoulli (images binarised at 0.5); auto picks bernoulli for grey, softmax256 for colour", choices=OUTPUTS)
+    output: str = param_of(AutoregressiveTrainingConfig, "output")
     hidden: int = param(32, "LSTM state channels h (a multiple of 3 is best for colour)", min=3, max=512)
     layers: int = param(2, "LSTM layers, with residual connections", min=1, max=12)
     first_kernel: int = param(7, "kernel of the first (mask A) convolution", min=1, max=15, choices=(1, 3, 5, 7, 9, 11, 13, 15))
-    output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    output_hidden: int = param_of(AutoregressiveTrainingConfig, "output_hidden")
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
+    grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
 
 
 @dataclass

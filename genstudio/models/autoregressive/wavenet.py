@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, rand
 
-from .common import categorical_from_uniform
+from .common import AutoregressiveTrainingConfig, categorical_from_uniform
 
 MU = 255
 INITIAL_KERNEL = 2
@@ -68,10 +68,10 @@ class WaveNetConfig:
     skip_channels: int = param(32, "channels of the skip connections", min=2, max=1024)
     dilation_layers: int = param(8, "layers per stack, dilations 1, 2, ..., 2^(n-1)", min=1, max=14)
     stacks: int = param(2, "stacks of dilated layers", min=1, max=8)
-    output_hidden: int = param(64, "channels of the 1x1 layer before the 256-way output", min=8, max=1024)
+    output_hidden: int = param_of(AutoregressiveTrainingConfig, "output_hidden", help="channels of the 1x1 layer before the 256-way output", min=8)
     train_window: int = param(512, "train on random windows of this many samples (0: whole clips)", min=0, max=1_000_000)
-    lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
+    grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
 
 
 class GatedResidualLayer(nn.Module):

@@ -19,18 +19,37 @@ checkpoints were written with.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from genstudio.core.config import param
 from genstudio.core.data_types import DataInfo
 from genstudio.core.ema import EMA
 from genstudio.core.model import GenerativeModel, optimizer_step
 from genstudio.models.nets import crop_to, pad_to, padded_size, point_normalisation
 
 from .samplers import DenoiseStep
+from .schedule import SCHEDULES
 from .unet import MLPDenoiser, UNet
+
+
+@dataclass
+class DiffusionTrainingConfig:
+    """Settings the diffusion models share, declared once; each config takes them with ``param_of``.
+
+    They sit at different places in each model's form (the schedule first, the
+    optimiser last), so the configs place them rather than inherit them.
+    """
+
+    timesteps: int = param(1000, "number of diffusion steps T", min=2, max=4000)
+    schedule: str = param("linear", "noise schedule: linear (DDPM), cosine (improved DDPM), sigmoid", choices=SCHEDULES)
+    lr: float = param(1e-3, "Adam learning rate (after warm-up)", min=1e-6, max=1e-1, log=True)
+    warmup_steps: int = param(100, "linear learning-rate warm-up steps", min=0, max=100000)
+    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    ema_decay: float = param(0.999, "decay of the weight average used for sampling (warmed up as in core.ema)", min=0.0, max=0.99999)
 
 
 def channel_multipliers(channel_mults: Iterable[Any]) -> tuple[int, ...]:

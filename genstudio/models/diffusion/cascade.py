@@ -37,15 +37,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
 from genstudio.core.model import DataMismatchError, randint, randn
 from genstudio.models.nets import crop_to, pad_to, padded_size
 
-from .base import DiffusionModel, channel_multipliers
+from .base import DiffusionModel, DiffusionTrainingConfig, channel_multipliers
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, denoise
-from .schedule import SCHEDULES, make_schedule
+from .schedule import make_schedule
 from .unet import UNet
 
 EVAL_SEED = 1234
@@ -53,8 +53,8 @@ EVAL_SEED = 1234
 
 @dataclass
 class CascadeConfig:
-    timesteps: int = param(1000, "number of diffusion steps T of both stages", min=2, max=4000)
-    schedule: str = param("cosine", "noise schedule of both stages: linear, cosine, sigmoid", choices=SCHEDULES)
+    timesteps: int = param_of(DiffusionTrainingConfig, "timesteps", help="number of diffusion steps T of both stages")
+    schedule: str = param_of(DiffusionTrainingConfig, "schedule", default="cosine", help="noise schedule of both stages: linear, cosine, sigmoid")
     base_channels: int = param(16, "base (low-resolution) U-Net channels", min=8, max=512)
     sr_channels: int = param(16, "super-resolution U-Net channels at full resolution", min=8, max=512)
     channel_mults: list = param([1, 2], "U-Net channel multiplier per level, both stages", min=1, max=8)
@@ -62,10 +62,10 @@ class CascadeConfig:
     aug_max: int = param(250, "largest noise-conditioning augmentation level s seen in training (timesteps; 0 turns augmentation off)", min=0, max=4000)
     aug_levels: int = param(10, "augmentation levels embedded (s is rounded to one of this many evenly spaced levels)", min=1, max=1000)
     sample_aug: int = param(50, "augmentation level of the conditioning image at sampling", min=0, max=4000)
-    lr: float = param(1e-3, "Adam learning rate (after warm-up), both stages", min=1e-6, max=1e-1, log=True)
-    warmup_steps: int = param(100, "linear learning-rate warm-up steps", min=0, max=100000)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
-    ema_decay: float = param(0.999, "decay of the weight averages used for sampling", min=0.0, max=0.99999)
+    lr: float = param_of(DiffusionTrainingConfig, "lr", help="Adam learning rate (after warm-up), both stages")
+    warmup_steps: int = param_of(DiffusionTrainingConfig, "warmup_steps")
+    grad_clip: float = param_of(DiffusionTrainingConfig, "grad_clip")
+    ema_decay: float = param_of(DiffusionTrainingConfig, "ema_decay", help="decay of the weight averages used for sampling")
 
 
 class Cascade(DiffusionModel):

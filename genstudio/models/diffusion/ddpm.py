@@ -37,14 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
 from genstudio.core.model import randint, randn
 
-from .base import DiffusionModel
+from .base import DiffusionModel, DiffusionTrainingConfig
 from .samplers import SAMPLERS, SPACINGS, VARIANCES, DenoiseStep, EpsFn, ddim_invert, denoise
-from .schedule import SCHEDULES, make_schedule
+from .schedule import make_schedule
 from .vlb import bound_terms
 
 # Fixed seed for the timesteps and noise drawn in ``evaluate``: validation
@@ -58,8 +58,8 @@ BOUND_TIMESTEPS = 10
 
 @dataclass
 class DDPMConfig:
-    timesteps: int = param(1000, "number of diffusion steps T", min=2, max=4000)
-    schedule: str = param("linear", "noise schedule: linear (DDPM), cosine (improved DDPM), sigmoid", choices=SCHEDULES)
+    timesteps: int = param_of(DiffusionTrainingConfig, "timesteps")
+    schedule: str = param_of(DiffusionTrainingConfig, "schedule")
     prediction: str = param("eps", "what the network predicts: eps (DDPM), x0, or v (velocity)", choices=("eps", "x0", "v"))
     base_channels: int = param(16, "U-Net channels at full resolution", min=8, max=512)
     channel_mults: list = param([1, 2, 4], "U-Net channel multiplier per resolution level (each extra level halves the size)", min=1, max=8)
@@ -68,10 +68,10 @@ class DDPMConfig:
     dropout: float = param(0.0, "dropout inside residual blocks", min=0.0, max=0.5)
     mlp_hidden: int = param(128, "hidden width of the MLP denoiser for points", min=16, max=2048)
     mlp_depth: int = param(3, "residual layers of the MLP denoiser for points", min=1, max=12)
-    lr: float = param(1e-3, "Adam learning rate (after warm-up)", min=1e-6, max=1e-1, log=True)
-    warmup_steps: int = param(100, "linear learning-rate warm-up steps", min=0, max=100000)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
-    ema_decay: float = param(0.999, "decay of the weight average used for sampling (warmed up as in core.ema)", min=0.0, max=0.99999)
+    lr: float = param_of(DiffusionTrainingConfig, "lr")
+    warmup_steps: int = param_of(DiffusionTrainingConfig, "warmup_steps")
+    grad_clip: float = param_of(DiffusionTrainingConfig, "grad_clip")
+    ema_decay: float = param_of(DiffusionTrainingConfig, "ema_decay")
 
 
 class DDPM(DiffusionModel):

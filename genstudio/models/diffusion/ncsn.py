@@ -41,12 +41,12 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.ema import EMA
 from genstudio.core.model import randint, randn
 
-from .base import DiffusionModel
+from .base import DiffusionModel, DiffusionTrainingConfig
 from .samplers import DenoiseStep
 
 EVAL_SEED = 1234
@@ -97,10 +97,10 @@ class NCSNConfig:
     attention: bool = param(True, "self-attention at the lowest U-Net resolution")
     mlp_hidden: int = param(128, "hidden width of the MLP score network for points", min=16, max=2048)
     mlp_depth: int = param(3, "residual layers of the MLP score network for points", min=1, max=12)
-    lr: float = param(1e-3, "Adam learning rate (after warm-up)", min=1e-6, max=1e-1, log=True)
-    warmup_steps: int = param(100, "linear learning-rate warm-up steps", min=0, max=100000)
-    grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
-    ema_decay: float = param(0.999, "decay of the weight average used for sampling (NCSNv2 technique 5)", min=0.0, max=0.99999)
+    lr: float = param_of(DiffusionTrainingConfig, "lr")
+    warmup_steps: int = param_of(DiffusionTrainingConfig, "warmup_steps")
+    grad_clip: float = param_of(DiffusionTrainingConfig, "grad_clip")
+    ema_decay: float = param_of(DiffusionTrainingConfig, "ema_decay", help="decay of the weight average used for sampling (NCSNv2 technique 5)")
 
 
 class NCSN(DiffusionModel):
