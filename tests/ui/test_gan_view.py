@@ -1,9 +1,13 @@
 """The GAN view on tiny runs: heatmap, arrows and points on 2-D data, D histograms
-on images, stepping D or G in the sandbox, slow-motion play, drawn data."""
+on images, stepping D or G in the sandbox (on its own thread, never the GUI's),
+slow-motion play, pause, drawn data, failures shown, closing during play."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
 
@@ -38,6 +42,16 @@ def open_panel(qtbot, run_dir):
     return panel
 
 
+def settle(qtbot, panel):
+    """Wait until the sandbox's worker has run every step asked for and the panel shows the result."""
+    qtbot.waitUntil(panel.idle, timeout=60_000)
+
+
+def click(qtbot, panel, button):
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    settle(qtbot, panel)
+
+
 def test_geometry_helpers():
     grid = heatmap_grid((0.0, 2.0, 0.0, 1.0), 4)
     assert grid.shape == (16, 2) and np.allclose(grid[0], [0.25, 0.125]) and np.allclose(grid[-1], [1.75, 0.875])
@@ -69,13 +83,13 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     g0 = [p.clone() for p in model.generator.parameters()]
     d0 = [p.clone() for p in model.discriminator.parameters()]
     heat0 = panel.heat.copy()
-    qtbot.mouseClick(panel.step_d, Qt.MouseButton.LeftButton)  # D only: G untouched
+    click(qtbot, panel, panel.step_d)  # D only: G untouched
     assert all(torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
     assert not np.allclose(heat0, panel.heat)
     d1 = [p.clone() for p in model.discriminator.parameters()]
     fakes0 = panel.fakes.copy()
-    qtbot.mouseClick(panel.step_g, Qt.MouseButton.LeftButton)  # G only: D untouched, the fakes move
+    click(qtbot, panel, panel.step_g)  # G only: D untouched, the fakes move
     assert all(torch.equal(a, b) for a, b in zip(d1, model.discriminator.parameters()))
     assert not np.allclose(fakes0, panel.fakes)
     assert panel.sandbox_steps == 2 and len(panel.history["d_loss"]) == 2
@@ -89,7 +103,14 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "achieved" in panel.speed_label.text(), timeout=10_000)
     assert panel.speed_label.text().startswith("up to 500 steps/s") and 0 < panel.achieved_rate() < 1000
     panel.play.setChecked(False)
-    assert not panel.timer.isActive() and "achieved" not in panel.speed_label.text()
+    assert "achieved" not in panel.speed_label.text()
+    settle(qtbot, panel)  # paused: the worker stops after its tick and the panel shows its last step
+    paused = panel.sandbox_steps
+    assert panel.history["step"][-1] == paused and panel.worker.steps == paused
+    # A single step while paused is exactly one step, of D alone.
+    g1 = [p.clone() for p in model.generator.parameters()]
+    click(qtbot, panel, panel.step_d)
+    assert panel.sandbox_steps == paused + 1 and all(torch.equal(a, b) for a, b in zip(g1, model.generator.parameters()))
     panel.grab().save(str(tmp_path / "gan_view.png"))
 
 
@@ -105,8 +126,9 @@ def test_drawn_points_become_the_training_data(qtbot, tmp_path):
     panel.add_drawn_points(-0.5, 0.5)
     real, labels = panel.training_points()
     assert real.shape == (24, 2) and labels is None
-    stats = panel.step("both")
-    assert {"d_loss", "g_loss", "gp", "w_dist"} <= set(stats)
+    panel.step("both")
+    settle(qtbot, panel)
+    assert {"d_loss", "g_loss", "gp", "w_dist"} <= set(panel.last_stats)
     assert "drawn points" in panel.readout.text()
     csv = panel.save_drawing(tmp_path / "drawn.csv")
     from genstudio.data.dataset import DataOptions, load_dataset
@@ -115,6 +137,8 @@ def test_drawn_points_become_the_training_data(qtbot, tmp_path):
     assert len(ds) == 24
     panel.clear_drawing()
     assert panel.training_points()[0].shape[0] == len(panel.data.real)
+    # The worker trains on what the panel shows: drawn points, then the run's data again.
+    assert len(panel.worker._real) == len(panel.data.real) and not panel.worker._drawn
 
 
 def test_image_view_helpers(tmp_path):
@@ -141,6 +165,7 @@ def test_image_gans_show_d_histograms(qtbot, tmp_path):
     real_counts, fake_counts = panel.hist_counts
     assert real_counts.sum() == min(128, len(panel.data.real)) and fake_counts.sum() == 128
     panel.step("both", 2)
+    settle(qtbot, panel)
     assert panel.sandbox_steps == 2
     assert "sandbox steps" in panel.sandbox_label.text()
 
@@ -169,18 +194,18 @@ def test_dcgan_has_the_adversarial_view(qtbot, tmp_path):
     g0 = [p.clone() for p in model.generator.parameters()]
     d0 = [p.clone() for p in model.discriminator.parameters()]
     hist0 = view.counts[1].copy()
-    qtbot.mouseClick(panel.step_d, Qt.MouseButton.LeftButton)  # D only: G untouched
+    click(qtbot, panel, panel.step_d)  # D only: G untouched
     assert all(torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
     d1 = [p.clone() for p in model.discriminator.parameters()]
-    qtbot.mouseClick(panel.step_g, Qt.MouseButton.LeftButton)  # G only: D untouched
+    click(qtbot, panel, panel.step_g)  # G only: D untouched
     assert all(torch.equal(a, b) for a, b in zip(d1, model.discriminator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
     assert panel.sandbox_steps == 2 and "2 sandbox steps" in panel.sandbox_label.text()
     sx, sy = view.sandbox_curves["d_loss"].getData()
     assert sx.tolist() == [21, 22] and np.isfinite(sy).all()
     assert panel.data.batch_size == 32  # the sandbox steps at the run's own batch size
-    assert "one sandbox step with its redraw" in panel.readout.text()
+    assert "one sandbox step in the background" in panel.readout.text()
     assert not np.array_equal(hist0, view.counts[1]) or not np.allclose(most, view.strip_scores["fake_most"])
     # The run's own checkpoint is untouched by the sandbox.
     from genstudio.core.engine import load_run_model
@@ -188,3 +213,137 @@ def test_dcgan_has_the_adversarial_view(qtbot, tmp_path):
     on_disk, _, _ = load_run_model(run, device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(g0, on_disk.generator.parameters()))
     panel.grab().save(str(tmp_path / "gan_image_view.png"))
+
+
+# -- the sandbox steps off the GUI thread -------------------------------------------------------------------
+
+
+def record_step_threads(model):
+    """Wrap the sandbox model's step functions and optimisers: each call records the thread it ran on."""
+    seen: list[tuple[str, threading.Thread]] = []
+
+    def wrap(obj, name, label):
+        inner = getattr(obj, name)
+
+        def recorded(*args, **kwargs):
+            seen.append((label, threading.current_thread()))
+            return inner(*args, **kwargs)
+
+        setattr(obj, name, recorded)
+
+    wrap(model, "discriminator_step", "discriminator_step")
+    wrap(model, "generator_step", "generator_step")
+    for key, opt in model.optimizers().items():
+        wrap(opt, "step", f"optimiser {key}")
+    return seen
+
+
+def play_and_step(qtbot, panel):
+    """Step D, Step G, then play at full speed for a few ticks and pause: what a user does."""
+    click(qtbot, panel, panel.step_d)
+    click(qtbot, panel, panel.step_g)
+    panel.speed.setValue(9)
+    start = panel.sandbox_steps
+    panel.play.setChecked(True)
+    qtbot.waitUntil(lambda: panel.sandbox_steps >= start + 16, timeout=30_000)
+    panel.play.setChecked(False)
+    settle(qtbot, panel)
+
+
+def test_the_sandbox_steps_on_a_worker_thread_and_the_gui_tick_runs_no_optimiser_step(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    panel = open_panel(qtbot, run)
+    seen = record_step_threads(panel.data.model)
+    gui = threading.main_thread()
+    assert threading.current_thread() is gui  # the test (and Qt's event loop) runs on the GUI thread
+    play_and_step(qtbot, panel)
+    optimiser_steps = [t for label, t in seen if label.startswith("optimiser")]
+    assert len(optimiser_steps) >= 18  # D and G each stepped: the recording works
+    assert {label for label, _ in seen} >= {"discriminator_step", "generator_step", "optimiser d", "optimiser g"}
+    assert sum(t is gui for _, t in seen) == 0, "optimiser steps ran on the GUI thread"
+    assert {t.name for _, t in seen} == {"genstudio-gan-sandbox"}
+    assert panel.sandbox_steps == panel.worker.steps >= 18 and "in the background" in panel.readout.text()
+
+
+def test_a_synchronous_sandbox_fails_the_thread_check(qtbot, tmp_path, monkeypatch):
+    # The old path (kept for the latency benchmark's "before" case) steps inside the click and the timer
+    # tick: the same recording sees every optimiser step on the GUI thread, so the check above catches it.
+    from genstudio.ui.panels.gan.panel import GanViewPanel
+
+    monkeypatch.setattr(GanViewPanel, "step_on_gui_thread", True)
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    panel = open_panel(qtbot, run)
+    seen = record_step_threads(panel.data.model)
+    play_and_step(qtbot, panel)
+    on_gui = sum(t is threading.main_thread() for _, t in seen)
+    assert on_gui == len(seen) > 0 and not panel.worker_thread_alive()
+    assert "on the UI thread" in panel.readout.text()
+
+
+def test_closing_during_play_stops_the_worker(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    panel = open_panel(qtbot, run)
+    worker = panel.worker
+    panel.speed.setValue(9)
+    panel.play.setChecked(True)
+    qtbot.waitUntil(lambda: worker.steps >= 8, timeout=30_000)
+    assert panel.worker_thread_alive()
+    thread = worker.thread
+    panel.close()  # as closing the tab or the window does (TrainingView.set_panels calls shutdown)
+    assert not thread.is_alive()  # shutdown waited for the step in progress, then the loop ended
+    after = worker.steps
+    qtbot.wait(100)
+    assert worker.steps == after
+
+
+def test_closing_the_window_stops_a_playing_sandbox(window, qtbot, tmp_path):
+    from genstudio.ui.panels.gan.panel import GanViewPanel
+
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    assert window.open_run(run)
+    tabs = window.training_view.tabs
+    titles = [tabs.tabText(i) for i in range(tabs.count())]
+    tabs.setCurrentIndex(titles.index("GAN"))
+    panel = next(w for w in window.training_view.panel_widgets if isinstance(w, GanViewPanel))
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    panel.play.setChecked(True)
+    qtbot.waitUntil(lambda: panel.sandbox_steps >= 3, timeout=30_000)
+    thread = panel.worker.thread
+    assert thread.is_alive()
+    window.close()
+    assert not thread.is_alive()
+
+
+def test_a_failing_step_is_shown_in_the_panel(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    panel = open_panel(qtbot, run)
+    model = panel.data.model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("D's loss is NaN")
+
+    model.discriminator_step = broken
+    panel.play.setChecked(True)
+    qtbot.waitUntil(lambda: "The sandbox stopped" in panel.status.text(), timeout=30_000)
+    assert "RuntimeError: D's loss is NaN" in panel.status.text() and "broken" in panel.status.toolTip()
+    assert not panel.play.isChecked()
+    qtbot.waitUntil(lambda: not panel.worker_thread_alive(), timeout=10_000)
+    # A G step still works: the worker starts its loop again.
+    click(qtbot, panel, panel.step_g)
+    assert panel.sandbox_steps == 1 and "sandbox steps" in panel.status.text()
+
+
+@pytest.mark.parametrize("what", ["d", "g", "both"])
+def test_worker_without_qt_steps_and_snapshots(tmp_path, what):
+    """The worker's step and snapshot are plain Python: run on the calling thread, its history follows."""
+    from genstudio.ui.panels.gan.prepare import prepare_gan_view
+    from genstudio.ui.panels.gan.worker import SandboxWorker
+
+    run = tiny_run(tmp_path, "gan", "8gaussians", data={"n_points": 500}, hidden=32, layers=2)
+    worker = SandboxWorker(prepare_gan_view(run))
+    worker.advance(what, 3)
+    snap = worker.snapshot()
+    assert snap.steps == 3 and snap.heat.shape == (64, 64) and snap.fakes.shape == (500, 2)
+    assert ("d_loss" in snap.stats) == (what != "g") and ("g_loss" in snap.stats) == (what != "d")
+    steps, d_loss, g_loss = worker.history_since(0)
+    assert steps == [3.0] and len(d_loss) == len(g_loss) == 1 and worker.history_since(1) == ([], [], [])

@@ -16,18 +16,20 @@ fakes D finds most and least real.
 
 The panel loads its own copy of the model from the run's latest checkpoint
 and turns it into a sandbox: Step D, Step G and Step both update that copy
-(never the training thread's model), Play repeats steps on a timer whose
+(never the training thread's model), Play repeats steps at a rate whose
 speed slider goes down to one step a second (slow motion), and Reset goes
 back to the checkpoint. With "Draw data" the user paints 2-D points with the
 mouse and the sandbox trains on them; "Save drawing…" writes them as a CSV
-that the ``csv`` dataset trains on. A 2-D MLP step and the 64 x 64 heatmap
-take a few milliseconds, so the sandbox runs on the UI thread; loading runs
-on the thread pool. (A DCGAN step on 28 x 28 images with the 256 shown fakes
-takes tens of milliseconds: Play stays usable, at a lower rate.)
+that the ``csv`` dataset trains on. Like every training in the studio, the
+sandbox steps off the UI thread: a worker thread owns the copy while it steps
+and reports snapshots (G's samples, D's heatmap or histograms, the arrows, the
+losses) that the panel draws at the display rate, so the window stays
+responsive whatever the model's size (a DCGAN step on 28 x 28 images takes
+tens of milliseconds). Loading runs on the thread pool.
 
 Where things live: ``panel.py`` loads the model, puts the views together
-and redraws the model's state; the sandbox's stepping and Play in
-``sandbox.py``, painting 2-D data in ``drawing.py`` (both mixins of the
+and draws the worker's snapshots; the stepping and the snapshots in
+``worker.py`` (no Qt), the controls and Play in ``sandbox.py``, painting 2-D data in ``drawing.py`` (both mixins of the
 panel); D's view of images in ``image_view.py``; the load in ``prepare.py``;
 the arithmetic with no Qt in :mod:`..gan_math`, the run's logged losses in
 :mod:`..run_data`.

@@ -41,6 +41,7 @@ class DataDrawing:
         pts = np.concatenate(self.drawn) if self.drawn else np.zeros((0, 2), np.float32)
         self.drawn_item.setData(pos=pts)
         self.real_item.setVisible(not self.drawn)
+        self._send_training_points()
         for b in (self.step_d, self.step_g, self.step_both):
             b.setEnabled(self.data is not None and (len(self.data.real) > 0 or bool(self.drawn)))
         self.readout.setText(self._readout_text())

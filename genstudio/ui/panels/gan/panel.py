@@ -4,11 +4,10 @@ controls; loads the model from the run's latest checkpoint and redraws its state
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-import torch
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
@@ -16,16 +15,14 @@ from genstudio.core.capabilities import Conditional
 
 from ...widgets import style_plot
 from .. import PanelContext, register_panel
-from ..gan_math import HEATMAP_SIZE, arrow_segments, heatmap_grid, sandbox_notice, view_extent
+from ..gan_math import sandbox_notice
+from ..jobs import JobState, PanelJob
 from ..live import CheckpointPanel
 from .drawing import DataDrawing
 from .image_view import AdversarialImageView
-from .prepare import GanViewData, prepare_gan_view, raw_generator_output
-from .sandbox import SPEEDS, Sandbox
-
-FAKES = 500  # generated points shown (fixed z)
-IMAGE_FAKES = 128  # generated images scored by D (fixed z), and as many real ones
-ARROWS = 150  # of which this many carry a gradient arrow
+from .prepare import GanViewData, prepare_gan_view
+from .sandbox import Sandbox
+from .worker import SPEEDS, SandboxSnapshot, SandboxWorker
 # Purple (D: fake) -> white -> green (D: real), as in GAN Lab.
 HEAT_COLOURS = pg.ColorMap([0.0, 0.5, 1.0], [(170, 110, 210), (250, 250, 250), (90, 180, 110)])
 
@@ -39,11 +36,14 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
     def __init__(self, context: PanelContext, parent: QWidget | None = None):
         super().__init__(context, "the GAN view", parent)
         self.data: GanViewData | None = None
+        self.worker: SandboxWorker | None = None  # owns the sandbox's model while it steps
+        self._sandbox_state: JobState | None = None
         self.sandbox_steps = 0
         self.history: dict[str, list[float]] = {"step": [], "d_loss": [], "g_loss": []}
         self.drawn: list[np.ndarray] = []
         self.last_stats: dict[str, float] = {}
-        self.last_step_ms = 0.0  # the last sandbox step with its redraw, shown beside the numbers
+        self.last_step_ms = 0.0  # the last sandbox step, shown beside the numbers
+        self.last_snapshot_ms = 0.0  # and the cost of computing what the view draws
         self.heat: np.ndarray | None = None
         self.fakes: np.ndarray | None = None
         self.arrows: tuple[np.ndarray, np.ndarray] | None = None
@@ -144,9 +144,13 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         lay.addLayout(controls)
         lay.addLayout(drawing)
         lay.addLayout(body, 1)
-        self.timer = QTimer(self)
+        # The sandbox steps on its own thread; its snapshots arrive through this job on the UI thread.
+        self.sandbox_job = PanelJob(self, failure=None)
+        self.sandbox_job.progress.connect(self.show_snapshot)
+        self.sandbox_job.failed.connect(self._sandbox_failed)
+        self.timer = QTimer(self)  # only for the old synchronous path (step_on_gui_thread)
         self.timer.timeout.connect(self._tick)
-        # (time, sandbox steps) at recent ticks while playing: the rate actually achieved, which
+        # (time, sandbox steps) of recent snapshots while playing: the rate actually achieved, which
         # falls below the slider's target when a step costs more than the tick interval.
         self._ticks: list[tuple[float, int]] = []
         self._speed_changed()
@@ -154,15 +158,24 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         self.reload()
 
     # -- loading ----------------------------------------------------------------------------------
-    def load_job(self, run_dir: Path) -> Callable[[], GanViewData]:
-        return lambda: prepare_gan_view(run_dir)
+    def load_job(self, run_dir: Path) -> Callable[[], tuple[GanViewData, SandboxWorker, SandboxSnapshot]]:
+        def load() -> tuple[GanViewData, SandboxWorker, SandboxSnapshot]:
+            # Off the UI thread: the model, its worker, and the first picture of it.
+            data = prepare_gan_view(run_dir)
+            worker = SandboxWorker(data)
+            return data, worker, worker.snapshot()
 
-    def show_loaded(self, data: GanViewData) -> None:
+        return load
+
+    def show_loaded(self, loaded: tuple[GanViewData, SandboxWorker, SandboxSnapshot]) -> None:
+        data, worker, first = loaded
         self.play.setChecked(False)
-        self.data = data
+        self._stop_worker()  # the old copy's thread ends after its current step; its snapshots are dropped
+        self.data, self.worker = data, worker
         self.sandbox_steps = 0
         self.history = {"step": [], "d_loss": [], "g_loss": []}
         self.last_stats = {}
+        self.last_step_ms = self.last_snapshot_ms = 0.0
         points = data.kind == "points"
         self.plot.setVisible(points)
         self.image_view.setVisible(not points)
@@ -177,76 +190,53 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         for b in (self.step_d, self.step_g, self.step_both):
             b.setEnabled(len(data.real) > 0 or bool(self.drawn))
         if points:
-            self.extent = view_extent(data.real, data.extent)
+            self.extent = worker.extent
             self.real_item.setData(pos=data.real[:, :2])
             x0, x1, y0, y1 = self.extent
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
-        self.redraw()
+        self._send_training_points()  # points drawn before the load train the new copy too
+        self.show_snapshot(first)
         self.data_ready.emit()
 
-    def redraw(self) -> None:
+    def show_snapshot(self, snap: SandboxSnapshot) -> None:
+        """Draw the sandbox's state as the worker last saw it (UI thread; no model is touched here)."""
         d = self.data
         if d is None:
             return
-        model = d.model
-        conditional = isinstance(model, Conditional)
-        if d.kind == "points":
-            z = model.prior_sample(FAKES, torch.Generator().manual_seed(0))
-            labels = torch.arange(FAKES) % model.num_classes if conditional else None
-            grid = heatmap_grid(self.extent)
-            grid_labels = None
-            if conditional:
-                grid_labels = torch.zeros(len(grid), dtype=torch.long)  # D's view of class 0 (the heatmap is per class)
-            with torch.no_grad():
-                heat = model.discriminate(torch.as_tensor(grid), grid_labels).float().cpu().numpy()
-            self.heat = heat.reshape(HEATMAP_SIZE, HEATMAP_SIZE)
-            levels = (0.0, 1.0) if model.d_output_kind == "probability" else (float(heat.min()), float(heat.max()) + 1e-9)
-            self.heat_item.setImage(self.heat, autoLevels=False, levels=levels)
+        if snap.kind == "points":
+            self.heat = snap.heat
+            self.heat_item.setImage(self.heat, autoLevels=False, levels=snap.levels)
             # After setImage: setRect scales by the image's size in pixels, unknown before the first image
             # (set earlier, one heatmap cell covered the whole view in a single colour).
             x0, x1, y0, y1 = self.extent
             self.heat_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-            fakes, direction = model.generator_field(z, labels)
-            self.fakes = fakes.cpu().numpy()
+            self.fakes = snap.fakes
             self.fake_item.setData(pos=self.fakes)
-            x0, x1, y0, y1 = self.extent
-            self.arrows = arrow_segments(self.fakes[:ARROWS], direction[:ARROWS].cpu().numpy(), max(x1 - x0, y1 - y0))
+            self.arrows = snap.arrows
             self.arrow_item.setData(*self.arrows)
-            self.modes_text = self._modes()
-        else:
-            self._redraw_images(model, conditional)
+            self.modes_text = snap.modes_text
+        self.last_stats = dict(snap.stats)
+        self.last_step_ms, self.last_snapshot_ms = snap.step_ms, snap.snapshot_ms
+        stepped = snap.steps != self.sandbox_steps
+        self.sandbox_steps = snap.steps
+        if self.worker is not None:
+            steps, d_loss, g_loss = self.worker.history_since(len(self.history["step"]))
+            self.history["step"] += steps
+            self.history["d_loss"] += d_loss
+            self.history["g_loss"] += g_loss
+        if snap.kind != "points":
+            self.image_view.show_scores(d.model.d_output_kind, snap.d_real, snap.d_fake, snap.real_images, snap.fake_images)
+            self.hist_counts = self.image_view.counts
+            self.image_view.show_losses(d.losses, d.step, self.history)
         steps = np.asarray(self.history["step"], float)
         self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
         self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
         self.status.setText(self._status_text())
+        self.status.setToolTip("")
         self.readout.setText(self._readout_text())
-
-    def _redraw_images(self, model: Any, conditional: bool) -> None:
-        """D's outputs on one batch of real images and one of fakes from a fixed z (the raw generator D plays against)."""
-        d = self.data
-        assert d is not None
-        z = model.prior_sample(IMAGE_FAKES, torch.Generator().manual_seed(0))
-        labels = torch.arange(IMAGE_FAKES) % model.num_classes if conditional else None
-        with torch.no_grad():
-            fakes = raw_generator_output(model, z, labels)
-            real = torch.as_tensor(d.real[:IMAGE_FAKES])
-            real_labels = torch.as_tensor(d.labels[: len(real)]) if conditional else None
-            d_real = model.discriminate(real, real_labels).float().cpu().numpy() if len(real) else np.zeros(0)
-            d_fake = model.discriminate(fakes, labels).float().cpu().numpy()
-        self.image_view.show_scores(model.d_output_kind, d_real, d_fake, real.numpy(), fakes.cpu().numpy())
-        self.hist_counts = self.image_view.counts
-        self.image_view.show_losses(d.losses, d.step, self.history)
-
-    def _modes(self) -> str:
-        d = self.data
-        if d is None or d.dataset != "8gaussians" or self.drawn:
-            return ""
-        from genstudio.metrics.modes import mode_coverage
-
-        with torch.no_grad():
-            samples = d.model.sample(2500, torch.Generator().manual_seed(1))
-        covered, quality, _ = mode_coverage(samples)
-        return f"modes covered: {covered} of 8 ({quality:.0%} of samples within 3 sd of a mode)"
+        self._note_progress(snap)
+        if stepped:
+            self.stepped.emit(self.sandbox_steps)
 
     def _status_text(self) -> str:
         d = self.data
@@ -264,7 +254,8 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
     def _readout_text(self) -> str:
         parts = [f"{k} {v:.3f}" for k, v in self.last_stats.items()]
         if self.last_step_ms:
-            parts.append(f"one sandbox step with its redraw: {self.last_step_ms:.0f} ms")
+            where = "on the UI thread" if self.step_on_gui_thread else "in the background"
+            parts.append(f"one sandbox step {where}: {self.last_step_ms:.0f} ms; the view's snapshot: {self.last_snapshot_ms:.0f} ms")
         if self.modes_text:
             parts.append(self.modes_text)
         if self.drawn:
@@ -273,8 +264,8 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
 
     # -- panel protocol ------------------------------------------------------------------------------------
     def on_event(self, event: object) -> None:
-        # A new checkpoint replaces the sandbox (when shown), unless the user is playing with it right now.
-        if not self.play.isChecked() and self.sandbox_steps == 0:
+        # A new checkpoint replaces the sandbox (when shown), unless the user has stepped or played it.
+        if not self.play.isChecked() and not (self.worker is not None and self.worker.touched):
             super().on_event(event)
 
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt naming)
@@ -282,9 +273,14 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         super().hideEvent(event)
         self.play.setChecked(False)
 
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.shutdown()
+        super().closeEvent(event)
+
     def shutdown(self) -> None:
+        """Stop the sandbox's thread (waiting for the step in progress) and any load; idempotent."""
         super().shutdown()
-        self.timer.stop()
+        self._stop_worker(wait_s=10.0)
         self.data = None
 
 

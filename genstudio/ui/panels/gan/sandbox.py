@@ -1,26 +1,39 @@
-"""The GAN view's sandbox: Step D, Step G and Step both update the panel's own copy of the model (never the
-training thread's), and Play repeats steps on a timer whose speed slider goes down to one step a second.
-A mixin of :class:`.panel.GanViewPanel`."""
+"""The GAN view's sandbox controls: Step D, Step G, Step both and Play drive a :class:`.worker.SandboxWorker`
+that steps the panel's own copy of the model (never the training thread's) on its own thread; the panel draws
+the snapshots it reports. A mixin of :class:`.panel.GanViewPanel`.
+
+The UI thread never runs an optimiser step: a click queues steps, Play sets the
+worker playing at the speed slider's rate, and the job's 30 ms poll hands the
+newest snapshot to the panel. ``step_on_gui_thread`` keeps the old path (steps
+and snapshot inside the click or a 16 ms timer tick) for the latency benchmark
+and for the test that shows a synchronous sandbox is caught.
+"""
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Any
 
 import numpy as np
-import torch
 
 from genstudio.core.capabilities import Conditional
-from genstudio.core.data_types import Batch
 
-# Speed slider: (timer interval in ms, steps per tick); the first entries are slow motion.
-SPEEDS = ((1000, 1), (500, 1), (250, 1), (120, 1), (60, 1), (30, 1), (16, 1), (16, 2), (16, 4), (16, 8))
+from ..jobs import JobState
+from .worker import SPEEDS, SandboxSnapshot, SandboxWorker, speed_of
+
+#: The worker's thread (named, so a test or a debugger can find it).
+THREAD_NAME = "genstudio-gan-sandbox"
 
 
 class Sandbox:
-    """Mixin (before QWidget): stepping the players and playing at a measured rate."""
+    """Mixin (before QWidget): stepping the players through the worker and playing at a measured rate."""
+
+    #: The old synchronous path (benchmarks/ui_latency.py's "before" case only): steps run on the UI thread.
+    step_on_gui_thread = False
 
     data: Any
+    drawn: list
+    worker: SandboxWorker | None
     sandbox_steps: int
 
     def training_points(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -31,45 +44,85 @@ class Sandbox:
         labels = self.data.labels if isinstance(self.data.model, Conditional) else None
         return self.data.real, labels
 
-    def step(self, what: str = "both", count: int = 1) -> dict[str, float]:
-        """Run ``count`` sandbox steps: ``d`` (one D update), ``g`` (one G update) or ``both`` (a training step)."""
-        if self.data is None:
-            return {}
-        model = self.data.model
-        real, labels = self.training_points()
-        if not len(real):
-            return {}
-        stats: dict[str, torch.Tensor] = {}
-        t0 = time.perf_counter()
-        for _ in range(count):
-            idx = self._rng.integers(0, len(real), min(self.data.batch_size, len(real)))
-            y = torch.as_tensor(labels[idx]) if labels is not None else -torch.ones(len(idx), dtype=torch.long)
-            x_model, y_model = model.prepare_batch(Batch(torch.as_tensor(real[idx]), y))
-            if what in ("d", "both"):
-                for _ in range(getattr(model.config, "d_steps", 1) if what == "both" else 1):
-                    stats.update(model.discriminator_step(x_model, y_model))
-            if what in ("g", "both"):
-                stats.update(model.generator_step(len(idx), y_model))
-            self.sandbox_steps += 1
-        model.eval()
-        # A D-only or G-only step leaves the other player's numbers as they were.
-        self.last_stats.update({k: float(v) for k, v in stats.items()})
-        for k in ("d_loss", "g_loss"):
-            self.history[k].append(float(stats[k]) if k in stats else self.last_stats.get(k, float("nan")))
-        self.history["step"].append(float(self.sandbox_steps))
-        self.redraw()
-        self.last_step_ms = (time.perf_counter() - t0) * 1000 / count
-        self.readout.setText(self._readout_text())
-        self.stepped.emit(self.sandbox_steps)
-        return self.last_stats
+    def _send_training_points(self) -> None:
+        if self.worker is not None:
+            real, labels = self.training_points()
+            self.worker.set_training_points(real, labels, bool(self.drawn))
 
+    def step(self, what: str = "both", count: int = 1) -> None:
+        """Ask for ``count`` sandbox steps: ``d`` (one D update), ``g`` (one G update) or ``both`` (a training step).
+
+        They run on the worker's thread; the panel shows them when its snapshot arrives (see :meth:`idle`).
+        """
+        if self.worker is None or not len(self.training_points()[0]):
+            return
+        if self.step_on_gui_thread:
+            self._step_here(what, count)
+            return
+        self._ensure_running()
+        self.worker.request(what, count)
+
+    def idle(self) -> bool:
+        """No step queued or running, not playing, and the panel shows the sandbox's latest state."""
+        w = self.worker
+        return w is None or (w.idle() and not self.play.isChecked() and self.sandbox_steps == w.steps)
+
+    # -- the worker's thread -------------------------------------------------------------------------------
+    def _ensure_running(self) -> None:
+        state: JobState | None = self._sandbox_state
+        if state is None or state.wait(0):  # not started, or ended (by a failure): start its loop again
+            self._sandbox_state = self.sandbox_job.start(self.worker.run, thread_name=THREAD_NAME)
+
+    def _stop_worker(self, wait_s: float = 0.0) -> None:
+        """Stop the worker's loop before its next step; with ``wait_s``, wait for the step in progress to end."""
+        self.timer.stop()
+        if self.worker is not None:
+            self.worker.stop()
+        self.sandbox_job.cancel()  # snapshots the stopped worker still reports are dropped
+        state, self._sandbox_state = self._sandbox_state, None
+        if state is not None and wait_s > 0:
+            state.wait(wait_s)
+            thread = self.worker.thread if self.worker is not None else None
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(wait_s)  # it ends just after its function returned
+
+    def worker_thread_alive(self) -> bool:
+        """Whether this panel's sandbox thread still runs."""
+        return self.worker is not None and self.worker.thread is not None and self.worker.thread.is_alive()
+
+    def _sandbox_failed(self, exc: object, tb: str) -> None:
+        # Never swallowed: the panel says what broke, the traceback is in the tooltip.
+        self.play.setChecked(False)
+        self.status.setText(f"The sandbox stopped: {type(exc).__name__}: {exc}. 'Reset to checkpoint' starts it again from the run's weights.")
+        self.status.setToolTip(tb)
+
+    # -- the old synchronous path (benchmark only) -----------------------------------------------------------
+    def _step_here(self, what: str, count: int) -> None:
+        assert self.worker is not None
+        self.worker.advance(what, count)
+        self.show_snapshot(self.worker.snapshot())
+
+    def _tick(self) -> None:
+        self._step_here("both", SPEEDS[self.speed.value()][1])
+
+    # -- play and speed ------------------------------------------------------------------------------------------
     def _play_toggled(self, on: bool) -> None:
         self.play.setText("Pause" if on else "Play")
         self._ticks = []
-        if on:
-            self.timer.start(SPEEDS[self.speed.value()][0])
+        if self.worker is None:
+            if on:
+                self.play.setChecked(False)
+            return
+        interval_s, per_tick = speed_of(self.speed.value())
+        if self.step_on_gui_thread:
+            if on:
+                self.timer.start(round(interval_s * 1000))
+            else:
+                self.timer.stop()
         else:
-            self.timer.stop()
+            if on:
+                self._ensure_running()
+            self.worker.set_playing(on, interval_s, per_tick)
         self._show_rate()
 
     def target_rate(self) -> float:
@@ -78,7 +131,7 @@ class Sandbox:
         return per_tick * 1000 / interval
 
     def achieved_rate(self) -> float | None:
-        """Steps per second over the last two seconds of play (None before two ticks)."""
+        """Steps per second over the last two seconds of play (None before two snapshots)."""
         if len(self._ticks) < 2 or self._ticks[-1][0] <= self._ticks[0][0]:
             return None
         (t0, s0), (t1, s1) = self._ticks[0], self._ticks[-1]
@@ -91,15 +144,20 @@ class Sandbox:
         self.speed_label.setText(text if achieved is None else f"{text} (achieved {achieved:.0f})")
 
     def _speed_changed(self) -> None:
-        if self.timer.isActive():
-            self.timer.setInterval(SPEEDS[self.speed.value()][0])
+        interval_s, per_tick = speed_of(self.speed.value())
+        if self.play.isChecked():
             self._ticks = []  # a new target: measure afresh
+            if self.step_on_gui_thread:
+                self.timer.setInterval(round(interval_s * 1000))
+            elif self.worker is not None:
+                self.worker.set_playing(True, interval_s, per_tick)
         self._show_rate()
 
-    def _tick(self) -> None:
-        self.step("both", SPEEDS[self.speed.value()][1])
-        now = time.perf_counter()
-        self._ticks.append((now, self.sandbox_steps))
-        while len(self._ticks) > 2 and now - self._ticks[0][0] > 2.0:
+    def _note_progress(self, snap: SandboxSnapshot) -> None:
+        """Record the (time, steps) of a snapshot shown while playing: the achieved rate."""
+        if not self.play.isChecked():
+            return
+        self._ticks.append((snap.time, snap.steps))
+        while len(self._ticks) > 2 and snap.time - self._ticks[0][0] > 2.0:
             self._ticks.pop(0)
         self._show_rate()
