@@ -17,6 +17,12 @@ models log, so a model opts in by logging them:
   dimension, or under a quarter of them, carries information (KL > 0.01 nats).
 - **dead VQ codes** (VQ-VAE: validation ``codes_used``): under half of the
   codebook is used on validation data.
+
+Each message starts with its alarm's title (``TITLES``), so a front end can
+tell which alarm a notice is (:func:`alarm_of`), keep its own monitor on the
+same metrics and take the message down when ``cleared`` names it; the
+settings a message suggests are those the model has (``SUGGESTS``), so the
+studio can show them in its form.
 """
 
 from __future__ import annotations
@@ -30,6 +36,41 @@ DIVERSITY_FLOOR = 0.3
 ACTIVE_FRACTION = 0.25
 CODES_FRACTION = 0.5
 
+#: The first words of each alarm's message (what :func:`alarm_of` recognises).
+TITLES = {
+    "d_wins": "The discriminator is winning",
+    "mode_collapse": "Mode collapse",
+    "posterior_collapse": "Posterior collapse",
+    "dead_codes": "Dead VQ codes",
+}
+#: Settings each alarm may suggest; a message names only those the model's config has.
+SUGGESTS = {
+    "d_wins": ("lr_d", "d_steps", "d_channels", "d_dropout"),
+    "mode_collapse": ("lr_g", "lr_d"),
+    "posterior_collapse": ("beta",),
+    "dead_codes": ("restart_after", "num_codes"),
+}
+
+
+def alarm_of(message: str) -> str | None:
+    """The key of the alarm a notice's message comes from (None for any other notice)."""
+    return next((key for key, title in TITLES.items() if message.startswith(title)), None)
+
+
+def suggested_settings(key: str, model: Any) -> list[str]:
+    """The settings alarm ``key`` suggests that ``model`` (or its config) has, in SUGGESTS order."""
+    config = getattr(model, "config", model)
+    return [name for name in SUGGESTS.get(key, ()) if hasattr(config, name)]
+
+
+#: The metrics each alarm reads.
+READS = {
+    "d_wins": ("d_real", "d_fake"),
+    "mode_collapse": ("modes", "diversity"),
+    "posterior_collapse": ("active_dims",),
+    "dead_codes": ("codes_used",),
+}
+
 
 @dataclass
 class AlarmMonitor:
@@ -37,6 +78,7 @@ class AlarmMonitor:
 
     model: Any = None
     active: set[str] = field(default_factory=set)
+    cleared: set[str] = field(default_factory=set)  # alarms whose cause cleared with the last update
     _win_streak: int = 0
     _best_modes: float = 0.0
     _best_diversity: float = 0.0
@@ -50,17 +92,29 @@ class AlarmMonitor:
             self._win_streak = self._win_streak + 1 if won else 0
             if self._win_streak >= WIN_LOGS:
                 firing["d_wins"] = (
-                    f"The discriminator is winning: D(x) = {values['d_real']:.2f} and D(G(z)) = {values['d_fake']:.2f} for "
-                    f"{self._win_streak} logs; G's gradients vanish. Try a lower lr_d, fewer d_steps or a smaller D."
+                    f"{TITLES['d_wins']}: D(x) = {values['d_real']:.2f} and D(G(z)) = {values['d_fake']:.2f} for "
+                    f"{self._win_streak} logs; G's gradients vanish. {self._d_wins_advice()}"
                 )
         elif split == "train":
             self._win_streak = 0 if "d_real" in values else self._win_streak
         if split == "val":
             self._val_rules(values, firing)
         keys = {"d_wins"} if split == "train" else {"mode_collapse", "posterior_collapse", "dead_codes"}
+        # An alarm clears only when the metrics it reads came in again without it firing
+        # (a validation record of sample-quality scores alone says nothing about the VQ codes).
+        keys = {k for k in keys if any(m in values for m in READS[k])}
         new = [msg for key, msg in firing.items() if key not in self.active]
-        self.active = {k for k in self.active if k not in keys} | set(firing)
+        self.cleared = {k for k in self.active if k in keys and k not in firing}
+        self.active = (self.active - self.cleared) | set(firing)
         return new
+
+    def _d_wins_advice(self) -> str:
+        names = suggested_settings("d_wins", self.model)
+        tips = {"lr_d": "a lower lr_d", "d_steps": "fewer d_steps", "d_channels": "fewer d_channels", "d_dropout": "more d_dropout"}
+        if not names:
+            return "Try a lower learning rate for D, or a smaller D."
+        parts = [tips[n] for n in names]
+        return "Try " + (", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0]) + "."
 
     def _val_rules(self, values: dict[str, float], firing: dict[str, str]) -> None:
         if "modes" in values:

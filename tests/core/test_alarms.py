@@ -52,3 +52,37 @@ def test_engine_yields_the_alarm_as_a_notice(tmp_path):
     assert events[-1].status == "completed"
     notices = [e for e in events if isinstance(e, Notice)]
     assert len(notices) == 1 and "discriminator is winning" in notices[0].message
+
+
+def test_an_alarm_reports_when_its_cause_clears_and_names_only_settings_the_model_has():
+    from genstudio.core.alarms import alarm_of, suggested_settings
+
+    gan = SimpleNamespace(d_output_kind="probability", config=SimpleNamespace(lr_d=2e-4, d_steps=1))
+    mon = AlarmMonitor(gan)
+    won = {"d_real": 0.99, "d_fake": 0.01}
+    msgs = [m for _ in range(WIN_LOGS) for m in mon.update(won)]
+    assert len(msgs) == 1 and alarm_of(msgs[0]) == "d_wins"
+    assert "fewer d_steps" in msgs[0] and "d_channels" not in msgs[0]
+    assert mon.cleared == set()
+    mon.update({"d_loss": 0.5})  # a record without D's outputs says nothing: still active
+    assert mon.active == {"d_wins"} and mon.cleared == set()
+    mon.update({"d_real": 0.99, "d_fake": 0.01})  # still winning: stays
+    assert mon.cleared == set()
+    mon.update({"d_real": 0.7, "d_fake": 0.3})  # D recovered: the alarm clears, once
+    assert mon.cleared == {"d_wins"} and not mon.active
+    mon.update({"d_real": 0.7, "d_fake": 0.3})
+    assert mon.cleared == set()
+    # DCGAN has no d_steps: the message must not send the user looking for it.
+    dcgan = SimpleNamespace(d_output_kind="probability", config=SimpleNamespace(lr_d=2e-4, d_channels=32))
+    assert suggested_settings("d_wins", dcgan) == ["lr_d", "d_channels"]
+    dmon = AlarmMonitor(dcgan)
+    msg = [m for _ in range(WIN_LOGS) for m in dmon.update(won)][0]
+    assert "d_steps" not in msg and "fewer d_channels" in msg
+    # Validation alarms clear only on the metric they read.
+    vq = AlarmMonitor(SimpleNamespace(num_codes=64))
+    assert alarm_of(vq.update({"codes_used": 10}, "val")[0]) == "dead_codes"
+    vq.update({"fid": 30.0}, "val")
+    assert vq.active == {"dead_codes"} and vq.cleared == set()
+    vq.update({"codes_used": 50}, "val")
+    assert vq.cleared == {"dead_codes"}
+    assert alarm_of("sample quality every 500 steps") is None
