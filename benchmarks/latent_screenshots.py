@@ -66,7 +66,7 @@ def wait(app, cond, seconds: float = 180) -> None:
 
 def context(run_dir: Path):
     from genstudio.core.capabilities import capabilities_of
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
     from genstudio.core.runs import RunFolder
     from genstudio.ui.panels import PanelContext
 
@@ -167,6 +167,7 @@ def shoot_drawn(app, run: Path, steps: int) -> None:
     for _ in range(steps // 10):
         view.step("both", 10)
         app.processEvents()
+    wait(app, view.idle)  # the sandbox steps on its own thread
     print(f"drawn data: {sum(len(p) for p in view.drawn)} points, {view.sandbox_steps} sandbox steps in {time.perf_counter() - t0:.0f} s")
     grab(app, view, "gan-drawn")
     view.shutdown()
@@ -182,6 +183,7 @@ def shoot_dcgan(app, run: Path, steps: int) -> None:
     t0 = time.perf_counter()
     for _ in range(steps):
         view.step("both")
+    wait(app, view.idle)  # the sandbox steps on its own thread
     print(f"dcgan: {steps} sandbox steps (with redraws) in {time.perf_counter() - t0:.1f} s; D means {view.image_view.means}")
     grab(app, view, "gan-dcgan")
     view.shutdown()

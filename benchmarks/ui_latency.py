@@ -8,9 +8,15 @@ Measures, in one run on this machine:
    config in a subprocess (ratio; alternated to share background noise), once
    with the default thread policy (CLI: all cores, studio: one fewer) and
    once with ``threads`` pinned to the same number in both;
-3. curve redraw time with 100,000 points per curve (see ui_redraw.py).
+3. curve redraw time with 100,000 points per curve (see ui_redraw.py);
+4. event-loop latency while the GAN tab's sandbox plays at full speed (8 steps
+   per 16 ms tick), for the 2-D ``gan`` on 8gaussians and ``dcgan`` on mnist5k,
+   each twice in one run and alternated: stepping on the GUI thread (the old
+   path, ``GanViewPanel.step_on_gui_thread``, kept for this comparison) and on
+   the sandbox's worker thread (the studio's path).
 
-Writes benchmarks/results/ui.json. Run: ``python benchmarks/ui_latency.py [--seconds 60]``.
+Writes benchmarks/results/ui.json. Run: ``python benchmarks/ui_latency.py [--seconds 60]``;
+``--gan-only`` measures and merges only part 4.
 """
 
 from __future__ import annotations
@@ -148,6 +154,120 @@ def window_latency(app, out_root: Path, run_over: dict, seconds: float) -> dict:
     }
 
 
+class LatenessProbe:
+    """A 20 ms QTimer that records how late each of its ticks fires (the event loop's latency)."""
+
+    INTERVAL_MS = 20
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.lateness: list[float] = []
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(self.INTERVAL_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.clock.start()
+        self.last = self.clock.nsecsElapsed()
+        self.timer.start()
+
+    def stop(self) -> dict:
+        self.timer.stop()
+        lat = np.array(self.lateness)
+        return {"ticks": int(len(lat)), "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "max_ms": float(lat.max())}
+
+    def _tick(self) -> None:
+        now = self.clock.nsecsElapsed()
+        self.lateness.append(max(0.0, (now - self.last) / 1e6 - self.INTERVAL_MS))
+        self.last = now
+
+
+#: The GAN sandbox's cases: (model, dataset, data options); default model and run settings otherwise.
+GAN_CASES = (("gan", "8gaussians", {}), ("dcgan", "mnist5k", {}))
+
+
+def gan_checkpoint(out_root: Path, model: str, dataset: str, data: dict) -> Path:
+    """A short run of ``model`` at its default size, for the sandbox to load (its final checkpoint)."""
+    from genstudio.core.engine import train
+    from genstudio.core.spec import RunSpec
+
+    over = {"steps": 10, "log_every": 5, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0}
+    out = out_root / f"gan-{model}"
+    events = list(train(RunSpec.create(model, dataset, over, {}, data), out))
+    if events[-1].status != "completed":
+        raise RuntimeError(f"the {model} run for the sandbox failed: {events[-1].message}")
+    return out
+
+
+def gan_sandbox_latency(app, run_dir: Path, synchronous: bool, seconds: float) -> dict:
+    """Play the GAN tab's sandbox at full speed for ``seconds`` while a 20 ms timer measures its lateness."""
+    from genstudio.core.runs import RunFolder
+    from genstudio.ui.panels import PanelContext
+    from genstudio.ui.panels.gan.panel import GanViewPanel
+
+    meta = RunFolder(run_dir).meta
+    panel = GanViewPanel(PanelContext(run_dir, meta["capabilities"], meta["metric_groups"], meta["data_info"], {}))
+    panel.step_on_gui_thread = synchronous  # the old path: steps inside the GUI thread's timer tick
+    panel.resize(1200, 700)
+    panel.show()
+    _pump_until(app, lambda: panel.data is not None, 300)
+    shown = [0]
+    panel.stepped.connect(lambda _n: shown.__setitem__(0, shown[0] + 1))
+    panel.speed.setValue(panel.speed.maximum())  # 8 steps per 16 ms tick
+    probe = LatenessProbe()
+    steps0, t0 = panel.sandbox_steps, time.perf_counter()
+    panel.play.setChecked(True)
+    probe.start()
+    _pump_until(app, lambda: False, seconds)
+    lat = probe.stop()
+    elapsed = time.perf_counter() - t0
+    panel.play.setChecked(False)
+    _pump_until(app, panel.idle, 60)
+    steps = panel.sandbox_steps - steps0
+    out = {
+        **lat,
+        "stepping": "GUI thread (before)" if synchronous else "worker thread (after)",
+        "sandbox_steps_per_s": steps / elapsed,
+        "views_shown_per_s": shown[0] / elapsed,
+        "step_ms": panel.last_step_ms,
+        "snapshot_ms": panel.last_snapshot_ms,
+        "seconds": seconds,
+    }
+    panel.close()  # stops the worker's thread
+    panel.deleteLater()
+    return out
+
+
+def gan_sandbox_cases(app, out_root: Path, seconds: float) -> dict:
+    """Each GAN case with the old synchronous path and the worker thread, alternated in one run."""
+    from genstudio.core.device import configure_threads
+
+    threads = configure_threads(gui=True)  # as the studio sets torch's threads
+    start = os.getloadavg()
+    rows = []
+    for model, dataset, data in GAN_CASES:
+        print(f"    {model} on {dataset}: a short run for the sandbox…", flush=True)
+        run_dir = gan_checkpoint(out_root, model, dataset, data)
+        for synchronous in (True, False):
+            row = {"model": model, "dataset": dataset, **gan_sandbox_latency(app, run_dir, synchronous, seconds)}
+            row["pass"] = row["p95_ms"] < 50 and row["max_ms"] < 250
+            print("   ", row, flush=True)
+            rows.append(row)
+    return {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "torch_threads": threads,
+        "load_average_at_start": start,
+        "load_average_at_end": os.getloadavg(),
+        "shared_machine": "other jobs ran on the machine while measuring (the load averages say how busy it was)",
+        "play_speed": "8 steps per 16 ms tick (the speed slider's maximum, up to 500 steps/s)",
+        "target": "p95 < 50 ms, worst < 250 ms",
+        "rows": rows,
+    }
+
+
 def window_speed(app, out_root: Path, run_over: dict, steps: int) -> tuple[float, int]:
     """Train ``steps`` to completion in the window; steps/s from its metrics.jsonl."""
     w = _make_window(app, out_root, run_over, steps)
@@ -166,6 +286,8 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=3, help="alternated window / CLI speed runs")
     ap.add_argument("--latency-only", action="store_true", help="measure only the event-loop latency (prints, writes nothing)")
     ap.add_argument("--speed-only", action="store_true", help="measure only the speed pairs (prints, writes nothing)")
+    ap.add_argument("--gan-seconds", type=float, default=20.0, help="seconds of each GAN sandbox case")
+    ap.add_argument("--gan-only", action="store_true", help="measure only the GAN sandbox cases and merge them into ui.json")
     args = ap.parse_args()
 
     import genstudio.ui  # noqa: F401
@@ -180,10 +302,14 @@ def main() -> int:
     sets = [f"run.{k}={v}" for k, v in speed_over.items()]
     results: dict = {"machine": machine(), "load_average_at_start": os.getloadavg()}
 
+    if args.gan_only:
+        print("event-loop latency while the GAN sandbox plays…", flush=True)
+        save({"gan_sandbox_latency": gan_sandbox_cases(app, tmp, args.gan_seconds)})
+        return 0
     if args.speed_only:
         lat = None
     else:
-        print("1/4 event-loop latency in the window…", flush=True)
+        print("1/5 event-loop latency in the window…", flush=True)
         lat = window_latency(app, tmp / "w1", lat_over, args.seconds)
         print("   ", lat, flush=True)
     if args.latency_only:
@@ -192,15 +318,15 @@ def main() -> int:
     win_runs, cli_runs = [], []
     threads = 1
     for k in range(args.pairs):
-        print(f"2/4 pair {k + 1}/{args.pairs}: window speed (studio threads)…", flush=True)
+        print(f"2/5 pair {k + 1}/{args.pairs}: window speed (studio threads)…", flush=True)
         sps, threads = window_speed(app, tmp / f"w2-{k}", speed_over, args.steps)
         win_runs.append(sps)
         print("    steps/s", sps, "threads", threads, flush=True)
-        print(f"3/4 pair {k + 1}/{args.pairs}: genstudio train, threads={threads}…", flush=True)
+        print(f"3/5 pair {k + 1}/{args.pairs}: genstudio train, threads={threads}…", flush=True)
         cli_runs.append(run_cli(tmp / f"c1-{k}", args.steps, sets + [f"run.threads={threads}"]))
         print("    steps/s", cli_runs[-1], flush=True)
     win_sps, cli_same = float(np.median(win_runs)), float(np.median(cli_runs))
-    print("4/4 genstudio train, default threads (all cores)…", flush=True)
+    print("4/5 genstudio train, default threads (all cores)…", flush=True)
     if args.speed_only:
         print("median ratio", win_sps / cli_same, [w / c for w, c in zip(win_runs, cli_runs)])
         return 0
@@ -227,12 +353,19 @@ def main() -> int:
         "target": "ratio >= 0.9",
     }
     results["load_average_at_end"] = os.getloadavg()
+    print("5/5 event-loop latency while the GAN sandbox plays…", flush=True)
+    results["gan_sandbox_latency"] = gan_sandbox_cases(app, tmp, args.gan_seconds)
+    save(results)
+    return 0
+
+
+def save(results: dict) -> None:
+    """Merge ``results`` into results/ui.json (the sections measured by other runs are kept)."""
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     old.update(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(old, indent=2) + "\n")
     print(json.dumps(results, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -156,6 +156,11 @@ class SandboxWorker:
             h = self._history
             return h.step[n:], h.d_loss[n:], h.g_loss[n:]
 
+    def _progress(self) -> tuple[int, int]:
+        """(steps done, history entries): a snapshot is owed to the panel when either moved."""
+        with self.cond:
+            return self.steps, len(self._history.step)
+
     def idle(self) -> bool:
         """Nothing queued, not playing and no step in progress."""
         with self.cond:
@@ -163,34 +168,49 @@ class SandboxWorker:
 
     # -- the work (the owning thread only) --------------------------------------------------------------
     def advance(self, what: str, count: int) -> dict[str, float]:
-        """Run ``count`` sandbox steps of the kind ``what``; returns the latest statistics."""
-        with self.cond:
-            real, labels = self._real, self._labels
-        if not len(real):
-            return self.stats
-        model = self.model
-        stats: dict[str, torch.Tensor] = {}
-        t0 = time.perf_counter()
+        """Run ``count`` sandbox steps of the kind ``what`` and record them; returns the latest statistics."""
+        real, labels = self.training_points()
         for _ in range(count):
-            idx = self._rng.integers(0, len(real), min(self.data.batch_size, len(real)))
-            y = torch.as_tensor(labels[idx]) if labels is not None else -torch.ones(len(idx), dtype=torch.long)
-            x_model, y_model = model.prepare_batch(Batch(torch.as_tensor(real[idx]), y))
-            if what in ("d", "both"):
-                for _ in range(getattr(model.config, "d_steps", 1) if what == "both" else 1):
-                    stats.update(model.discriminator_step(x_model, y_model))
-            if what in ("g", "both"):
-                stats.update(model.generator_step(len(idx), y_model))
-            self.steps += 1
+            self.one_step(what, real, labels)
+        self.record()
+        return self.stats
+
+    def training_points(self) -> tuple[np.ndarray, np.ndarray | None]:
+        with self.cond:
+            return self._real, self._labels
+
+    def one_step(self, what: str, real: np.ndarray, labels: np.ndarray | None) -> None:
+        """One sandbox step: ``d`` (one D update), ``g`` (one G update) or ``both`` (the model's D updates, then G)."""
+        if not len(real):
+            return
+        model = self.model
+        t0 = time.perf_counter()
+        idx = self._rng.integers(0, len(real), min(self.data.batch_size, len(real)))
+        y = torch.as_tensor(labels[idx]) if labels is not None else -torch.ones(len(idx), dtype=torch.long)
+        x_model, y_model = model.prepare_batch(Batch(torch.as_tensor(real[idx]), y))
+        stats: dict[str, torch.Tensor] = {}
+        if what in ("d", "both"):
+            for _ in range(getattr(model.config, "d_steps", 1) if what == "both" else 1):
+                stats.update(model.discriminator_step(x_model, y_model))
+        if what in ("g", "both"):
+            stats.update(model.generator_step(len(idx), y_model))
         model.eval()
-        self.step_ms = (time.perf_counter() - t0) * 1000 / max(count, 1)
+        self.steps += 1
+        self.step_ms = (time.perf_counter() - t0) * 1000
         # A D-only or G-only step leaves the other player's numbers as they were.
         self.stats.update({k: float(v) for k, v in stats.items()})
+
+    def record(self) -> None:
+        """One history entry for the steps since the last one (a click, or a tick while playing, as before:
+        at 500 steps/s one entry per step would grow the loss curves faster than they can be drawn)."""
         with self.cond:
             h = self._history
-            for k in ("d_loss", "g_loss"):
-                getattr(h, k).append(float(stats[k]) if k in stats else self.stats.get(k, float("nan")))
+            if h.step and h.step[-1] == self.steps:
+                return
+            # A player not stepped yet has no number (a G-only first step leaves d_loss unknown).
+            h.d_loss.append(self.stats.get("d_loss", float("nan")))
+            h.g_loss.append(self.stats.get("g_loss", float("nan")))
             h.step.append(float(self.steps))
-        return self.stats
 
     def snapshot(self) -> SandboxSnapshot:
         """Everything the panel draws, from the model as it is now."""
@@ -260,13 +280,13 @@ class SandboxWorker:
     def _run(self, state: JobState) -> None:
         last_snapshot = 0.0
         next_tick = time.perf_counter()
-        reported = self.steps  # sandbox steps in the last snapshot reported (the panel already shows these)
+        reported = self._progress()  # in the last snapshot reported (the panel already shows the first)
         while True:
             with self.cond:
                 waiting = not (self._stopped or self._queue or self._play.playing)
-            if waiting and reported != self.steps:
-                # Paused after a throttled tick: the last steps are shown before the worker waits.
-                reported = self.steps
+            if waiting and reported != self._progress():
+                # Paused after a throttled tick: the last steps (and their history entry) are shown before it waits.
+                reported = self._progress()
                 state.report(self.snapshot())
             with self.cond:
                 while not (self._stopped or self._queue or self._play.playing):
@@ -278,15 +298,25 @@ class SandboxWorker:
                 play = self._play
                 single = bool(self._queue)
                 what, count = self._queue.popleft() if single else ("both", play.per_tick)
-            self.advance(what, count)
-            now = time.perf_counter()
-            gap = max(FRAME_INTERVAL_S, self._snapshot_ms / 1000 / SNAPSHOT_SHARE)
-            with self.cond:
-                more = bool(self._queue) or self._play.playing
-            # A single step is shown at once; while playing (or with steps queued) at most one snapshot a frame.
-            if not more or now - last_snapshot >= gap:
-                last_snapshot, reported = now, self.steps
-                state.report(self.snapshot())
+            real, labels = self.training_points()
+            for i in range(count):
+                self.one_step(what, real, labels)
+                with self.cond:
+                    more = i < count - 1 or bool(self._queue) or self._play.playing
+                    # Stop, pause or a new speed ends a tick between two steps, not after all of them
+                    # (8 DCGAN steps on a busy 2-core machine take seconds).
+                    cut = self._stopped or (not single and self._play != play)
+                now = time.perf_counter()
+                gap = max(FRAME_INTERVAL_S, self._snapshot_ms / 1000 / SNAPSHOT_SHARE)
+                # A single step is shown at once; while playing (or with steps queued) at most one snapshot a frame.
+                if not cut and (not more or now - last_snapshot >= gap):
+                    if i == count - 1:
+                        self.record()
+                    last_snapshot, reported = now, self._progress()
+                    state.report(self.snapshot())
+                if cut:
+                    break
+            self.record()
             if single:
                 continue
             # Playing: the next tick is one interval after this one (or now, when a step took longer).
