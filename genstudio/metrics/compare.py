@@ -22,7 +22,6 @@ Plain Python: the compare view (Qt) and tests use the same functions.
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import math
 import time
@@ -572,49 +571,21 @@ def sweep_metrics(records: list[dict[str, Any]]) -> list[str]:
 Evaluator = Callable[..., dict]
 
 
-def contract_evaluator() -> Evaluator:
-    """``evaluate_run`` when it has the ``sampler/steps/save`` contract, else a clear error."""
-    from genstudio.metrics.evaluate import evaluate_run
-
-    params = inspect.signature(evaluate_run).parameters
-    missing = [p for p in ("sampler", "steps", "save") if p not in params]
-    if missing:
-        raise RuntimeError(
-            "this genstudio's evaluate_run cannot pick a sampler (no "
-            + ", ".join(missing)
-            + " argument), so NFE against quality cannot be computed; update genstudio.metrics.evaluate"
-        )
-    return evaluate_run
-
-
-def _stop_kwargs(evaluator: Evaluator, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
-    """``should_stop`` for an evaluator that takes it (evaluate_run does; a plain test double may not)."""
-    if should_stop is None:
-        return {}
-    params = inspect.signature(evaluator).parameters
-    takes = "should_stop" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    return {"should_stop": should_stop} if takes else {}
-
-
 def evaluate_and_save(
     run_dir: str | Path, n: int, device: str = "auto", evaluator: Evaluator | None = None, should_stop: Callable[[], bool] | None = None
 ) -> dict:
-    """Evaluate a run's latest checkpoint with its default sampler; the result lands in evals.jsonl.
+    """Evaluate a run's latest checkpoint with its default sampler; ``evaluate_run`` saves it to evals.jsonl.
 
-    With the contract ``evaluate_run`` saves it itself; an older one without
-    ``save`` is called the old way and its result appended here. ``should_stop``
-    is passed on, so the evaluation can be cancelled between batches.
+    ``should_stop`` is passed on, so the evaluation can be cancelled between batches.
     """
-    if evaluator is None:
-        from genstudio.metrics.evaluate import evaluate_run
+    evaluator = evaluator or _evaluate_run()
+    return evaluator(run_dir, n=n, checkpoint=None, device=device, save=True, should_stop=should_stop)
 
-        if "save" not in inspect.signature(evaluate_run).parameters:
-            result = evaluate_run(run_dir, n=n, checkpoint=None, device=device)
-            result.setdefault("time", time.time())
-            append_eval(run_dir, result)
-            return result
-        evaluator = evaluate_run
-    return evaluator(run_dir, n=n, checkpoint=None, device=device, save=True, **_stop_kwargs(evaluator, should_stop))
+
+def _evaluate_run() -> Evaluator:
+    from genstudio.metrics.evaluate import evaluate_run  # imported when used: it loads torch models and the feature network
+
+    return evaluate_run
 
 
 def evaluate_nfe_point(
@@ -627,9 +598,8 @@ def evaluate_nfe_point(
     should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """One point of the sweep: evaluate with DDIM at ``steps`` and cache it in evals.jsonl (tagged)."""
-    evaluator = evaluator or contract_evaluator()
-    stop = _stop_kwargs(evaluator, should_stop)
-    result = dict(evaluator(run_dir, n=n, checkpoint=checkpoint, device=device, sampler="ddim", steps=steps, save=False, **stop))
+    evaluator = evaluator or _evaluate_run()
+    result = dict(evaluator(run_dir, n=n, checkpoint=checkpoint, device=device, sampler="ddim", steps=steps, save=False, should_stop=should_stop))
     result.setdefault("sampler", "ddim")
     result.setdefault("steps", steps)
     result["sweep"] = "nfe"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 
 import numpy as np
@@ -31,7 +30,7 @@ def fake_run(root, name, model="toy", dataset="digits", evals=(), val=None, stat
     for e in evals:
         cmp.append_eval(run.path, e)
     if grid:
-        from genstudio.core.engine import save_png
+        from genstudio.core.previews import save_png
 
         save_png(run.sample_path(step), np.full((12, 12, 3), 200, np.uint8))
     return run
@@ -130,7 +129,7 @@ def test_nfe_sweep_is_cached_per_checkpoint(tmp_path):
     run = fake_run(tmp_path, "d", model="ddpm", caps=["Denoiser"])
     calls = []
 
-    def fake_eval(run_dir, n, checkpoint, device, sampler, steps, save):
+    def fake_eval(run_dir, n, checkpoint, device, sampler, steps, save, should_stop):
         calls.append(steps)
         assert sampler == "ddim" and save is False and n == 64
         return {"checkpoint_step": 7, "steps": steps, "nfe": steps, "fid": 100.0 / steps, "fid_floor": 1.0}
@@ -144,23 +143,6 @@ def test_nfe_sweep_is_cached_per_checkpoint(tmp_path):
     assert curve.nfe == [5.0, 10.0] and curve.values == [20.0, 10.0] and curve.floor == 1.0
     assert cmp.sweep_metrics(cmp.sweep_records(run.path, 7)) == ["fid"]
     assert calls == [10, 5]
-
-
-def test_old_evaluate_run_signature(tmp_path, monkeypatch):
-    from genstudio.metrics import evaluate
-
-    run = fake_run(tmp_path, "a")
-
-    def old(run_dir, n=1000, checkpoint=None, device="auto"):
-        return {"checkpoint_step": 100, "nll": 1.5, "bad": math.nan}
-
-    monkeypatch.setattr(evaluate, "evaluate_run", old)
-    with pytest.raises(RuntimeError, match="sampler.*update genstudio.metrics.evaluate"):
-        cmp.contract_evaluator()
-    cmp.evaluate_and_save(run.path, 10)  # the old call, result appended here
-    recs = cmp.read_evals(run.path)
-    assert len(recs) == 1 and recs[0]["nll"] == 1.5 and recs[0]["bad"] is None and "time" in recs[0]
-    assert json.loads((run.path / "evals.jsonl").read_text().splitlines()[0])["checkpoint_step"] == 100
 
 
 def test_reference_values_sit_beside_their_metric(tmp_path):

@@ -28,7 +28,7 @@ def fake_run(root, name, model="toy", dataset="digits", evals=(), val=None, caps
         run.append_metrics([{"step": step, "split": "val", "elapsed_s": 2.0, **val}])
     for e in evals:
         cmp.append_eval(run.path, e)
-    from genstudio.core.engine import save_png
+    from genstudio.core.previews import save_png
 
     save_png(run.sample_path(step), np.full((12, 12, 3), 100, np.uint8))
     return run
@@ -156,7 +156,7 @@ def test_nfe_vs_quality_reads_cache_then_computes_missing(view, qtbot, runs):
         cmp.append_eval(d.path, {"checkpoint_step": 100, "sampler": "ddim", "steps": k, "nfe": k, "fid": fid, "fid_floor": 3.0, "sweep": "nfe"})
     calls = []
 
-    def fake_eval(run_dir, n, checkpoint, device, sampler=None, steps=None, save=True):
+    def fake_eval(run_dir, n, checkpoint, device, sampler=None, steps=None, save=True, should_stop=None):
         calls.append(steps)
         assert checkpoint == 100 and sampler == "ddim" and n == 300
         return {"checkpoint_step": 100, "nfe": steps, "fid": 60.0 / steps + 3.0, "fid_floor": 3.0}
@@ -195,7 +195,7 @@ def test_evaluation_errors_show_in_the_row_and_cancel_drops_the_rest(view, qtbot
     gate = threading.Event()
     seen = []
 
-    def failing(run_dir, n, checkpoint, device, save=True):
+    def failing(run_dir, n, checkpoint, device, save=True, should_stop=None):
         seen.append(run_dir)
         gate.wait(10)
         raise RuntimeError("no checkpoint to evaluate")
