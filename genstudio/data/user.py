@@ -204,7 +204,9 @@ def _target_size(sizes: list[tuple[int, int]], image_size: int) -> tuple[int, in
 
 def _no_images(root: Path, problems: list[str]) -> DataError:
     first = f"; first: {problems[0]}" if problems else ""
-    return _path_error(f"no usable images in '{root}' ({len(problems)} files skipped{first})")
+    err = _path_error(f"no usable images in '{root}' ({len(problems)} files skipped{first})")
+    err.problems = list(problems)  # each skipped file with its reason, for the studio's Data panel to list
+    return err
 
 
 # What Pillow raises on a damaged or unsupported file; a file raising one of them is skipped.

@@ -36,6 +36,8 @@ from genstudio.core.config import ConfigError, ParamSpec, coerce, specs
 from genstudio.core.runs import RunError, RunFolder, list_runs
 
 INVALID_STYLE = "border: 1px solid #d64541; background: rgba(214, 69, 65, 40);"
+#: A label an alarm points at ("try fewer d_steps"): marked until the form is rebuilt.
+REVEALED_STYLE = "background: rgba(240, 180, 40, 90); font-weight: bold; border-radius: 2px;"
 INT_LIMIT = 2**31 - 1
 #: Statuses of a run whose weights are final: what a run field offers.
 FINISHED = ("completed", "stopped")
@@ -325,6 +327,8 @@ class ConfigForm(QWidget):
     ):
         super().__init__(parent)
         self.fields: dict[str, ConfigField] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.advanced: set[str] = set()
         self._valid = True
         self.run_context = RunContext()
         self._layout = QVBoxLayout(self)
@@ -340,6 +344,8 @@ class ConfigForm(QWidget):
             self._body.hide()
             self._body.deleteLater()
         self.fields = {}
+        self.labels = {}
+        self.advanced = set()
         self.config_class = config_class
         body = QWidget(self)
         lay = QVBoxLayout(body)
@@ -361,7 +367,10 @@ class ConfigForm(QWidget):
             self.fields[s.name] = field
             label = QLabel(humanize(s.name))
             label.setToolTip(field.tooltip)
+            self.labels[s.name] = label
             is_basic = (s.name in basic_set) if basic_set is not None else not s.advanced
+            if not is_basic:
+                self.advanced.add(s.name)
             form = main_form if is_basic else adv_form
             form.addRow(label, field.widget)
             form.addRow("", field.error_label)
@@ -396,6 +405,15 @@ class ConfigForm(QWidget):
 
     def run_fields(self) -> list[str]:
         return [name for name, f in self.fields.items() if f.spec.kind == "run"]
+
+    def reveal(self, names: Iterable[str]) -> None:
+        """Show the named fields (unfolding "More settings" when one is there) and mark their labels."""
+        names = [n for n in names if n in self.fields]
+        if any(n in self.advanced for n in names):
+            self.advanced_toggle.setChecked(True)
+        for n in names:
+            self.labels[n].setStyleSheet(REVEALED_STYLE)
+            self.labels[n].setToolTip(f"An alarm suggests changing this setting.\n\n{self.fields[n].tooltip}")
 
     def _toggle_advanced(self, on: bool) -> None:
         self._advanced_box.setVisible(on)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core import registry
+from genstudio.core.recipes import first_launch_choice
 from genstudio.data.dataset import DataError, DataOptions
 
 from .config_form import ConfigForm
@@ -83,6 +84,21 @@ def options_for(source: Source, dataset_id: str) -> tuple[str, ...]:
     return source.options
 
 
+def window_message(exc: DataError, source: Source) -> str:
+    """A DataError about the data path, in the window's words: the Path field, not ``data.path``.
+
+    The loaders word their messages for the command line and the window alike
+    ("...; set the data path (data.path) to ..."); here the fix is the Path
+    field above, and the skipped files are listed below it.
+    """
+    text = str(exc)
+    head = text.split("; set the data path (data.path)")[0]
+    what = {"folder": "another folder", "file": "another file"}.get(source.path or "", "another file or folder")
+    problems = getattr(exc, "problems", None) or []
+    listed = f" The {len(problems)} skipped file{'s are' if len(problems) != 1 else ' is'} listed below with the reason." if problems else ""
+    return f"{head[:1].upper()}{head[1:]}.{listed} Choose {what} in the Path field (Browse…)."
+
+
 def load(dataset_id: str, overrides: dict[str, Any]):
     """Runs on the thread pool: build options and load (raises DataError/ConfigError with a message)."""
     from genstudio.core.config import with_overrides
@@ -112,6 +128,8 @@ class DatasetPanel(QWidget):
         self._loader.done.connect(self._on_loaded)
         self._loader.failed.connect(self._on_failed)
         self._debounce = QTimer(self, singleShot=True, interval=250)
+        # The dataset last chosen in each source: switching back to a source reselects it.
+        self._last_by_source: dict[int, str] = {0: first_launch_choice()[0]}
         self._debounce.timeout.connect(self.reload)
 
         self.source_box = QComboBox()
@@ -226,6 +244,7 @@ class DatasetPanel(QWidget):
         self.dataset_box.blockSignals(True)
         self.dataset_box.clear()
         self.dataset_box.addItems(source_ids(src))
+        self.dataset_box.setCurrentIndex(max(0, self.dataset_box.findText(self._last_by_source.get(index, ""))))
         self.dataset_box.blockSignals(False)
         self.dataset_box.setEnabled(self.dataset_box.count() > 1)
         self._form.setRowVisible(self.path_row, src.path is not None)
@@ -233,6 +252,8 @@ class DatasetPanel(QWidget):
         self._on_dataset()
 
     def _on_dataset(self, *_: Any) -> None:
+        if self.dataset_id():
+            self._last_by_source[self.source_box.currentIndex()] = self.dataset_id()
         wanted = options_for(self.source, self.dataset_id())
         if set(self.options_form.fields) != set(wanted):
             keep = self.options_form.values()
@@ -286,6 +307,7 @@ class DatasetPanel(QWidget):
         self._set_usable(False)
         self.state_label.setStyleSheet("")
         self.state_label.setText(f"Downloading {did}…" if download else f"Loading {did}…")
+        self.path_edit.setStyleSheet("")
         self._ticket = self._loader.start(lambda: load(did, overrides))
 
     def _on_loaded(self, ticket: int, dataset: Any) -> None:
@@ -303,13 +325,17 @@ class DatasetPanel(QWidget):
     def _on_failed(self, ticket: int, exc: object, tb: str) -> None:
         if ticket != self._ticket:
             return
+        if isinstance(exc, DataError) and exc.option == "path":
+            self._set_error(window_message(exc, self.source), details=str(exc), problems=getattr(exc, "problems", None) or [])
+            self.path_edit.setStyleSheet("border: 1px solid #d64541;")
+            return
         if isinstance(exc, (DataError, ValueError, KeyError, OSError)):
             message = str(exc)
         else:
             message = f"{type(exc).__name__}: {exc}"
         self._set_error(message, details=tb)
 
-    def _set_error(self, message: str, details: str = "") -> None:
+    def _set_error(self, message: str, details: str = "", problems: list[str] | None = None) -> None:
         self.dataset = None
         self._loaded_key = None
         self.error = message
@@ -320,7 +346,7 @@ class DatasetPanel(QWidget):
         self._scatter_item.clear()
         self.summary_label.setText("")
         self.histogram.set_counts({})
-        self.problems.clear()
+        self._show_problems(problems or [])
         self._set_usable(False)
 
     def _set_usable(self, usable: bool) -> None:
@@ -374,10 +400,15 @@ class DatasetPanel(QWidget):
         self.summary_label.setText(" · ".join(parts))
         self.histogram.set_counts(d.get("class_counts", {}), info.class_names)
         self.histogram.setVisible(bool(d.get("class_counts")))
+        self._show_problems(d.get("problems", []))
+
+    def _show_problems(self, problems: list[str]) -> None:
+        """The loader's problems, one line each ("skipped <file>: <reason>"); the full line in the tooltip."""
         self.problems.clear()
-        for p in d.get("problems", []):
+        for p in problems:
             self.problems.addItem(p)
-        n = len(d.get("problems", []))
+            self.problems.item(self.problems.count() - 1).setToolTip(p)
+        n = len(problems)
         self.problems_label.setText(f"Problems ({n})" if n else "No problems")
         self.problems_label.setStyleSheet("color: #d68a00; font-weight: bold;" if n else "")
         self.problems.setVisible(n > 0)
@@ -388,10 +419,18 @@ class DatasetPanel(QWidget):
         s.setValue("dataset/path", self.path_edit.text())
         s.setValue("dataset/root", self.root_edit.text())
 
-    def restore_settings(self, s: QSettings) -> None:
+    def restore_settings(self, s: QSettings) -> bool:
+        """Reopen the last dataset; False when none is saved (a first launch)."""
         root = s.value("dataset/root", "")
         if root:
             self.root_edit.setText(str(root))
         did = s.value("dataset/id", "")
         if did and did in registry.dataset_ids():
             self.select(str(did), str(s.value("dataset/path", "")) or None)
+            return True
+        return False
+
+    def set_read_only(self, read_only: bool) -> None:
+        """While an opened run is shown: its data, not editable (Train a copy makes it editable again)."""
+        for w in (self.source_box, self.dataset_box, self.path_row, self.root_row, self.options_form):
+            w.setEnabled(not read_only)

@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genstudio.core.alarms import AlarmMonitor, alarm_of, suggested_settings
 from genstudio.core.config import ConfigError
-from genstudio.core.engine import run_capabilities
+from genstudio.core.recipes import Recipe, load_recipes
+from genstudio.core.loading import run_capabilities
 from genstudio.core.events import Finished, Metrics, Notice, Preview, RunStarted
 from genstudio.core.runs import RunError, RunFolder, default_runs_root
 from genstudio.core.spec import RunSpec
@@ -32,7 +34,9 @@ from .dataset_panel import DatasetPanel
 from .model_panel import ModelPanel
 from .panels import PanelContext
 from .runs_browser import LIVE, RunFollower, RunsBrowser, interrupted, run_problems
+from .estimate_job import StepEstimator
 from .samples_view import Frame
+from .start_page import StartPage
 from .status_bar import StudioStatusBar
 from .theme import apply_theme
 from .training_view import TrainingView
@@ -50,6 +54,24 @@ def new_run_dir(root: Path, model_id: str, dataset_id: str) -> Path:
         k += 1
         p = base.with_name(f"{base.name}-{k}")
     return p
+
+
+def _alarm_subject(model_id: str | None, config: dict[str, Any]) -> Any:
+    """What an AlarmMonitor reads of a model (D's output kind, latent and codebook sizes, its settings), from the run's config."""
+    from types import SimpleNamespace
+
+    from genstudio.core import registry
+
+    try:
+        cls = registry.get_model_class(str(model_id))
+    except Exception:  # noqa: BLE001 - an unknown or broken model: the alarms read the config alone
+        cls = None
+    return SimpleNamespace(
+        d_output_kind=getattr(cls, "d_output_kind", "probability"),
+        latent_dim=config.get("latent_dim", 0),
+        num_codes=config.get("num_codes", 0),
+        config=SimpleNamespace(**config),
+    )
 
 
 def _scrolled(w: QWidget) -> QScrollArea:
@@ -89,6 +111,15 @@ class MainWindow(QMainWindow):
         self.data_dock = self._dock("Data", "dock_data", _scrolled(self.dataset_panel), Qt.DockWidgetArea.LeftDockWidgetArea)
         self.model_dock = self._dock("Model", "dock_model", _scrolled(self.model_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self.runs_dock = self._dock("Runs", "dock_runs", self.runs_browser, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.start_page = StartPage()
+        self.start_dock = self._dock("Start", "dock_start", self.start_page, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.runs_dock, self.start_dock)
+        self.runs_dock.raise_()
+        self._pending_tab: str | None = None  # the tab a recipe opens, once its run has started
+        self._pending_recipe_train = False
+        self._check_default_pair = True  # the first data loaded: make sure the launch's model can train on it
+        self._alarms: AlarmMonitor | None = None  # the window's own monitor on the run's metrics: it knows when an alarm clears
+        self._banner_alarm: str | None = None
         self.status = StudioStatusBar()
         self.setStatusBar(self.status)
         self._make_menus()
@@ -103,6 +134,14 @@ class MainWindow(QMainWindow):
         self.runs_browser.rootChanged.connect(self.model_panel.set_runs_root)  # run fields (ldm's autoencoder) list its runs
         self.runs_browser.useRunFor.connect(self.model_panel.use_run_for)
         self.model_panel.set_runs_root(self.runs_browser.root)
+        self.model_panel.readOnlyChanged.connect(self._on_read_only)
+        self.start_page.recipeChosen.connect(self.train_recipe)
+        # The estimated time of the run, from a few steps measured off the UI thread.
+        self.estimator = StepEstimator(self)
+        self.estimator.estimated.connect(self.model_panel.estimate_label.setText)
+        self.model_panel.settingsChanged.connect(self._estimate_soon)
+        self.model_panel.modelChanged.connect(lambda _: self._estimate_soon())
+        self.dataset_panel.datasetLoaded.connect(lambda _: self._estimate_soon())
 
         self.resize(1500, 950)
         self._layout_restored = False
@@ -169,8 +208,21 @@ class MainWindow(QMainWindow):
             t.addAction(a)
         t.addSeparator()
         t.addAction(self.act_cluster)
+        start = mb.addMenu("&Start")
+        self.recipe_actions: dict[str, QAction] = {}
+        for rid, recipe in load_recipes().recipes.items():
+            a = QAction(f"{recipe.title} ({recipe.minutes:g} min)", self)
+            a.setObjectName(f"recipe_{rid}")
+            a.setStatusTip(f"{recipe.model} on {recipe.dataset}, {recipe.time_text}: {recipe.blurb}")
+            a.triggered.connect(lambda _=False, r=rid: self.train_recipe(r))
+            start.addAction(a)
+            self.recipe_actions[rid] = a
+        start.addSeparator()
+        show_start = QAction("Start page", self)
+        show_start.triggered.connect(self.show_start_page)
+        start.addAction(show_start)
         v = mb.addMenu("&View")
-        for d in (self.data_dock, self.model_dock, self.runs_dock):
+        for d in (self.data_dock, self.model_dock, self.runs_dock, self.start_dock):
             v.addAction(d.toggleViewAction())
         v.addAction(self.act_compare)
         v.addSeparator()
@@ -193,9 +245,47 @@ class MainWindow(QMainWindow):
 
     def _reset_layout(self) -> None:
         self.restoreState(self._default_state, SETTINGS_VERSION)
-        for d in (self.data_dock, self.model_dock, self.runs_dock):
+        for d in (self.data_dock, self.model_dock, self.runs_dock, self.start_dock):
             d.show()
         self._default_dock_sizes()
+
+    def show_start_page(self) -> None:
+        self.start_dock.show()
+        self.start_dock.raise_()
+
+    # -- recipes --------------------------------------------------------------------------
+    def apply_recipe(self, recipe: Recipe | str) -> bool:
+        """Choose a recipe's dataset, model and settings (the tab it names opens once its run starts)."""
+        if isinstance(recipe, str):
+            recipe = load_recipes().recipes.get(recipe)
+        if recipe is None or self.session is not None:
+            return False
+        self.model_panel.set_read_only(None)
+        self.dataset_panel.select(recipe.dataset)
+        if recipe.data:
+            self.dataset_panel.options_form.set_values(recipe.data)
+            self.dataset_panel.reload()
+        if not self.model_panel.apply_recipe(recipe):
+            return False
+        self._pending_tab = recipe.tab
+        self._update_actions()
+        return True
+
+    def train_recipe(self, recipe_id: str) -> bool:
+        """One click on the Start page: set the recipe up, and train as soon as its data has loaded."""
+        if not self.apply_recipe(recipe_id):
+            return False
+        self._pending_recipe_train = True
+        self._train_when_ready()
+        return True
+
+    def _train_when_ready(self) -> None:
+        if not self._pending_recipe_train or self.session is not None:
+            return
+        if self.dataset_panel.is_loading() or self.dataset_panel._debounce.isActive():
+            return  # _on_dataset_state calls again when it has loaded
+        self._pending_recipe_train = False
+        self.start_training()
 
     def _show_shortcuts(self) -> None:
         lines = [f"{a.text()}: {a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}" for a in self.actions() if not a.shortcut().isEmpty()]
@@ -234,7 +324,35 @@ class MainWindow(QMainWindow):
     def _on_dataset_state(self, *_: Any) -> None:
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
         self.model_panel.set_dataset(self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None, ds.info.shape if ds is not None else None)
+        if ds is not None and self._check_default_pair:
+            self._check_default_pair = False
+            self._default_to_a_pair_that_trains()
         self._update_actions()
+        if ds is not None or not self.dataset_panel.is_loading():
+            self._train_when_ready()
+
+    def _default_to_a_pair_that_trains(self) -> None:
+        """At launch, the model reopened (or passed with --model) must take the data; else the family's
+        flagship, then the first launch's model, then any model that does."""
+        mp = self.model_panel
+        if mp.compatibility_error() is None:
+            return
+        kind = self.dataset_panel.dataset.info.kind
+        from genstudio.core import registry
+        from genstudio.core.recipes import first_launch_choice, flagship
+
+        cls = mp.model_class()
+        family = getattr(cls, "family", "")
+        candidates = [flagship(family, mp._by_family.get(family, [])), first_launch_choice()[1]]
+        candidates += [m for ids in mp._by_family.values() for m in ids]
+        for mid in candidates:
+            try:
+                if mid and kind in registry.get_model_class(mid).data_kinds:
+                    mp.select(mid)
+                    self.status.showMessage(f"{cls.__name__ if cls else 'the model'} cannot train on {kind} data: chose {mid}", 8000)
+                    return
+            except Exception:  # noqa: BLE001 - a broken plugin is listed by the model panel
+                continue
 
     def _update_actions(self, *_: Any) -> None:
         running = self.session is not None and not self._closing
@@ -279,6 +397,7 @@ class MainWindow(QMainWindow):
             self.training_view.show_banner(f"Cannot start: {e}", "error")
             return False
         out = new_run_dir(self.runs_browser.root, spec.run.model, spec.run.dataset)
+        self.estimator.cancel()
         cls = self.model_panel.model_class()
         self._begin(spec, out, resume=False, groups=getattr(cls, "metric_groups", {}))
         return True
@@ -368,6 +487,13 @@ class MainWindow(QMainWindow):
         tv.title.setText(f"<b>{cfg.get('model')}</b> on <b>{cfg.get('dataset')}</b> · {Path(ev.run_dir).name}")
         tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True))
         tv.forward_event(ev)
+        self._alarms = AlarmMonitor(_alarm_subject(cfg.get("model"), ev.config.get("model", {})))
+        self._banner_alarm = None
+        if self._pending_tab:
+            for i in range(tv.tabs.count()):
+                if tv.tabs.tabText(i) == self._pending_tab:
+                    tv.tabs.setCurrentIndex(i)
+            self._pending_tab = None
         self.status.showMessage("training", 2000)
         self.runs_browser.refresh()
 
@@ -378,6 +504,13 @@ class MainWindow(QMainWindow):
             store.add(m.step, m.values, m.split)
             if m.split == "train":
                 last_train = m
+            if self._alarms is not None:
+                self._alarms.update(m.values, m.split)
+                if self._banner_alarm in self._alarms.cleared:
+                    # The cause is gone (D recovered): so is the banner that named it.
+                    self.training_view.hide_banner()
+                    self.status.showMessage(f"cleared: {self._banner_alarm.replace('_', ' ')}", 5000)
+                    self._banner_alarm = None
         self.training_view.curves.mark_dirty()
         if last_train is not None:
             self.status.set_progress(last_train.step, self._total_steps, last_train.steps_per_s, last_train.eta_s)
@@ -393,7 +526,17 @@ class MainWindow(QMainWindow):
         self.training_view.forward_event(p)
 
     def _on_notice(self, n: Notice) -> None:
-        self.training_view.show_banner(n.message, n.level if n.level in ("warning", "error", "info") else "warning")
+        text = html.escape(n.message)
+        key = alarm_of(n.message)
+        if key is not None:
+            # Show the settings it suggests in the form, unfolded and marked, and say where they are.
+            subject = self._alarms.model if self._alarms is not None else _alarm_subject(self.model_panel.model_id(), self.model_panel.model_overrides())
+            names = self.model_panel.reveal(suggested_settings(key, subject))
+            if names:
+                text += f"<br><i>{', '.join(names)}: marked in the Model panel; change them for the next run (Stop, then Train).</i>"
+                self.model_dock.show()
+        self._banner_alarm = key
+        self.training_view.show_banner(text, n.level if n.level in ("warning", "error", "info") else "warning")
         self.status.showMessage(n.message, 8000)
 
     def _on_paused(self, paused: bool) -> None:
@@ -498,6 +641,7 @@ class MainWindow(QMainWindow):
         self.shown_run, self.shown_meta = path, meta
         self._total_steps = int(meta.get("total_steps") or 0)
         self._show_meta(meta)
+        self._show_run_settings(run)
         tv.set_panels(
             PanelContext(path, run_capabilities(path), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
         )
@@ -534,6 +678,56 @@ class MainWindow(QMainWindow):
             tv.show_banner("<br>".join(lines), level)
         self._update_actions()
         return True
+
+    def _show_run_settings(self, run: RunFolder) -> bool:
+        """Fill the Data and Model panels with the run's dataset, model and settings, read-only while it is shown.
+
+        "Train a copy" (in the Model panel) makes them editable again, for a new run.
+        A run whose config cannot be read leaves the form as it was (editable).
+        """
+        try:
+            spec = run.spec()
+        except (RunError, ConfigError, KeyError, OSError, ValueError):
+            self.model_panel.set_read_only(None)
+            return False
+        from genstudio.core.config import to_dict
+        from genstudio.data.dataset import DataOptions
+
+        self.model_panel.set_read_only(None)  # unlock to fill
+        data = to_dict(spec.data)
+        defaults = to_dict(DataOptions())
+        dp = self.dataset_panel
+        if data.get("root") and data["root"] != defaults.get("root"):
+            dp.root_edit.setText(str(data["root"]))
+        dp.select(spec.run.dataset, data.get("path") or None)  # first: the options shown depend on the dataset
+        dp.options_form.set_values({k: v for k, v in data.items() if k in dp.options_form.fields})
+        dp.reload()
+        self.model_panel.select(spec.run.model)
+        run_values = {k: v for k, v in to_dict(spec.run).items() if k not in ("model", "dataset")}
+        self.model_panel.model_form.reset()
+        self.model_panel.run_form.reset()
+        self.model_panel.apply(run=run_values, model=to_dict(spec.model))
+        self.model_panel.preset_box.setCurrentIndex(0)
+        self.model_panel._show_preset_note(None)
+        self.model_panel.set_read_only(run.path.name)
+        return True
+
+    def _on_read_only(self, read_only: bool) -> None:
+        self.dataset_panel.set_read_only(read_only)
+        self._update_actions()
+        self._estimate_soon()
+
+    def _estimate_soon(self) -> None:
+        """Measure the configured run's step time again (debounced; the previous measurement is dropped)."""
+        if self.session is not None or self.model_panel.is_read_only():
+            self.estimator.cancel()
+            return
+        ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
+        if ds is None or self.model_panel.compatibility_error() is not None or not (self.model_panel.model_form.is_valid() and self.model_panel.run_form.is_valid()):
+            self.estimator.cancel()
+            self.model_panel.estimate_label.setText("")
+            return
+        self.estimator.request(self.build_spec, ds)
 
     def _show_meta(self, meta: dict) -> None:
         step = int(meta.get("step") or 0)
@@ -624,8 +818,17 @@ class MainWindow(QMainWindow):
         self.training_view.curves.log_y.setChecked(str(s.value("curves/log_y", "false")).lower() == "true")
         if not runs_root_given:
             self.runs_browser.restore_settings(s)
-        self.model_panel.restore_settings(s)
-        self.dataset_panel.restore_settings(s)
+        had_model = self.model_panel.restore_settings(s, dataset_id=str(s.value("dataset/id", "") or ""))
+        had_data = self.dataset_panel.restore_settings(s)
+        if not had_model and not had_data:
+            # The first launch: a recipe that trains in minutes (recipes.toml's first_launch), and the Start page in front.
+            first = load_recipes().first()
+            if first is not None:
+                self.apply_recipe(first)
+                self._pending_tab = None  # the first launch stays on Training until the user asks
+            self.start_dock.raise_()
+        elif not had_data:
+            self.dataset_panel.reload()
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)

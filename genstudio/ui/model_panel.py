@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.core import registry
 from genstudio.core.config import specs
+from genstudio.core.recipes import Recipe, flagship, load_recipes
 from genstudio.core.resources import resource_path
 from genstudio.core.spec import RunConfig
 
@@ -40,19 +41,31 @@ FAMILY_TITLES = {
 
 
 def builtin_presets(model_id: str, dataset_id: str, kind: str | None) -> dict[str, dict]:
-    """Presets shipped in genstudio/resources/presets/<model>.toml for this dataset (or its data kind)."""
+    """Presets for this model and dataset: the Start page's recipes for the pair, then those shipped
+    in genstudio/resources/presets/<model>.toml for the dataset (or its data kind).
+
+    A preset is ``{"run": {...}, "model": {...}}``, plus ``"about"`` (the expected time, shown on
+    the form) and ``"recipe"`` (its id) where it has them.
+    """
+    out = {}
+    for r in load_recipes().recipes.values():
+        if r.model == model_id and r.dataset == dataset_id:
+            out[f"{r.title} ({r.minutes:g} min)"] = recipe_preset(r)
     path = PRESET_DIR / f"{model_id}.toml"
     if not path.is_file():
-        return {}
+        return out
     try:
         tables = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, OSError):
-        return {}
-    out = {}
+        return out
     for key in (dataset_id, kind):
         if key and key in tables:
             out[f"tuned for {key}"] = tables[key]
     return out
+
+
+def recipe_preset(r: Recipe) -> dict:
+    return {"run": dict(r.run), "model": dict(r.model_settings), "about": r.time_text, "recipe": r.id}
 
 
 class ModelPanel(QWidget):
@@ -60,6 +73,8 @@ class ModelPanel(QWidget):
 
     validityChanged = Signal(bool)
     modelChanged = Signal(str)
+    readOnlyChanged = Signal(bool)
+    settingsChanged = Signal()  # any field, the model or the preset: the estimate is measured again
 
     def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
@@ -87,6 +102,27 @@ class ModelPanel(QWidget):
         self.reset_button.setToolTip("Reset every setting of the model and the run to its default")
         self.model_form = ConfigForm()
         self.run_form = ConfigForm(RunConfig, include=[n for n in _run_fields() if n not in RUN_HIDDEN], basic=RUN_BASIC)
+        # What the chosen preset is expected to take, and what a short measured step says (estimate.py).
+        self.preset_note = QLabel()
+        self.preset_note.setObjectName("preset_note")
+        self.preset_note.setWordWrap(True)
+        self.preset_note.hide()
+        self.estimate_label = QLabel()
+        self.estimate_label.setObjectName("estimate")
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setToolTip("Measured on this machine: a few training steps of the model on a small batch, before Train")
+        # Shown while the panel displays an opened run's settings (read-only).
+        self.shown_run_box = QWidget()
+        srl = QHBoxLayout(self.shown_run_box)
+        srl.setContentsMargins(0, 0, 0, 0)
+        self.shown_run_label = QLabel()
+        self.shown_run_label.setWordWrap(True)
+        self.copy_button = QPushButton("Train a copy")
+        self.copy_button.setToolTip("Make these settings editable again, for a new run (the run shown stays as it is)")
+        srl.addWidget(self.shown_run_label, 1)
+        srl.addWidget(self.copy_button)
+        self.shown_run_box.hide()
+        self._read_only = False
 
         top = QFormLayout()
         top.addRow("Family", self.family_box)
@@ -101,7 +137,10 @@ class ModelPanel(QWidget):
         run_group = QGroupBox("Run settings")
         QVBoxLayout(run_group).addWidget(self.run_form)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.shown_run_box)
         lay.addLayout(top)
+        lay.addWidget(self.preset_note)
+        lay.addWidget(self.estimate_label)
         lay.addWidget(self.summary)
         lay.addWidget(self.compat)
         lay.addWidget(model_group)
@@ -112,8 +151,11 @@ class ModelPanel(QWidget):
         self.model_box.currentIndexChanged.connect(self._on_model)
         self.model_form.validityChanged.connect(self._update_validity)
         self.run_form.validityChanged.connect(self._update_validity)
+        self.model_form.changed.connect(self.settingsChanged)
+        self.run_form.changed.connect(self.settingsChanged)
         self.reset_button.clicked.connect(self.reset)
         self.preset_box.activated.connect(self._apply_preset)
+        self.copy_button.clicked.connect(lambda: self.set_read_only(None))
         self.save_preset_button.clicked.connect(self._save_preset)
         self.refresh_models()
 
@@ -133,10 +175,15 @@ class ModelPanel(QWidget):
 
     def _on_family(self, *_: Any) -> None:
         fam = self.family_box.currentData()
+        ids = self._by_family.get(fam, [])
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        for mid in self._by_family.get(fam, []):
+        for mid in ids:
             self.model_box.addItem(mid)
+        # A family opens on its flagship (recipes.toml), not on the first id in the list.
+        first = flagship(fam, ids)
+        if first is not None:
+            self.model_box.setCurrentIndex(self.model_box.findText(first))
         self.model_box.blockSignals(False)
         self._on_model()
 
@@ -154,6 +201,44 @@ class ModelPanel(QWidget):
         self.family_box.setCurrentIndex(max(0, self.family_box.findData(fam)))
         self.model_box.setCurrentIndex(max(0, self.model_box.findText(model_id)))
         return True
+
+    def apply_recipe(self, recipe: Recipe) -> bool:
+        """Choose the recipe's model and its settings (the dataset is the dataset panel's to choose)."""
+        if not self.select(recipe.model):
+            return False
+        self._dataset_id = recipe.dataset  # its preset entry is listed before the data has loaded
+        self._refresh_presets()
+        i = next((k for k in range(self.preset_box.count()) if (self.preset_box.itemData(k) or {}).get("recipe") == recipe.id), -1)
+        if i >= 0:
+            self.preset_box.setCurrentIndex(i)
+            self._apply_preset(i)
+        else:
+            self._apply_preset_values(recipe_preset(recipe))
+        return True
+
+    def set_read_only(self, run_name: str | None) -> None:
+        """Show an opened run's settings read-only (``run_name``), or make the form editable again (None)."""
+        self._read_only = run_name is not None
+        if run_name is not None:
+            self.shown_run_label.setText(f"Showing the settings of <b>{run_name}</b> (read-only).")
+        self.shown_run_box.setVisible(run_name is not None)
+        for w in (self.family_box, self.model_box, self.preset_box, self.save_preset_button, self.reset_button, self.model_form, self.run_form):
+            w.setEnabled(run_name is None)
+        self._update_validity()
+        self.readOnlyChanged.emit(self._read_only)
+
+    def is_read_only(self) -> bool:
+        return self._read_only
+
+    def reveal(self, names: list[str]) -> list[str]:
+        """Make the named settings visible (unfold "More settings" where they are) and mark them; returns those found."""
+        found = []
+        for form in (self.model_form, self.run_form):
+            hit = [n for n in names if n in form.fields]
+            if hit:
+                form.reveal(hit)
+                found += hit
+        return found
 
     def _on_model(self, *_: Any) -> None:
         cls = self.model_class()
@@ -205,7 +290,7 @@ class ModelPanel(QWidget):
         err = self.compatibility_error()
         self.compat.setText(err or "")
         self.compat.setVisible(bool(err) and self.model_class() is not None)
-        valid = err is None and self.model_form.is_valid() and self.run_form.is_valid()
+        valid = err is None and self.model_form.is_valid() and self.run_form.is_valid() and not self._read_only
         if valid != self._valid:
             self._valid = valid
             self.validityChanged.emit(valid)
@@ -215,6 +300,8 @@ class ModelPanel(QWidget):
 
     def problems(self) -> list[str]:
         out = []
+        if self._read_only:
+            out.append("the form shows an opened run's settings: press Train a copy to train with them")
         err = self.compatibility_error()
         if err:
             out.append(err)
@@ -232,6 +319,7 @@ class ModelPanel(QWidget):
         self.model_form.reset()
         self.run_form.reset()
         self.preset_box.setCurrentIndex(0)
+        self._show_preset_note(None)
 
     def apply(self, run: dict[str, Any] | None = None, model: dict[str, Any] | None = None) -> None:
         if model:
@@ -250,6 +338,8 @@ class ModelPanel(QWidget):
             return {}
 
     def _refresh_presets(self) -> None:
+        current = self.preset_box.currentText()
+        self.preset_box.blockSignals(True)
         self.preset_box.clear()
         self.preset_box.addItem("Defaults", None)
         for name, p in builtin_presets(self.model_id(), self._dataset_id, self._data_kind).items():
@@ -257,13 +347,26 @@ class ModelPanel(QWidget):
         for name, p in self._user_presets().items():
             ds = p.get("dataset")
             self.preset_box.addItem(f"{name} ({ds})" if ds else name, p)
+        i = self.preset_box.findText(current)
+        self.preset_box.setCurrentIndex(max(0, i))
+        self.preset_box.blockSignals(False)
+        if i < 0:
+            self._show_preset_note(None)  # the preset applied is not one of this model and dataset's
 
     def _apply_preset(self, index: int) -> None:
-        p = self.preset_box.itemData(index)
+        self._apply_preset_values(self.preset_box.itemData(index))
+
+    def _apply_preset_values(self, p: dict | None) -> None:
         self.model_form.reset()
         self.run_form.reset()
         if p:
             self.apply(run=p.get("run"), model=p.get("model"))
+        self._show_preset_note(p)
+
+    def _show_preset_note(self, p: dict | None) -> None:
+        about = (p or {}).get("about")
+        self.preset_note.setText(f"This preset takes {about}." if about else "")
+        self.preset_note.setVisible(bool(about))
 
     def _save_preset(self) -> None:
         name, ok = QInputDialog.getText(self, "Save preset", "Name for these settings:")
@@ -282,16 +385,27 @@ class ModelPanel(QWidget):
     # -- settings -------------------------------------------------------------------
     def save_settings(self, s: QSettings) -> None:
         s.setValue("model/id", self.model_id())
+        s.setValue("model/preset", self.preset_box.currentText())
         s.setValue("model/values", json.dumps(self.model_form.changed_values()))
         s.setValue("model/run", json.dumps(self.run_form.changed_values()))
 
-    def restore_settings(self, s: QSettings) -> None:
+    def restore_settings(self, s: QSettings, dataset_id: str = "") -> bool:
+        """Reopen the last model and its settings; False when none is saved (a first launch)."""
         mid = s.value("model/id", "")
-        if mid and self.select(str(mid)):
-            try:
-                self.apply(run=json.loads(s.value("model/run", "{}") or "{}"), model=json.loads(s.value("model/values", "{}") or "{}"))
-            except (TypeError, json.JSONDecodeError):
-                pass
+        if not (mid and self.select(str(mid))):
+            return False
+        if dataset_id:
+            self._dataset_id = dataset_id
+            self._refresh_presets()
+        i = self.preset_box.findText(str(s.value("model/preset", "") or ""))
+        if i > 0:
+            self.preset_box.setCurrentIndex(i)
+            self._show_preset_note(self.preset_box.itemData(i))
+        try:
+            self.apply(run=json.loads(s.value("model/run", "{}") or "{}"), model=json.loads(s.value("model/values", "{}") or "{}"))
+        except (TypeError, json.JSONDecodeError):
+            pass
+        return True
 
 
 def models_by_family() -> tuple[dict[str, list[str]], dict[str, str]]:

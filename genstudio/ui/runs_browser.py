@@ -90,6 +90,38 @@ def _torn_last_line(path: Path) -> bool:
         return False
 
 
+def last_progress(metrics_path: Path, tail_bytes: int = 16384) -> tuple[int, float] | None:
+    """(step, elapsed seconds) of the last complete training record in metrics.jsonl, reading only its tail.
+
+    meta.json of a live run changes only at checkpoints and pauses, so its step
+    and wall time lag (a fresh run reads "0 / 2,000", "0:00" for minutes); the
+    metrics file gets a line every ``log_every`` steps.
+    """
+    import json
+
+    try:
+        with open(metrics_path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - tail_bytes))
+            chunk = f.read()
+    except OSError:
+        return None
+    lines = chunk.split(b"\n")
+    if size > tail_bytes:
+        lines = lines[1:]  # the first one is cut
+    if lines and chunk and not chunk.endswith(b"\n"):
+        lines = lines[:-1]  # half-written by the training thread
+    for line in reversed(lines):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and r.get("split", "train") == "train" and "step" in r:
+            return _int(r.get("step")), float(r.get("elapsed_s") or 0.0)
+    return None
+
+
 def _int(x, default=0) -> int:
     try:
         return int(x)
@@ -200,6 +232,11 @@ class RunsBrowser(QWidget):
         if meta.get("status") not in LIVE:
             notes += self._problems_of(run, meta)
         step, total = _int(meta.get("step")), _int(meta.get("total_steps"))
+        wall = meta.get("wall_time_s")
+        if meta.get("status") in LIVE:
+            live = last_progress(run.metrics_path)
+            if live is not None and live[0] >= step:
+                step, wall = live
         created = _float(meta.get("created"))
         cells = [
             "",
@@ -207,7 +244,7 @@ class RunsBrowser(QWidget):
             str(meta.get("dataset", "?")),
             f"{step:,} / {total:,}" if total else f"{step:,}",
             str(meta.get("status", "?")),
-            format_duration(meta.get("wall_time_s")),
+            format_duration(wall),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(float(created))) if created else "",
             run.path.name,
         ]

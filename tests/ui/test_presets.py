@@ -21,3 +21,14 @@ def test_preset_is_valid(path):
         assert set(table) <= {"run", "model"}, key
         cfg.with_overrides(RunConfig(), table.get("run", {}))
         cfg.with_overrides(model_cls.config_class(), table.get("model", {}))
+
+
+def test_recipes_appear_as_presets_of_their_model_and_dataset_with_their_time():
+    from genstudio.core.recipes import load_recipes
+    from genstudio.ui.model_panel import builtin_presets
+
+    for r in load_recipes().recipes.values():
+        presets = builtin_presets(r.model, r.dataset, None)
+        mine = [p for p in presets.values() if p.get("recipe") == r.id]
+        assert len(mine) == 1 and mine[0]["about"] == r.time_text and mine[0]["run"] == r.run
+        assert not any(p.get("recipe") == r.id for p in builtin_presets(r.model, "no-such-dataset", None).values())

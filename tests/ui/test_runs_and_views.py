@@ -49,7 +49,7 @@ def test_follows_a_run_written_by_another_process(window, qtbot, tmp_path):
     assert store.get("loss").n == 1
     run.append_metrics([{"step": s, "split": "train", "elapsed_s": 0.1 * s, "loss": 3.0 / s} for s in range(2, 6)])
     qtbot.waitUntil(lambda: store.get("loss").n == 5, timeout=5_000)
-    from genstudio.core.engine import save_png
+    from genstudio.core.previews import save_png
 
     save_png(run.sample_path(5), np.zeros((16, 16, 3), np.uint8))
     qtbot.waitUntil(lambda: len(window.training_view.samples.frames) == 1, timeout=5_000)
@@ -188,3 +188,46 @@ def test_incremental_ema_matches_full():
     full = ema(x, 0.9)
     head = ema(x[:300], 0.9)
     assert np.allclose(np.concatenate([head, ema_continue(x[300:], 0.9, head[-1])]), full)
+
+
+def test_runs_browser_shows_a_live_runs_step_and_wall_time_from_its_metrics(window, tmp_path):
+    # meta.json of a live run changes only at checkpoints: the row must read metrics.jsonl's tail instead.
+    spec = RunSpec.create("toy", "moons", {"steps": 2000}, {}, {})
+    run = RunFolder.create(tmp_path / "runs" / "live", spec, {"model": "toy", "dataset": "moons", "total_steps": 2000})
+    lock = run.lock()
+    try:
+        run.update_meta(status="running", step=0)
+        run.append_metrics([{"step": s, "split": "train", "elapsed_s": 0.5 * s, "loss": 1.0} for s in range(10, 130, 10)])
+        run.append_metrics([{"step": 120, "split": "val", "elapsed_s": 61.0, "loss": 1.0}])
+        with open(run.metrics_path, "a") as f:
+            f.write('{"step": 130, "split": "tr')  # the training thread is mid-line
+        window.runs_browser.refresh()
+        t = window.runs_browser.table
+        assert t.item(0, 3).text() == "120 / 2,000"
+        assert t.item(0, 5).text() == "1:00"
+    finally:
+        lock.release()
+
+
+def test_opening_a_run_fills_the_form_read_only_and_train_a_copy_unlocks_it(window, qtbot, tmp_path):
+    out = tmp_path / "runs" / "toy-run"
+    spec = RunSpec.create("toy", "circles", {"steps": 30, "log_every": 2, "sample_every": 10, "eval_every": 0, "batch_size": 48}, {"hidden": 23}, {"n_points": 300})
+    from genstudio.core import engine
+
+    assert list(engine.train(spec, out))[-1].status == "completed"
+    window.model_panel.select("ddpm")
+    window.runs_browser.refresh()
+    assert window.open_run(out)
+    mp, dp = window.model_panel, window.dataset_panel
+    assert mp.model_id() == "toy" and dp.dataset_id() == "circles"
+    assert mp.model_form.values()["hidden"] == 23
+    assert mp.run_form.values()["batch_size"] == 48 and mp.run_form.values()["steps"] == 30
+    assert dp.options_form.values()["n_points"] == 300
+    assert mp.is_read_only() and not mp.model_form.isEnabled() and not dp.dataset_box.isEnabled()
+    qtbot.waitUntil(dp.is_usable, timeout=20_000)
+    assert not window.act_train.isEnabled()  # Train would start what the form shows: not until it is a copy
+    assert mp.shown_run_box.isVisible() and "toy-run" in mp.shown_run_label.text()
+    mp.copy_button.click()
+    assert not mp.is_read_only() and mp.model_form.isEnabled() and dp.dataset_box.isEnabled()
+    assert mp.model_form.values()["hidden"] == 23  # the copy keeps the run's settings
+    qtbot.waitUntil(window.act_train.isEnabled, timeout=5_000)
