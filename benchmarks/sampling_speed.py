@@ -25,7 +25,7 @@ from bench_common import save_results
 
 from genstudio.core.capabilities import Denoiser
 from genstudio.core.device import cpu_count
-from genstudio.core.engine import build_model
+from genstudio.core.loading import build_model
 from genstudio.core.model import DataMismatchError
 from genstudio.core.registry import get_model_class, model_ids
 from genstudio.core.spec import RunSpec

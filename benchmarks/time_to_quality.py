@@ -45,7 +45,8 @@ import torch
 from bench_common import machine_info, machine_line, save_results
 
 from genstudio.core.device import cpu_count
-from genstudio.core.engine import load_run_model, train
+from genstudio.core.engine import train
+from genstudio.core.loading import load_run_model
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.data.dataset import load_dataset

@@ -32,7 +32,8 @@ from genstudio.core.device import cpu_count
 from bench_common import save_results
 
 from genstudio.core import speedups as speedmod
-from genstudio.core.engine import build_model, run_speedups, train
+from genstudio.core.engine import train
+from genstudio.core.loading import build_model, run_speedups
 from genstudio.core.spec import RunSpec
 from genstudio.data.dataset import load_dataset
 

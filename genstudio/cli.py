@@ -217,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genstudio.core.engine import train
     from genstudio.core.events import RunControl
     from genstudio.core.runs import RunFolder
+    from genstudio.metrics.quality_job import training_jobs  # the CLI plugs the metrics into the engine
 
     if args.resume:
         if not args.out:
@@ -265,7 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_sigint)
     error: BaseException | None = None
     try:
-        events = distributed.follow(train(spec, out, control=control, resume=args.resume))
+        events = distributed.follow(train(spec, out, control=control, resume=args.resume, jobs=training_jobs()))
         if not distributed.context().is_main:
             code = _follow_quietly(events, distributed.context().rank)
         else:
@@ -361,7 +362,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from genstudio.core.capabilities import Conditional
-    from genstudio.core.engine import images_to_grid, load_run_model, save_png
+    from genstudio.core.loading import load_run_model
+    from genstudio.core.previews import images_to_grid, save_png
 
     if args.n < 1:
         raise CLIError(f"--n must be at least 1, got {args.n}")
@@ -426,7 +428,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         np.savez_compressed(out, **payload)
     if args.grid:
-        from genstudio.core.engine import points_to_image
+        from genstudio.core.previews import points_to_image
 
         if info.kind == "points":
             save_png(Path(args.grid), points_to_image(payload["points"], info.extent))

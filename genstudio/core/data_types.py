@@ -4,14 +4,21 @@ A dataset yields float tensors in [0, 1] for images (N x C x H x W), raw
 coordinates for points (N x 2) and samples in [-1, 1] for audio (N x 1 x L).
 Labels are int64, -1 where the dataset has none. Each model owns its own
 preprocessing.
+
+The data reach the engine through the registry (a loader registered under a
+dataset id takes :class:`DataOptions` and returns :class:`TrainingData`), so
+the engine never imports ``genstudio.data``; ``genstudio.data.dataset.Dataset``
+is the one built-in implementation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterator, Literal, Protocol, runtime_checkable
 
 import torch
+
+from .config import param
 
 DataKind = Literal["image", "points", "audio"]
 
@@ -73,3 +80,43 @@ class Batch:
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True))
+
+
+@dataclass
+class DataOptions:
+    """Options shared by all loaders; each loader uses the ones that apply to it (the ``[data]`` table of config.toml)."""
+
+    root: str = param("~/.cache/genstudio/datasets", "folder holding torchvision datasets (downloaded there when online)")
+    path: str = param("", "file or folder for the user's own data (image folder, .npz/.npy, .csv, .wav file or folder)")
+    image_size: int = param(0, "resize images to this size (0: the images' own size, at most 512 on the long side)", min=0, max=512)
+    grayscale: bool = param(False, "convert images to one channel")
+    n_points: int = param(20000, "number of points drawn for 2-D sets", min=100, max=1_000_000)
+    noise: float = param(0.05, "noise added to 2-D sets that take it (moons, circles, swissroll)", min=0.0, max=1.0)
+    val_fraction: float = param(0.1, "fraction held out for validation", min=0.0, max=0.5)
+    download: bool = param(True, "download torchvision datasets when they are missing and the machine is online")
+    seed: int = param(0, "seed for synthetic data and the train/validation split", min=0, max=2**32 - 1)  # numpy and scikit-learn take 32-bit seeds
+    clip_length: int = param(2048, "samples per clip cut from .wav files (the 'wav' dataset)", min=2, max=1_000_000)
+    sample_rate: int = param(0, "resample .wav files to this rate in Hz (0: the files' most common rate)", min=0, max=192_000)
+
+
+@runtime_checkable
+class TrainingData(Protocol):
+    """What the engine asks of a loaded dataset (``genstudio.data.dataset.Dataset`` provides it)."""
+
+    info: DataInfo
+
+    def __len__(self) -> int: ...
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple["TrainingData", "TrainingData | None"]:
+        """A seeded (train, validation or None) split."""
+        ...
+
+    def batches(self, batch_size: int, seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
+        """Endless batches; the one at step k depends only on (seed, k, rank): exact resume rests on it."""
+        ...
+
+    def get(self, index: torch.Tensor | slice) -> Batch: ...
+
+    def problem_summary(self) -> str:
+        """One line on what loading skipped ("" when nothing)."""
+        ...

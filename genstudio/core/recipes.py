@@ -128,11 +128,12 @@ def recipe_problems(recipe: Recipe) -> list[str]:
         RunSpec.create(recipe.model, recipe.dataset, recipe.run, recipe.model_settings, recipe.data)
     except (ConfigError, KeyError, ValueError) as e:
         return [f"recipe '{recipe.id}': {e}"]
-    from genstudio.core.config import with_overrides
-    from genstudio.data.dataset import DataOptions, load_dataset
+    from .config import with_overrides
+    from .data_types import DataOptions
+    from .loading import load_data  # through the registry: core imports no data module
 
     try:
-        ds = load_dataset(recipe.dataset, with_overrides(DataOptions(), recipe.data))
+        ds = load_data(recipe.dataset, with_overrides(DataOptions(), recipe.data))
     except (ConfigError, ValueError, OSError) as e:
         return [f"recipe '{recipe.id}': dataset {recipe.dataset}: {e}"]
     kinds = registry.get_model_class(recipe.model).data_kinds

@@ -16,6 +16,7 @@ import tomli_w
 
 from . import config as cfg
 from .config import ConfigError, param
+from .data_types import DataOptions
 from .registry import UnknownIdError, get_dataset_loader, get_model_class
 
 
@@ -59,8 +60,6 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if self.data is None:
-            from genstudio.data.dataset import DataOptions
-
             self.data = DataOptions(seed=self.run.seed)
 
     @classmethod
@@ -73,8 +72,6 @@ class RunSpec:
         data_overrides: dict[str, Any] | None = None,
     ) -> "RunSpec":
         """Build a validated spec from ids and overrides (unknown ids and bad values raise)."""
-        from genstudio.data.dataset import DataOptions
-
         model_cls = get_model_class(model)
         get_dataset_loader(dataset)
         run = cfg.with_overrides(RunConfig(model=model, dataset=dataset), run_overrides or {})
@@ -87,8 +84,6 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
-        from genstudio.data.dataset import DataOptions
-
         unknown = set(d) - {"run", "model", "data"}
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)} in config; expected [run], [model], [data]")
@@ -144,8 +139,6 @@ def split_overrides(assignments: dict[str, Any], model_cls: type) -> tuple[dict,
     Keys may be qualified (``run.steps``, ``model.lr``, ``data.path``); a bare
     key is looked up in the model config first, then run, then data.
     """
-    from genstudio.data.dataset import DataOptions
-
     sections = {"run": RunConfig, "model": model_cls.config_class, "data": DataOptions}
     out: dict[str, dict] = {"run": {}, "model": {}, "data": {}}
     for key, value in assignments.items():

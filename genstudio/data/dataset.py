@@ -15,8 +15,7 @@ from typing import Iterator
 
 import torch
 
-from genstudio.core.config import param
-from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.data_types import Batch, DataInfo, DataOptions
 
 
 class DataError(ValueError):
@@ -32,23 +31,6 @@ class DataError(ValueError):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
-
-
-@dataclass
-class DataOptions:
-    """Options shared by all loaders; each loader uses the ones that apply to it."""
-
-    root: str = param("~/.cache/genstudio/datasets", "folder holding torchvision datasets (downloaded there when online)")
-    path: str = param("", "file or folder for the user's own data (image folder, .npz/.npy, .csv, .wav file or folder)")
-    image_size: int = param(0, "resize images to this size (0: the images' own size, at most 512 on the long side)", min=0, max=512)
-    grayscale: bool = param(False, "convert images to one channel")
-    n_points: int = param(20000, "number of points drawn for 2-D sets", min=100, max=1_000_000)
-    noise: float = param(0.05, "noise added to 2-D sets that take it (moons, circles, swissroll)", min=0.0, max=1.0)
-    val_fraction: float = param(0.1, "fraction held out for validation", min=0.0, max=0.5)
-    download: bool = param(True, "download torchvision datasets when they are missing and the machine is online")
-    seed: int = param(0, "seed for synthetic data and the train/validation split", min=0, max=2**32 - 1)  # numpy and scikit-learn take 32-bit seeds
-    clip_length: int = param(2048, "samples per clip cut from .wav files (the 'wav' dataset)", min=2, max=1_000_000)
-    sample_rate: int = param(0, "resample .wav files to this rate in Hz (0: the files' most common rate)", min=0, max=192_000)
 
 
 @dataclass

@@ -32,10 +32,10 @@ import torch
 
 from genstudio.core.capabilities import Likelihood
 from genstudio.core.config import ConfigError
-from genstudio.core.engine import load_run_model
-from genstudio.data.dataset import Dataset, load_dataset
+from genstudio.core.loading import load_run_model
+from genstudio.data.dataset import load_dataset
 
-from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples  # noqa: F401  (EvaluationCancelled: raised here, caught by callers)
+from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples, reference_sets  # noqa: F401  (EvaluationCancelled: raised here, caught by callers)
 
 EVALS_FILE = "evals.jsonl"
 #: Audio clips drawn to time sampling (one WaveNet clip is thousands of sequential passes).
@@ -76,18 +76,6 @@ def sampling_kwargs(model: Any, sampler: str | None, steps: int | None) -> dict[
         if total is not None and kwargs["steps"] > total:
             raise ConfigError(f"steps must be at most the model's {total} diffusion steps, got {kwargs['steps']}")
     return kwargs
-
-
-def reference_sets(train: Dataset, val: Dataset | None, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(held-out examples, training examples for the floor, split name), both of the same size <= n.
-
-    Without a validation split the training set is cut in two disjoint halves.
-    """
-    if val is not None:
-        m = min(n, len(val), len(train))
-        return val.get(slice(0, m)).x, train.get(slice(0, m)).x, "val"
-    m = min(n, len(train) // 2)
-    return train.get(slice(0, m)).x, train.get(slice(m, 2 * m)).x, "train-halves"
 
 
 def _likelihood(result: dict[str, Any], model: Any) -> None:

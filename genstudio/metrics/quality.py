@@ -10,7 +10,9 @@ get). ``ImageReference`` compares in a feature space
 coordinates, and mode coverage on 8gaussians).
 
 Both build their real-side numbers once, so ``score`` can be called at every
-in-training evaluation for the cost of the samples' features.
+in-training evaluation for the cost of the samples' features: that is
+:class:`QualityTracker`, which ``genstudio/metrics/quality_job.py`` runs at a
+training run's ``quality_every`` cadence (the engine itself knows no metric).
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ from .modes import mode_coverage
 from .precision_recall import precision_recall
 
 PR_K = 3  # Kynkäänniemi et al. 2019's default neighbourhood size
+
+
+def reference_sets(train: Any, val: Any, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(held-out examples, training examples for the floor, split name), both of the same size <= n.
+
+    Without a validation split the training set is cut in two disjoint halves.
+    """
+    if val is not None:
+        m = min(n, len(val), len(train))
+        return val.get(slice(0, m)).x, train.get(slice(0, m)).x, "val"
+    m = min(n, len(train) // 2)
+    return train.get(slice(0, m)).x, train.get(slice(m, 2 * m)).x, "train-halves"
 
 
 class ImageReference:
@@ -218,14 +232,6 @@ def count_nfe(model: Any, kwargs: dict[str, Any] | None = None) -> int | None:
     return None
 
 
-#: Curve groups for the in-training metrics (the engine adds them to the run's metric groups).
-QUALITY_GROUPS: dict[str, list[str]] = {
-    "Sample quality: FID": ["fid", "fid_floor"],
-    "Sample quality: KID": ["kid", "kid_floor"],
-    "Sample quality: MMD²": ["mmd2", "mmd2_floor"],
-    "Sample quality: modes": ["modes_covered"],
-}
-
 #: The samples of the in-training metrics come from this seed, so successive values differ by the model only.
 QUALITY_SEED = 4321
 
@@ -256,7 +262,6 @@ class QualityTracker:
         """Build the reference (may train and cache the feature network); returns what it compares in."""
         from genstudio.data.dataset import Dataset
 
-        from .evaluate import reference_sets
         from .features import feature_extractor
 
         real, floor_set, _ = reference_sets(self.train_ds, self.val_ds, self.n)

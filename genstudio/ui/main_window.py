@@ -585,7 +585,7 @@ class MainWindow(QMainWindow):
     # -- runs on disk -------------------------------------------------------------------------------
     def show_compare(self) -> QDockWidget:
         """The Compare runs dock (a floating window at first), filtered to the shown run's dataset."""
-        from .compare_view import CompareView
+        from .compare.view import CompareView
 
         if self.compare_dock is None:
             view = CompareView([self.runs_browser.root])

@@ -62,6 +62,7 @@ def run_engine(spec: Any, out_dir: Path, control: RunControl, resume: bool, sink
     """The worker's whole job; plain Python, so it is testable without a thread."""
     from genstudio.core import engine
     from genstudio.core.config import ConfigError
+    from genstudio.metrics.quality_job import training_jobs  # the studio plugs the metrics into the engine
 
     try:
         from genstudio.data.dataset import DataError
@@ -69,7 +70,7 @@ def run_engine(spec: Any, out_dir: Path, control: RunControl, resume: bool, sink
         DataError = ConfigError  # noqa: N806
 
     try:
-        for event in engine.train(spec, out_dir, control, resume=resume, gui=True):
+        for event in engine.train(spec, out_dir, control, resume=resume, gui=True, jobs=training_jobs()):
             sink.put(event)
     except (ConfigError, DataError, ValueError) as e:
         sink.put(StartFailed(str(e), traceback.format_exc(), expected=True))

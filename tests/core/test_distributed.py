@@ -235,7 +235,7 @@ def test_two_processes_train_identical_replicas(model_id, tmp_path):
         for k in a["values"]:
             assert rec[k] == pytest.approx((a["values"][k] + b["values"][k]) / 2, rel=1e-6, abs=1e-9)
     # The checkpoint holds exactly the replicas' weights.
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     model, _, step = load_run_model(out, device="cpu")
     assert step == 4 and parameter_checksum(model) == r0[-1]["params"]

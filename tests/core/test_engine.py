@@ -10,7 +10,8 @@ import torch
 
 from genstudio.core.config import ConfigError
 from genstudio.core.data_types import DataInfo
-from genstudio.core.engine import load_run_model, train
+from genstudio.core.engine import train
+from genstudio.core.loading import load_run_model
 from genstudio.core.model import GRAD_CHECK_EVERY, NonFiniteError, optimizer_step
 from genstudio.core.events import CheckpointSaved, Finished, Metrics, Paused, Preview, RunControl, RunStarted
 from genstudio.core.registry import register_dataset
@@ -213,7 +214,7 @@ def test_time_limit_stops(tmp_path):
 def test_run_capabilities_follow_the_code_not_the_old_record(tmp_path):
     # A model that gained a capability after a run was saved gets its panel for that run too.
     from genstudio.core.capabilities import capabilities_of
-    from genstudio.core.engine import build_model, run_capabilities
+    from genstudio.core.loading import build_model, run_capabilities
 
     out = tmp_path / "run"
     list(train(spec(4), out))

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from genstudio.core import speedups
-from genstudio.core.engine import load_run_model, train
+from genstudio.core.engine import train
+from genstudio.core.loading import load_run_model
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 

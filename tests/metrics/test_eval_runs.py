@@ -10,11 +10,13 @@ import torch
 
 from genstudio.core.capabilities import LIKELIHOOD_DATA
 from genstudio.core.config import ConfigError
-from genstudio.core.engine import load_run_model, train
+from genstudio.core.engine import train
+from genstudio.core.loading import load_run_model
 from genstudio.core.events import Metrics, Notice
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.metrics.evaluate import EVALS_FILE, KEYS, evaluate_run, read_evals
+from genstudio.metrics.quality_job import training_jobs
 from tests.models.test_contract import tiny_overrides
 
 QUIET = {"batch_size": 16, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
@@ -32,7 +34,7 @@ FAMILIES = {
 def tiny_run(tmp_path, model, dataset, data, steps=3, **run):
     out = tmp_path / f"{model}-{dataset}"
     spec = RunSpec.create(model, dataset, {**QUIET, "steps": steps, **run}, tiny_overrides(model), data)
-    events = list(train(spec, out))
+    events = list(train(spec, out, jobs=training_jobs()))
     assert events[-1].status == "completed", events[-1].message + events[-1].traceback
     return out, events
 

@@ -61,7 +61,8 @@ def test_two_stage_chain_counts_and_shapes():
 def test_cascade_learns_digits(tmp_path):
     """Both stages trained briefly on digits: samples stay in [0, 1], carry the data's ink, and cover the data better than the
     untrained cascade's (data-to-sample nearest-neighbour distance, a FID-free proxy)."""
-    from genstudio.core.engine import load_run_model, train
+    from genstudio.core.engine import train
+    from genstudio.core.loading import load_run_model
     from genstudio.core.spec import RunSpec
     from genstudio.data.dataset import load_dataset
 

@@ -80,7 +80,8 @@ def test_bad_labels_and_scales_are_refused():
 @pytest.mark.slow
 def test_each_class_lands_on_its_own_gaussian(tmp_path):
     """Trained on 8gaussians with labels, samples of class k sit at the k-th mode (centre 4 (cos k pi/4, sin k pi/4) / 1.414)."""
-    from genstudio.core.engine import load_run_model, train
+    from genstudio.core.engine import train
+    from genstudio.core.loading import load_run_model
     from genstudio.core.spec import RunSpec
 
     spec = RunSpec.create(

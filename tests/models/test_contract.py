@@ -16,7 +16,8 @@ import torch
 
 from genstudio.core import config as cfg
 from genstudio.core.capabilities import Conditional, Encoder, Latent, Likelihood, capabilities_of
-from genstudio.core.engine import build_model, load_run_model, train
+from genstudio.core.engine import train
+from genstudio.core.loading import build_model, load_run_model
 from genstudio.core.registry import get_model_class, model_ids
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec

@@ -14,7 +14,7 @@ import torch
 
 from genstudio.core.capabilities import Latent, capabilities_of
 from genstudio.core.data_types import Batch, DataInfo
-from genstudio.core.engine import build_model
+from genstudio.core.loading import build_model
 from genstudio.core.model import DataMismatchError
 from genstudio.core.registry import get_model_class
 from genstudio.core.spec import RunSpec

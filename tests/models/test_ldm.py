@@ -77,7 +77,7 @@ def test_every_step_is_decoded_and_q_sample_noises_the_latent(vae_run):
 def test_ldm_learns_the_latent_distribution_of_digits(tmp_path):
     """A tiny vae on digits, then ldm in its latent: sampled latents match the encoded data, and decoded samples cover the data
     better than the untrained ldm's (data-to-sample nearest-neighbour distance, a FID-free proxy)."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
     from genstudio.metrics.mmd import median_bandwidth, mmd2_unbiased
 
     quiet = {"log_every": 100, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from genstudio.core.engine import build_model
+from genstudio.core.loading import build_model
 from genstudio.core.spec import RunSpec
 from genstudio.data.dataset import DataOptions, load_dataset
 from genstudio.metrics import features

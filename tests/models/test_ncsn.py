@@ -80,7 +80,8 @@ def test_dsm_loss_is_half_the_squared_noise_error():
 
 @pytest.mark.slow
 def test_ncsn_learns_moons(tmp_path):
-    from genstudio.core.engine import load_run_model, train
+    from genstudio.core.engine import train
+    from genstudio.core.loading import load_run_model
     from genstudio.core.spec import RunSpec
     from genstudio.data.dataset import DataOptions, load_dataset
 

@@ -28,6 +28,7 @@ import tests.core.test_engine  # noqa: F401  (registers the toy-points dataset)
 from genstudio.cli import main
 from genstudio.core import engine, run_lock
 from genstudio.core.engine import train
+from genstudio.core.loading import load_run_model
 from genstudio.core.events import CheckpointSaved, Finished, RunStarted
 from genstudio.core.registry import register_model
 from genstudio.core.runs import DiskFullError, RunError, RunFolder, retained_steps
@@ -496,7 +497,7 @@ def test_load_run_model_pins_while_it_reads(tmp_path, monkeypatch):
         return real_load(self, step, with_state)
 
     monkeypatch.setattr(RunFolder, "load_checkpoint", load)
-    _, _, step = engine.load_run_model(out, 4, device="cpu")
+    _, _, step = load_run_model(out, 4, device="cpu")
     assert step == 4 and seen == [[2, 6, 8]]
 
 

@@ -213,7 +213,7 @@ def test_sampling_can_be_stopped(qtbot, image_run, monkeypatch):
 
 
 def test_record_chain_stops_between_network_evaluations(image_run):
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
     from genstudio.ui.panels.diffusion_frames import ChainInterrupted, record_chain
 
     model, _, _ = load_run_model(image_run, device="cpu")

@@ -208,7 +208,7 @@ def test_dcgan_has_the_adversarial_view(qtbot, tmp_path):
     assert "one sandbox step in the background" in panel.readout.text()
     assert not np.array_equal(hist0, view.counts[1]) or not np.allclose(most, view.strip_scores["fake_most"])
     # The run's own checkpoint is untouched by the sandbox.
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     on_disk, _, _ = load_run_model(run, device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(g0, on_disk.generator.parameters()))

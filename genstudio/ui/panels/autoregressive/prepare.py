@@ -31,7 +31,7 @@ class Loaded:
 
 def load_for_inspection(run_dir: str | Path, n_examples: int = EXAMPLES, nll_batch: int = NLL_BATCH) -> Loaded:
     """The run's model (own copy, CPU) at its latest checkpoint, validation examples, and the exact NLL of a batch."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     model, spec, step = load_run_model(run_dir, device="cpu")
     model.eval()

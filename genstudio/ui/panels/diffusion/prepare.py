@@ -17,7 +17,7 @@ REFERENCE_SIZE = 1000
 
 def load_for_diffusion(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
     """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
     from genstudio.data.dataset import load_dataset
 
     from ...images import pick_examples

@@ -105,7 +105,7 @@ def compute_point_views(model: Any, x: torch.Tensor, y: torch.Tensor, dataset: s
 
 def prepare_flow_view(run_dir: str | Path, grid_size: int = GRID_SIZE) -> FlowView:
     """Load the run's latest checkpoint and compute every cached view (runs on the thread pool)."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     model, spec, step = load_run_model(run_dir, device="cpu")
     kind = model.data_info.kind

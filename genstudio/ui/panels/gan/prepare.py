@@ -33,7 +33,7 @@ class GanViewData:
 
 def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL) -> GanViewData:
     """Load the run's latest checkpoint and up to ``max_examples`` of its data (off the UI thread)."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     model, spec, step = load_run_model(run_dir, device="cpu")
     info = model.data_info

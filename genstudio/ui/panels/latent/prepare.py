@@ -47,7 +47,7 @@ class ExplorerData:
 
 def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples: int = MAX_EXAMPLES) -> ExplorerData:
     """Load the run's latest checkpoint, encode its validation set (or draw prior latents) and project them."""
-    from genstudio.core.engine import load_run_model
+    from genstudio.core.loading import load_run_model
 
     model, spec, step = load_run_model(run_dir, device="cpu")
     model.eval()
