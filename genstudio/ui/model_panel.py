@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -96,6 +96,9 @@ class ModelPanel(QWidget):
         self.compat.hide()
         self.preset_box = QComboBox()
         self.preset_box.setToolTip("Settings that train well for this dataset, or ones you saved")
+        # A long preset name must not widen the Model dock past a laptop screen: the combo elides it.
+        self.preset_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_box.setMinimumContentsLength(14)
         self.save_preset_button = QPushButton("Save…")
         self.save_preset_button.setToolTip("Save the current settings as a preset for this model and dataset")
         self.reset_button = QPushButton("Defaults")
@@ -347,6 +350,8 @@ class ModelPanel(QWidget):
         for name, p in self._user_presets().items():
             ds = p.get("dataset")
             self.preset_box.addItem(f"{name} ({ds})" if ds else name, p)
+        for k in range(self.preset_box.count()):  # the combo elides long names: the full one on hover
+            self.preset_box.setItemData(k, self.preset_box.itemText(k), Qt.ItemDataRole.ToolTipRole)
         i = self.preset_box.findText(current)
         self.preset_box.setCurrentIndex(max(0, i))
         self.preset_box.blockSignals(False)

@@ -9,11 +9,11 @@ recipes and emits their ids.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from genstudio.core.recipes import Recipe, RecipeBook, load_recipes
 
-CARD_WIDTH = 250
+CARD_WIDTH = 262
 
 
 class RecipeCard(QFrame):
@@ -28,21 +28,22 @@ class RecipeCard(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         title = QLabel(f"<b>{recipe.title}</b>")
         title.setWordWrap(True)
-        blurb = QLabel(recipe.blurb)
-        blurb.setWordWrap(True)
-        blurb.setStyleSheet("font-size: small;")
+        # Compact enough for the bottom strip of a 768-pixel screen: the blurb is the card's tooltip.
         facts = QLabel(f"{recipe.model} on {recipe.dataset} · {recipe.time_text} · opens the {recipe.tab} tab")
         facts.setWordWrap(True)
         facts.setStyleSheet("color: palette(mid); font-size: small;")
-        self.button = QPushButton("Train this")
-        self.button.setToolTip(f"Choose {recipe.dataset} and {recipe.model} with settings for a laptop, and start training ({recipe.time_text})")
+        self.setToolTip(recipe.blurb)
+        self.button = QPushButton("Train")
+        self.button.setToolTip(f"{recipe.blurb}\n\nChooses {recipe.dataset} and {recipe.model} with settings for a laptop and starts training ({recipe.time_text}).")
         self.button.clicked.connect(lambda: self.chosen.emit(recipe.id))
-        lay = QVBoxLayout(self)
+        # The button beside the title, the facts under both: the card stays short.
+        lay = QGridLayout(self)
         lay.setContentsMargins(8, 6, 8, 6)
-        lay.addWidget(title)
-        lay.addWidget(blurb, 1)
-        lay.addWidget(facts)
-        lay.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.setVerticalSpacing(2)
+        lay.addWidget(title, 0, 0)
+        lay.addWidget(self.button, 0, 1, Qt.AlignmentFlag.AlignTop)
+        lay.addWidget(facts, 1, 0, 1, 2)
+        lay.setRowStretch(2, 1)
 
 
 class StartPage(QWidget):
@@ -68,8 +69,8 @@ class StartPage(QWidget):
         area.setWidgetResizable(True)
         area.setFrameShape(QFrame.Shape.NoFrame)
         area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        intro = QLabel("Start here: each recipe picks a dataset, a model and settings that fit a laptop, and trains. "
-                       "Or choose your own in the Data and Model panels and press Train.")
+        intro = QLabel("Start here: each recipe picks a dataset, a model and settings that fit a laptop, and trains "
+                       "(hover a card for what it shows). Or choose your own in the Data and Model panels and press Train.")
         intro.setWordWrap(True)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
