@@ -264,7 +264,25 @@ def ui() -> str:
             [f"curve view redraw, {cr['curves']} curves × {cr['points_per_curve']:,} points, 10 points appended, `redraw()` + synchronous repaint",
              f"**median {cr['live_append_redraw_ms_median']:.1f} ms**, p95 {cr['live_append_redraw_ms_p95']:.1f} ms", "< 16 ms"],
             ["same after a smoothing change (every EMA recomputed)", f"median {cr['smoothing_change_redraw_ms_median']:.1f} ms", "—"],
-        ])
+        ]) + gan_sandbox_table(d.get("gan_sandbox_latency"))
+
+
+def gan_sandbox_table(g: dict | None) -> str:
+    """The GAN tab's sandbox playing at full speed, its steps on the GUI thread (before) and on its worker thread (after).
+
+    Measured in a run of its own, so with its own machine line (and table)."""
+    if not g:
+        return ""
+    m = g["machine"]
+    rows = [[f"{r['model']} on {r['dataset']}", r["stepping"],
+             f"p50 {r['p50_ms']:.1f} ms, **p95 {r['p95_ms']:.1f} ms, worst {r['max_ms']:.0f} ms**",
+             f"{r['sandbox_steps_per_s']:.1f}", f"{r['views_shown_per_s']:.1f}", g["target"]] for r in g["rows"]]
+    return (f"\nEvent-loop latency (the same 20 ms timer, {g['rows'][0]['seconds']:.0f} s each) while the GAN tab's sandbox plays at "
+            f"{g['play_speed']}. Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} with "
+            f"{g['torch_threads']} thread, Qt {m['qt_platform']}; measured {g['date']}, the two paths alternated in one run. The machine "
+            f"was shared with other jobs: load average (1 min) {g['load_average_at_start'][0]:.1f} at the start, "
+            f"{g['load_average_at_end'][0]:.1f} at the end, on {m['cores']} cores.\n\n") + table(
+        ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "target"], rows)
 
 
 TABLES: dict[str, Callable[[], str]] = {

@@ -146,8 +146,15 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         lay.addLayout(body, 1)
         # The sandbox steps on its own thread; its snapshots arrive through this job on the UI thread.
         self.sandbox_job = PanelJob(self, failure=None)
-        self.sandbox_job.progress.connect(self.show_snapshot)
+        self.sandbox_job.progress.connect(self._snapshot_arrived)
         self.sandbox_job.failed.connect(self._sandbox_failed)
+        self._draw_started = 0.0  # time.monotonic() when the last snapshot's drawing began (see sandbox.py)
+        self._ask_timer = QTimer(self)
+        self._ask_timer.setSingleShot(True)
+        self._ask_timer.timeout.connect(self._ask_for_snapshot)
+        self._draw_measure = QTimer(self)
+        self._draw_measure.setSingleShot(True)
+        self._draw_measure.timeout.connect(self._draw_measured)
         self.timer = QTimer(self)  # only for the old synchronous path (step_on_gui_thread)
         self.timer.timeout.connect(self._tick)
         # (time, sandbox steps) of recent snapshots while playing: the rate actually achieved, which

@@ -122,6 +122,7 @@ class SandboxWorker:
         self.step_ms = 0.0
         self._snapshot_ms = 0.0
         self.thread: threading.Thread | None = None  # the thread running :meth:`run`, once started
+        self._snapshot_wanted = True  # while playing, the panel asks for each snapshot when it can draw it
 
     # -- control, from any thread ---------------------------------------------------------------------
     def request(self, what: str = "both", count: int = 1) -> None:
@@ -142,6 +143,11 @@ class SandboxWorker:
         with self.cond:
             self._real, self._labels, self._drawn = real, labels, drawn
             self.cond.notify_all()
+
+    def request_snapshot(self) -> None:
+        """The panel can draw again: the next step (while playing) is followed by a snapshot."""
+        with self.cond:
+            self._snapshot_wanted = True
 
     def stop(self) -> None:
         with self.cond:
@@ -277,6 +283,11 @@ class SandboxWorker:
                 self._busy = False
                 self._queue.clear()
 
+    def _report(self, state: JobState) -> None:
+        with self.cond:
+            self._snapshot_wanted = False
+        state.report(self.snapshot())
+
     def _run(self, state: JobState) -> None:
         last_snapshot = 0.0
         next_tick = time.perf_counter()
@@ -287,7 +298,7 @@ class SandboxWorker:
             if waiting and reported != self._progress():
                 # Paused after a throttled tick: the last steps (and their history entry) are shown before it waits.
                 reported = self._progress()
-                state.report(self.snapshot())
+                self._report(state)
             with self.cond:
                 while not (self._stopped or self._queue or self._play.playing):
                     self._busy = False
@@ -306,14 +317,16 @@ class SandboxWorker:
                     # Stop, pause or a new speed ends a tick between two steps, not after all of them
                     # (8 DCGAN steps on a busy 2-core machine take seconds).
                     cut = self._stopped or (not single and self._play != play)
+                    wanted = self._snapshot_wanted
                 now = time.perf_counter()
                 gap = max(FRAME_INTERVAL_S, self._snapshot_ms / 1000 / SNAPSHOT_SHARE)
-                # A single step is shown at once; while playing (or with steps queued) at most one snapshot a frame.
-                if not cut and (not more or now - last_snapshot >= gap):
+                # A single step is shown at once; while playing (or with steps queued) a snapshot when the panel
+                # asked for one, at most one a frame and at most SNAPSHOT_SHARE of the worker's time.
+                if not cut and (not more or (wanted and now - last_snapshot >= gap)):
                     if i == count - 1:
                         self.record()
                     last_snapshot, reported = now, self._progress()
-                    state.report(self.snapshot())
+                    self._report(state)
                 if cut:
                     break
             self.record()
