@@ -31,10 +31,11 @@ class RecipeCard(QFrame):
         # Compact enough for the bottom strip of a 768-pixel screen: the blurb is the card's tooltip.
         facts = QLabel(f"{recipe.model} on {recipe.dataset} · {recipe.time_text} · opens the {recipe.tab} tab")
         facts.setWordWrap(True)
-        facts.setStyleSheet("color: palette(mid); font-size: small;")
+        facts.setStyleSheet("font-size: small;")
         self.setToolTip(recipe.blurb)
         self.button = QPushButton("Train")
         self.button.setToolTip(f"{recipe.blurb}\n\nChooses {recipe.dataset} and {recipe.model} with settings for a laptop and starts training ({recipe.time_text}).")
+        self.button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.button.clicked.connect(lambda: self.chosen.emit(recipe.id))
         # The button beside the title, the facts under both: the card stays short.
         lay = QGridLayout(self)
