@@ -63,7 +63,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from genstudio.metrics import compare as cmp
-    from genstudio.ui.compare_view import CompareView
+    from genstudio.ui.compare.view import CompareView
     from genstudio.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([])

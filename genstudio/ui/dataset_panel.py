@@ -33,7 +33,8 @@ from genstudio.core.recipes import first_launch_choice
 from genstudio.data.dataset import DataError, DataOptions
 
 from .config_form import ConfigForm
-from .images import pick_examples, tile_grid
+from .examples import pick_examples
+from .images import tile_grid
 from .tasks import BackgroundCall
 from .widgets import ClassHistogram, ImageView, style_plot
 

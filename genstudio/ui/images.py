@@ -1,4 +1,4 @@
-"""Arrays to Qt images, and example grids for the dataset preview.
+"""Arrays to Qt images, and example grids for the dataset preview (which examples: ``examples.py``).
 
 Pure numpy except for the final conversion, so the tiling is testable
 without a window.
@@ -55,25 +55,3 @@ def tile_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1, pad_va
         y0, x0 = pad + r * (h + pad), pad + col * (w + pad)
         grid[y0 : y0 + h, x0 : x0 + w] = x[i].transpose(1, 2, 0)
     return grid
-
-
-def pick_examples(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``n`` examples, spread over the classes when there are labels (so a sorted set shows every class)."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    total = len(labels)
-    if total <= n:
-        return np.arange(total)
-    if labels.size and (labels >= 0).all():
-        classes = np.unique(labels)
-        per = max(1, n // len(classes))
-        picked = []
-        for c in classes:
-            members = np.flatnonzero(labels == c)
-            picked.extend(rng.choice(members, size=min(per, len(members)), replace=False))
-        picked = np.array(picked[:n])
-        if len(picked) < n:
-            rest = np.setdiff1d(np.arange(total), picked)
-            picked = np.concatenate([picked, rng.choice(rest, size=n - len(picked), replace=False)])
-        return np.sort(picked) if len(classes) > n else picked
-    return np.sort(rng.choice(total, size=n, replace=False))

@@ -101,7 +101,7 @@ def test_window_opens_a_corrupt_run_and_says_what_is_wrong(window, qtbot, errors
 def test_compare_view_lists_corrupt_runs_and_evaluation_errors_stay_in_the_row(qtbot, broken_runs):
     from PySide6.QtCore import Qt
 
-    from genstudio.ui.compare_view import CompareView
+    from genstudio.ui.compare.view import CompareView
 
     v = CompareView([broken_runs], poll_ms=100)
     qtbot.addWidget(v)

@@ -46,7 +46,7 @@ def runs(tmp_path):
 
 @pytest.fixture
 def view(qtbot, runs):
-    from genstudio.ui.compare_view import CompareView
+    from genstudio.ui.compare.view import CompareView
 
     v = CompareView([runs], poll_ms=100)
     qtbot.addWidget(v)
@@ -170,22 +170,22 @@ def test_nfe_vs_quality_reads_cache_then_computes_missing(view, qtbot, runs):
     assert list(y) == [40.0, 15.0] and nfe.floor_line is not None and nfe.floor_line.value() == 3.0
     nfe.steps_edit.setText("5, 10, 20")
     view.n_spin.setValue(300)
-    qtbot.mouseClick(nfe.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(nfe.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not view.queue.busy(), timeout=10_000)
     assert calls == [10]  # 5 and 20 came from evals.jsonl
     x, y = nfe.curve_item.getData()
     assert list(y) == [40.0, 9.0, 15.0]
     nfe.set_row(view.model.row_of(str(d.path)))  # reopening reads, does not recompute
-    qtbot.mouseClick(nfe.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(nfe.run_button, Qt.MouseButton.LeftButton)
     assert calls == [10] and "already" in nfe.status.text()
     nfe.steps_edit.setText("5, x")
-    qtbot.mouseClick(nfe.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(nfe.run_button, Qt.MouseButton.LeftButton)
     assert "whole number" in nfe.status.text()
 
 
 def test_nfe_panel_needs_a_diffusion_run(view):
     view.select_paths([str(view.model.rows[0].path)])
-    assert view.nfe.row is None and not view.nfe.compute_button.isEnabled()
+    assert view.nfe.row is None and not view.nfe.run_button.isEnabled()
     assert "diffusion" in view.nfe.run_label.text()
 
 
@@ -220,7 +220,7 @@ def test_evaluation_errors_show_in_the_row_and_cancel_drops_the_rest(view, qtbot
 
 def test_real_tiny_run_evaluated_through_the_button(qtbot, tmp_path):
     from genstudio.core import engine
-    from genstudio.ui.compare_view import CompareView
+    from genstudio.ui.compare.view import CompareView
 
     root = tmp_path / "runs"
     spec = RunSpec.create("toy", "moons", {"steps": 20, "log_every": 5, "sample_every": 10, "eval_every": 0}, {}, {"n_points": 300})

@@ -411,11 +411,11 @@ def test_nfe_versus_quality(qtbot, points_run):
     qtbot.waitUntil(lambda: view.curve is not None, timeout=30_000)
     c = view.curve
     assert c.steps == [2, 5, 30] and c.nfe == [2, 5, 30] and c.rms_to_finest[-1] == 0.0
-    assert len(view.mmd_curve.getData()[0]) == 3 and all(np.isfinite(c.mmd2))
+    assert view.metric.currentData() == "mmd2" and len(view.curve_item.getData()[0]) == 3 and all(np.isfinite(c.mmd2))
     view.steps_edit.setText("2, 50")
     view.run_button.click()
-    qtbot.waitUntil(lambda: view.run_button.isEnabled() and "failed" in view.message.text(), timeout=10_000)
-    assert "between 1 and the model's 30 diffusion steps" in view.message.text()
+    qtbot.waitUntil(lambda: view.run_button.isEnabled() and "failed" in view.status.text(), timeout=10_000)
+    assert "between 1 and the model's 30 diffusion steps" in view.status.text()
 
 
 def test_pure_helpers():

@@ -18,6 +18,7 @@ MATH_MODULES = [
     "genstudio.ui.panels.flow_math",
     "genstudio.ui.panels.gan_math",
     "genstudio.ui.panels.run_data",
+    "genstudio.ui.examples",
     # The panels' load jobs run on worker threads and touch no widget: they import no Qt either.
     "genstudio.ui.panels.latent.prepare",
     "genstudio.ui.panels.flow.prepare",

@@ -172,7 +172,8 @@ def test_ema_and_nearest():
 
 
 def test_tile_grid_and_pick():
-    from genstudio.ui.images import pick_examples, tile_grid
+    from genstudio.ui.examples import pick_examples
+    from genstudio.ui.images import tile_grid
 
     g = tile_grid(np.ones((5, 1, 4, 4), np.uint8) * 200, ncols=3, pad=1)
     assert g.shape == (2 * 5 + 1, 3 * 5 + 1, 1)

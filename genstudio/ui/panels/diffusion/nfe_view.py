@@ -1,60 +1,49 @@
 """The "NFE vs quality" tab: deterministic DDIM from one x_T at several step counts; MMD^2 to the data
-and the distance to the finest run, against the number of network evaluations."""
+and the distance to the finest run, against the number of network evaluations.
+
+The plot is :class:`~genstudio.ui.nfe_quality_view.NfeQualityView`, the one the
+compare view shows cached evaluations in; here it is fed by a live sweep of the
+model in memory.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
 import torch
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSpinBox, QWidget
 
-from ...widgets import plot_widget
-from ..diffusion_sweeps import NFECurve, nfe_versus_quality, parse_scales
+from genstudio.metrics.compare import NfeCurve
+
+from ...nfe_quality_view import NfeQualityView
+from ..diffusion_sweeps import NFECurve, nfe_versus_quality
 from ..jobs import PanelJob
 
+INTRO = (
+    "DDIM with eta 0 from one x_T at each step count. MMD² to the data (in pixel space for images) and "
+    "the RMS distance to the run with the most steps, against the number of network evaluations."
+)
+LABELS = {"rms_to_finest": "RMS distance to the finest run"}
 
-class NFEQualityView(QWidget):
-    """How sample quality falls as DDIM steps drop: one x_T, several step counts, two scores against NFE."""
+
+class SweepNfeQualityView(NfeQualityView):
+    """:class:`NfeQualityView` fed by sampling the live model at several step counts (off the UI thread)."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(INTRO, (2, 5, 10, 20, 50, 100), "Run", parent)
         self.model: Any = None
         self.reference: torch.Tensor | None = None
         self.curve: NFECurve | None = None
-        self.steps_edit = QLineEdit("2, 5, 10, 20, 50, 100")
         self.steps_edit.setToolTip("DDIM step counts (network evaluations), separated by commas; the largest is the reference run")
         self.n_spin = QSpinBox()
         self.n_spin.setRange(8, 4096)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 1_000_000)
-        self.run_button = QPushButton("Run")
-        self.message = QLabel("DDIM with eta 0 from one x_T at each step count. MMD² to the data (in pixel space for images) and "
-                              "the RMS distance to the run with the most steps, against the number of network evaluations.")
-        self.message.setWordWrap(True)
-        controls = QHBoxLayout()
-        for label, w in (("DDIM steps", self.steps_edit), ("n", self.n_spin), ("seed", self.seed_spin)):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(w)
-        controls.addWidget(self.run_button)
-        controls.addStretch(1)
-        self.mmd_plot = plot_widget("MMD² to the data")
-        self.rms_plot = plot_widget("RMS distance to the finest run")
-        for p in (self.mmd_plot, self.rms_plot):
-            p.setLabel("bottom", "network evaluations (NFE)")
-            p.setLogMode(x=True, y=False)
-        self.mmd_curve = self.mmd_plot.plot(pen=pg.mkPen(40, 110, 200, width=2), symbol="o", symbolSize=7)
-        self.rms_curve = self.rms_plot.plot(pen=pg.mkPen(220, 90, 40, width=2), symbol="o", symbolSize=7)
-        plots = QHBoxLayout()
-        plots.addWidget(self.mmd_plot)
-        plots.addWidget(self.rms_plot)
-        lay = QVBoxLayout(self)
-        lay.addLayout(controls)
-        lay.addWidget(self.message)
-        lay.addLayout(plots, 1)
-        self.job = PanelJob(self, self.run_button, self.message, failure="failed: {exc}")
+        self.add_control("n", self.n_spin)
+        self.add_control("seed", self.seed_spin)
+        self.job = PanelJob(self, self.run_button, self.status, failure="failed: {exc}")
         self.job.done.connect(self._on_done)
-        self.run_button.clicked.connect(self.run)
+        self.runRequested.connect(self.run)
 
     def set_model(self, model: Any, reference: torch.Tensor) -> None:
         first = self.model is None
@@ -65,20 +54,18 @@ class NFEQualityView(QWidget):
             self.steps_edit.setText(", ".join(map(str, counts)))
             self.n_spin.setValue(64 if model.data_info.kind == "image" else 500)
 
-    def run(self) -> None:
+    def run(self, counts: list[int]) -> None:
         if self.model is None:
-            return
-        try:
-            counts = [int(v) for v in parse_scales(self.steps_edit.text())]
-        except ValueError as e:
-            self.message.setText(str(e).replace("guidance scale", "step count"))
             return
         model, ref, n, seed = self.model, self.reference, self.n_spin.value(), self.seed_spin.value()
         self.job.start(lambda _state: nfe_versus_quality(model, ref, counts, n, seed), f"sampling {len(counts)} runs of {n}…")
 
     def _on_done(self, curve: NFECurve) -> None:
         self.curve = curve
-        self.mmd_curve.setData(curve.nfe, curve.mmd2)
-        self.rms_curve.setData(curve.nfe, curve.rms_to_finest)
+        nfe = [float(v) for v in curve.nfe]
+        self.set_curves(
+            [NfeCurve("mmd2", nfe, list(curve.mmd2), None, list(curve.steps)), NfeCurve("rms_to_finest", nfe, list(curve.rms_to_finest), None, list(curve.steps))],
+            labels=LABELS,
+        )
         rows = ", ".join(f"{s}: MMD² {m:.4f}" for s, m in zip(curve.steps, curve.mmd2))
-        self.message.setText(f"DDIM eta 0, seed {self.seed_spin.value()}, n {self.n_spin.value()} · {rows}")
+        self.status.setText(f"DDIM eta 0, seed {self.seed_spin.value()}, n {self.n_spin.value()} · {rows}")

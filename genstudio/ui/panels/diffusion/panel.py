@@ -16,7 +16,7 @@ from ..live import CheckpointPanel
 from .forward_view import ForwardView
 from .guidance_sweep import GuidanceSweepView
 from .markov_chain import MarkovChainView
-from .nfe_view import NFEQualityView
+from .nfe_view import SweepNfeQualityView
 from .prepare import load_for_diffusion
 from .reverse_view import ReverseView
 from .sampler_comparison import SamplerComparisonView
@@ -38,7 +38,7 @@ class DiffusionPanel(CheckpointPanel):
         self.compare = SamplerComparisonView()
         self.schedule_view = ScheduleView()
         self.sweep = GuidanceSweepView()
-        self.nfe_view = NFEQualityView()
+        self.nfe_view = SweepNfeQualityView()
         self.markov = MarkovChainView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.forward, "Forward process")

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from genstudio.ui.examples import pick_examples
+
 #: Examples of the dataset offered to the forward view (images) / points of the 2-D cloud.
 FORWARD_EXAMPLES = 64
 FORWARD_POINTS = 1000
@@ -19,8 +21,6 @@ def load_for_diffusion(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Ten
     """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
     from genstudio.core.loading import load_run_model
     from genstudio.data.dataset import load_dataset
-
-    from ...images import pick_examples
 
     model, spec, step = load_run_model(run_dir, device="cpu")
     ds = load_dataset(spec.run.dataset, spec.data)
