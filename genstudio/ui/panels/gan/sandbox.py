@@ -4,7 +4,10 @@ the snapshots it reports. A mixin of :class:`.panel.GanViewPanel`.
 
 The UI thread never runs an optimiser step: a click queues steps, Play sets the
 worker playing at the speed slider's rate, and the job's 30 ms poll hands the
-newest snapshot to the panel. ``step_on_gui_thread`` keeps the old path (steps
+newest snapshot to the panel. While playing, the panel asks for each snapshot
+once drawing the last one has used its share of the UI thread (the curve
+view's throttle by cost), so the worker computes none that would be dropped.
+``step_on_gui_thread`` keeps the old path (steps
 and snapshot inside the click or a 16 ms timer tick) for the latency benchmark
 and for the test that shows a synchronous sandbox is caught.
 """
