@@ -273,7 +273,7 @@ def _start(spec: RunSpec, out_dir: str | Path, control: RunControl | None, resum
     out = Path(out_dir)
     run, meta, loaded = _check_folder(out, resume, dctx, held)
     device, threads, train_ds, val_ds, model, ds = prepare(spec, gui=gui, dctx=dctx)
-    jobs = standard_jobs(model, extra_jobs)
+    jobs = standard_jobs(extra_jobs)
     base_meta = _base_meta(spec, model, device, threads, ds.info.to_dict(), dctx, jobs)
     start_step = 0
     if loaded is not None:  # the RNG state too: nothing may draw from it between here and the first step

@@ -3,6 +3,7 @@
 In the order the loop runs them after a step:
 
 ========================  ===================================================================
+``Alarms``                the run's alarm monitor, fed by the next two (core/alarms.py)
 ``TrainMetrics``          mean losses every ``log_every`` steps (and after a single step and
                           at the last), with speed and ETA; alarms on them
 ``Validation``            ``model.evaluate`` on fixed batches every ``eval_every`` steps
@@ -34,16 +35,32 @@ from .run_state import RunState
 PREVIEW_TIME_SHARE = 0.05  # timed previews take at most this share of the training time
 
 
-def standard_jobs(model: GenerativeModel, extra: Sequence[Job] = ()) -> list[Job]:
+def standard_jobs(extra: Sequence[Job] = ()) -> list[Job]:
     """The engine's jobs with the caller's ``extra`` ones after validation, in the order they run."""
-    alarms = AlarmMonitor(model)  # mode collapse, a winning D, posterior collapse, dead VQ codes
-    return [TrainMetrics(alarms), Validation(alarms), *extra, Previews(), Checkpoints(), TimeLimit()]
+    alarms = Alarms()
+    return [alarms, TrainMetrics(alarms), Validation(alarms), *extra, Previews(), Checkpoints(), TimeLimit()]
+
+
+class Alarms(Job):
+    """The run's one alarm monitor (mode collapse, a winning D, posterior collapse, dead VQ codes).
+
+    The losses and the validation feed it their values as they log them, so an
+    alarm's Notice follows the Metrics event that set it off.
+    """
+
+    def start(self, state: RunState) -> Iterator[Event]:
+        self.monitor = AlarmMonitor(state.model)
+        return iter(())
+
+    def notices(self, values: dict[str, float], split: str) -> Iterator[Event]:
+        for message in self.monitor.update(values, split):
+            yield Notice(message)
 
 
 class TrainMetrics(Job):
     """The mean of each loss since the last log: a metrics.jsonl line and a Metrics event (all ranks averaged)."""
 
-    def __init__(self, alarms: AlarmMonitor) -> None:
+    def __init__(self, alarms: Alarms) -> None:
         self.alarms = alarms
 
     def start(self, state: RunState) -> Iterator[Event]:
@@ -72,14 +89,13 @@ class TrainMetrics(Job):
             eta = left if eta is None else min(eta, left)
         state.run.append_metrics([{"step": state.step, "split": "train", "elapsed_s": round(state.wall_before + now, 3), **avg}])
         yield Metrics(step=state.step, values=avg, steps_per_s=sps, elapsed_s=state.wall_before + now, eta_s=eta)
-        for alarm in self.alarms.update(avg, "train"):
-            yield Notice(alarm)
+        yield from self.alarms.notices(avg, "train")
 
 
 class Validation(Job):
     """Validation losses on the same fixed batches each time (rank 0 only: every rank holds the same weights)."""
 
-    def __init__(self, alarms: AlarmMonitor) -> None:
+    def __init__(self, alarms: Alarms) -> None:
         self.alarms = alarms
 
     def start(self, state: RunState) -> Iterator[Event]:
@@ -100,8 +116,7 @@ class Validation(Job):
             state.last_val = (state.step, name, float(values[name]))
         if values:
             yield state.record(values, "val")
-            for alarm in self.alarms.update(values, "val"):
-                yield Notice(alarm)
+            yield from self.alarms.notices(values, "val")
 
 
 class Previews(Job):

@@ -510,14 +510,14 @@ def _boom(*args, **kwargs):
 
 @pytest.mark.parametrize("where", ["batches", "speedups", "validation", "alarms"])
 def test_a_failing_setup_after_run_started_ends_the_run_failed(tmp_path, monkeypatch, where):
-    from genstudio.core import speedups
+    from genstudio.core import periodic, speedups
     from genstudio.data.dataset import Dataset
 
     target = {
         "batches": (Dataset, "batches"),
         "speedups": (speedups, "batch_transform"),
         "validation": (Dataset, "get"),
-        "alarms": (engine, "AlarmMonitor"),
+        "alarms": (periodic, "AlarmMonitor"),
     }[where]
     out = tmp_path / "run"
     events = train(spec(20, eval_every=5), out)
