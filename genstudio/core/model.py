@@ -5,12 +5,19 @@ its optimisers (so GAN and critic loops live in the model, as in Lightning's
 manual optimisation) and exposes one ``train_step``. Everything the engine
 needs to checkpoint and resume is reachable from ``state_dict`` (weights,
 EMA copies) and ``optimizers()`` (optimiser state).
+
+Mixed precision wraps the forward pass and the loss only, as PyTorch
+recommends: a model computes them inside ``with self.autocast():`` and calls
+:func:`optimizer_step` (backward, checks, clipping, the step) after the block.
+The run sets the context (``core/speedups.py`` ``apply``); it does nothing by
+default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, ContextManager, Iterable
 
 import torch
 from torch import nn
@@ -50,6 +57,8 @@ class GenerativeModel(nn.Module):
     data_kinds: ClassVar[tuple[DataKind, ...]] = ("image",)
     #: Metric groups for the curve view: {plot title: [metric names]}.
     metric_groups: ClassVar[dict[str, list[str]]] = {}
+    #: Makes the context :meth:`autocast` enters; ``core.speedups.apply`` sets it per run (bf16 autocast).
+    autocast_context: Callable[[], ContextManager[Any]] = contextlib.nullcontext
 
     def __init__(self, config: Any, data_info: DataInfo):
         super().__init__()
@@ -65,6 +74,16 @@ class GenerativeModel(nn.Module):
     def train_step(self, batch: Batch) -> dict[str, float]:
         """Run one optimisation step (all of a GAN's D and G updates) and return its metrics."""
         raise NotImplementedError
+
+    def autocast(self) -> ContextManager[Any]:
+        """The context the forward pass and the loss of ``train_step`` run in; never wrap backward or the step in it.
+
+        bf16 autocast when the run turned it on, nothing otherwise. Backward
+        runs each op in the dtype autocast chose for it in the forward pass, so
+        it needs no autocast of its own (PyTorch's automatic mixed precision
+        recipe); the optimiser updates the fp32 master weights.
+        """
+        return self.autocast_context()
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The model's optimisers by name, so the engine can checkpoint and restore them."""

@@ -4,7 +4,9 @@ Three switches, each a ``RunConfig`` field with ``auto``:
 
 * ``channels_last``: NHWC memory layout for convolutional models, which
   oneDNN (CPU) and cuDNN (GPU tensor cores) run faster than NCHW.
-* ``autocast``: bf16 mixed precision around ``train_step``. bf16 keeps
+* ``autocast``: bf16 mixed precision around each model's forward pass and
+  loss (``GenerativeModel.autocast``; backward and the optimiser step run
+  outside it, as PyTorch recommends). bf16 keeps
   fp32's exponent range, so no loss scaling is needed (unlike fp16). It pays
   only where the hardware computes in bf16 natively (CUDA GPUs from Ampere,
   CPUs with AVX512-BF16 or AMX); elsewhere it is emulated and slower.
@@ -18,6 +20,7 @@ in ``benchmarks/RESULTS.md``); :data:`AUTO_POLICY` says why for each.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, ContextManager
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 from .data_types import Batch
+from .model import GenerativeModel
 
 #: Why ``auto`` picks what it picks (shown by ``describe``; numbers in benchmarks/RESULTS.md).
 AUTO_POLICY = {
@@ -72,6 +76,7 @@ class Speedups:
     channels_last: bool = False
     autocast: str = "off"  # "off" or "bf16"
     compile: bool = False
+    device_type: str = "cpu"  # where autocast runs (torch.autocast's device_type); not a switch
 
     def describe(self) -> str:
         parts = [f"channels_last {'on' if self.channels_last else 'off'}", f"autocast {self.autocast}", f"compile {'on' if self.compile else 'off'}"]
@@ -94,11 +99,26 @@ def resolve(channels_last: str, autocast: str, compile: str, model: nn.Module, d
     if ac == "bf16" and device.type not in ("cpu", "cuda"):
         ac = "off"  # MPS autocast supports fp16 only in the torch versions we target
     comp = compile == "on"
-    return Speedups(channels_last=cl and conv, autocast=ac, compile=comp)
+    return Speedups(channels_last=cl and conv, autocast=ac, compile=comp, device_type=device.type)
+
+
+def autocast_context(speedups: Speedups) -> Callable[[], ContextManager[Any]]:
+    """A factory for the context a model's forward pass and loss run in (bf16 autocast, or nothing)."""
+    if speedups.autocast == "bf16":
+        return functools.partial(torch.autocast, device_type=speedups.device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 def apply(model: nn.Module, speedups: Speedups) -> None:
-    """Change the model in place: memory format of its weights, compiled sub-networks."""
+    """Change the model in place: memory format of its weights, compiled sub-networks, the autocast of its forward pass.
+
+    Every generative model inside ``model`` (a latent diffusion's inner DDPM)
+    gets the same autocast context.
+    """
+    forward_context = autocast_context(speedups)
+    for m in model.modules():
+        if isinstance(m, GenerativeModel):
+            m.autocast_context = forward_context
     if speedups.channels_last:
         # Module.to keeps the Parameter objects, so optimisers created in __init__ still hold them.
         model.to(memory_format=torch.channels_last)
@@ -121,7 +141,10 @@ def batch_transform(speedups: Speedups) -> Callable[[Batch], Batch]:
 
 
 def step_context(speedups: Speedups, device: torch.device) -> Callable[[], ContextManager[Any]]:
-    """A factory for the context each ``train_step`` runs in (autocast or nothing)."""
-    if speedups.autocast == "bf16":
-        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    """A context that does nothing, kept for callers that still wrap ``train_step`` in it.
+
+    Autocast now wraps only the forward pass and loss, inside each model
+    (:func:`apply` sets it); wrapping the whole step would put backward and the
+    optimiser step under autocast too. Callers can drop the ``with``.
+    """
     return contextlib.nullcontext

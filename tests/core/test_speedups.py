@@ -84,3 +84,36 @@ def test_a_run_with_speedups_trains_saves_and_loads_in_plain_layout(tmp_path, va
     else:
         assert losses == pytest.approx(plain_losses, rel=0.02)  # bf16: the same loss, not the same bits
         assert losses != plain_losses  # and bf16 really was on
+
+
+def test_apply_sets_the_forward_autocast_of_every_generative_model_inside():
+    from genstudio.core.data_types import DataInfo
+    from genstudio.core.model import GenerativeModel
+
+    info = DataInfo(kind="points", shape=(2,), name="t")
+
+    class Inner(GenerativeModel):
+        data_kinds = ("points",)
+
+    class Outer(GenerativeModel):
+        data_kinds = ("points",)
+
+        def __init__(self):
+            super().__init__(None, info)
+            self.inner = Inner(None, info)
+            self.lin = nn.Linear(2, 2)
+
+    m = Outer()
+    with m.autocast(), m.inner.autocast():
+        assert not torch.is_autocast_enabled("cpu")  # off until a run turns it on
+    speedups.apply(m, speedups.resolve("off", "bf16", "off", m, torch.device("cpu")))
+    for model in (m, m.inner):
+        with model.autocast():
+            assert torch.is_autocast_enabled("cpu") and m.lin(torch.zeros(1, 2)).dtype == torch.bfloat16
+        assert not torch.is_autocast_enabled("cpu")
+    speedups.apply(m, speedups.resolve("off", "off", "off", m, torch.device("cpu")))
+    with m.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    # The old per-step context wraps nothing now: backward and the optimiser step stay outside autocast.
+    with speedups.step_context(speedups.Speedups(autocast="bf16"), torch.device("cpu"))():
+        assert not torch.is_autocast_enabled("cpu")

@@ -186,6 +186,13 @@ def test_checkpoint_round_trip_and_resume(model_id, kind, tmp_path):
 def train_rows(model_id: str, kind: str, autocast: str, out) -> tuple[list[dict], set[torch.dtype], dict]:
     """Two logged training steps through the engine: (train rows of metrics.jsonl, floating dtypes computed
     inside ``train_step``, the run's meta.json)."""
+    rows, dtypes, meta, _ = train_rows_and_autocast(model_id, kind, autocast, out)
+    return rows, dtypes, meta
+
+
+def train_rows_and_autocast(model_id: str, kind: str, autocast: str, out) -> tuple[list[dict], set[torch.dtype], dict, set[str]]:
+    """:func:`train_rows`, and where autocast was on that it should not be: {"backward", "optimizer step"} or less."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
     from torch.overrides import TorchFunctionMode
 
     class OutputDtypes(TorchFunctionMode):
@@ -209,13 +216,31 @@ def train_rows(model_id: str, kind: str, autocast: str, out) -> tuple[list[dict]
             "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
     spec = RunSpec.create(model_id, DATASET_FOR_KIND[kind], over, tiny_overrides(model_id), DATA_OPTIONS if kind == "points" else {})
     dtypes: set[torch.dtype] = set()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cls, "train_step", recorded_step)
-        ev = list(train(spec, out))
+    # PyTorch's recipe: autocast around the forward pass and the loss only, never backward or the optimiser step.
+    autocast_in: set[str] = set()
+    backward = torch.Tensor.backward
+
+    def recorded_backward(self, *args, **kwargs):
+        if torch.is_autocast_enabled(self.device.type):
+            autocast_in.add("backward")
+        return backward(self, *args, **kwargs)
+
+    def step_hook(optimizer, args, kwargs):
+        if torch.is_autocast_enabled("cpu"):
+            autocast_in.add("optimizer step")
+
+    hook = register_optimizer_step_pre_hook(step_hook)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cls, "train_step", recorded_step)
+            mp.setattr(torch.Tensor, "backward", recorded_backward)
+            ev = list(train(spec, out))
+    finally:
+        hook.remove()
     assert ev[-1].status == "completed", ev[-1].message + ev[-1].traceback
     run = RunFolder(out)
     rows = [r for r in (json.loads(line) for line in run.metrics_path.read_text().splitlines()) if r["split"] == "train"]
-    return rows, dtypes, run.meta
+    return rows, dtypes, run.meta, autocast_in
 
 
 #: bf16 keeps 8 bits of mantissa: its training losses stay within this share of fp32's (measured over two steps of
@@ -246,9 +271,10 @@ def test_trains_under_bf16_autocast_to_the_same_loss(model_id, kind, tmp_path):
     # README promises the same loss as fp32: the first two steps are compared on the same seed and batches.
     fp32, fp32_dtypes, meta = train_rows(model_id, kind, "off", tmp_path / "fp32")
     assert meta["speedups"]["autocast"] == "off" and torch.bfloat16 not in fp32_dtypes
-    bf16, bf16_dtypes, meta = train_rows(model_id, kind, "bf16", tmp_path / "bf16")
+    bf16, bf16_dtypes, meta, autocast_in = train_rows_and_autocast(model_id, kind, "bf16", tmp_path / "bf16")
     assert meta["speedups"]["autocast"] == "bf16"
     assert bf16_faults(fp32, bf16, bf16_dtypes) == []
+    assert autocast_in == set(), f"autocast was on during {sorted(autocast_in)}; it must wrap the forward pass and loss only"
     # Mixed precision keeps fp32 master weights: the checkpoint holds fp32, finite tensors.
     model, _, _ = load_run_model(tmp_path / "bf16", device="cpu")
     floats = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
@@ -257,13 +283,14 @@ def test_trains_under_bf16_autocast_to_the_same_loss(model_id, kind, tmp_path):
 
 
 def test_bf16_check_rejects_autocast_around_nothing(tmp_path, monkeypatch):
-    # A bf16 switch that no longer wraps train_step (the step runs in fp32 while meta.json says bf16) must fail.
+    # A bf16 switch that no longer reaches the models' forward pass (the step runs in fp32 while meta.json says
+    # bf16) must fail.
     import contextlib
 
     from genstudio.core import speedups
 
     fp32, _, _ = train_rows("gan", "points", "off", tmp_path / "fp32")
-    monkeypatch.setattr(speedups, "step_context", lambda sp, device: contextlib.nullcontext)
+    monkeypatch.setattr(speedups, "autocast_context", lambda sp: contextlib.nullcontext)
     bf16, dtypes, meta = train_rows("gan", "points", "bf16", tmp_path / "bf16")
     assert meta["speedups"]["autocast"] == "bf16"
     assert any("no layer computed in bf16" in f for f in bf16_faults(fp32, bf16, dtypes))
@@ -272,3 +299,17 @@ def test_bf16_check_rejects_autocast_around_nothing(tmp_path, monkeypatch):
     assert bf16_faults(fp32, skewed, {torch.bfloat16}) == [
         f"step {r['step']}: g_loss {r['g_loss'] * 1.05:.5g} under bf16 against {r['g_loss']:.5g} in fp32" for r in fp32
     ]
+
+
+def test_autocast_check_rejects_autocast_around_the_whole_step(tmp_path, monkeypatch):
+    # The old way, autocast around all of train_step (backward and the optimiser step included), must fail the check.
+    import torch as _torch
+
+    from genstudio.core import speedups
+
+    def whole_step(sp, device):
+        return lambda: _torch.autocast(device_type=device.type, dtype=_torch.bfloat16)
+
+    monkeypatch.setattr(speedups, "step_context", whole_step)
+    _, _, _, autocast_in = train_rows_and_autocast("gan", "points", "bf16", tmp_path / "whole")
+    assert autocast_in == {"backward", "optimizer step"}

@@ -157,7 +157,8 @@ class DCGAN(GenerativeModel):
     # -- training ---------------------------------------------------------------
     def _d_update(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Maximise log D(x) + log(1 - D(G(z))) on model-space reals and (detached) fakes."""
-        d = self._losses(real, fake)
+        with self.autocast():
+            d = self._losses(real, fake)
         optimizer_step(d["d_loss"], self.opt_d, name="d_loss")
         return {k: v.detach() for k, v in d.items()}
 
@@ -166,8 +167,9 @@ class DCGAN(GenerativeModel):
         # Freezing D's weights lets backward skip their gradients.
         self.discriminator.requires_grad_(False)
         try:
-            logit = self.discriminator(fake)
-            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+            with self.autocast():
+                logit = self.discriminator(fake)
+                g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
             optimizer_step(g_loss, self.opt_g, name="g_loss")
         finally:
             self.discriminator.requires_grad_(True)
@@ -180,7 +182,8 @@ class DCGAN(GenerativeModel):
         real = self._to_model(batch.x)
         n = real.shape[0]
         z = torch.randn(n, self.latent_dim, device=real.device)
-        fake = self.generator(z)
+        with self.autocast():
+            fake = self.generator(z)
         # 1. Discriminator; 2. generator through the updated D, reusing G(z).
         d = self._d_update(real, fake)
         g_loss = self._g_update(fake)
@@ -194,7 +197,7 @@ class DCGAN(GenerativeModel):
     def discriminator_step(self, real: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One update of D alone on a model-space real batch against fresh fakes (the GAN view's Step D)."""
         self.train()
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=real.device))
         return self._d_update(real, fake)
 

@@ -188,19 +188,21 @@ class GAN(GenerativeModel):
         Public so the GAN view can step D alone; returns detached statistics.
         """
         self.train()
-        with torch.no_grad():
-            fake = self.G(torch.randn(real.shape[0], self.latent_dim, device=real.device), y)
-        d_loss, stats = self.d_objective(real, fake, y)
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.G(torch.randn(real.shape[0], self.latent_dim, device=real.device), y)
+            d_loss, stats = self.d_objective(real, fake, y)
         optimizer_step(d_loss, self.opt_d, stats, name="d_loss")
         return {"d_loss": d_loss.detach(), **{k: v.detach() for k, v in stats.items()}}
 
     def generator_step(self, n: int, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One update of G on ``n`` fresh fakes through the current D, whose weights stay frozen meanwhile."""
         self.train()
-        fake = self.G(torch.randn(n, self.latent_dim, device=self.device), y)
         self.discriminator.requires_grad_(False)
         try:
-            g_loss = self.g_loss_per_example(self.D(fake, y)).mean()
+            with self.autocast():
+                fake = self.G(torch.randn(n, self.latent_dim, device=self.device), y)
+                g_loss = self.g_loss_per_example(self.D(fake, y)).mean()
             optimizer_step(g_loss, self.opt_g, name="g_loss")
         finally:
             self.discriminator.requires_grad_(True)

@@ -138,11 +138,12 @@ class AE(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         x = self._prepare(batch.x)
-        code = self._encode_model(self.corrupt(x))
-        out = self._decode_model(code)
-        recon = self._recon_per_example(out, x).mean()  # the target is always the clean input
-        extra = self.extra_losses(code)
-        loss = recon + sum(extra.values(), torch.zeros((), device=x.device))
+        with self.autocast():
+            code = self._encode_model(self.corrupt(x))
+            out = self._decode_model(code)
+            recon = self._recon_per_example(out, x).mean()  # the target is always the clean input
+            extra = self.extra_losses(code)
+            loss = recon + sum(extra.values(), torch.zeros((), device=x.device))
         optimizer_step(loss, self.opt, {"recon": recon, **extra})
         self._update_code_moments(code.detach())
         stats = {"loss": loss.detach(), "recon": recon.detach(), "mse": self._mse(out.detach(), x), **{k: v.detach() for k, v in extra.items()}}

@@ -243,9 +243,10 @@ class VAE(GenerativeModel):
         self.train()
         x = self._prepare(batch.x)
         eps = torch.randn(x.shape[0], self.latent_dim, device=x.device)
-        recon, kl_dims, _ = self._elbo_terms(x, eps, self._labels(batch))
-        recon, kl = recon.mean(), kl_dims.sum(1).mean()
-        loss = recon + self.config.beta * kl
+        with self.autocast():
+            recon, kl_dims, _ = self._elbo_terms(x, eps, self._labels(batch))
+            recon, kl = recon.mean(), kl_dims.sum(1).mean()
+            loss = recon + self.config.beta * kl
         optimizer_step(loss, self.opt, {"recon": recon, "kl": kl})
         return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
 

@@ -144,25 +144,27 @@ class VQVAE(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         x = batch.x.to(self.device)
-        z_e = self._encode_grid(x)
-        if not bool(self.initialised):
-            with torch.no_grad():
-                self._init_codebook(z_e.detach())
-        z_q, idx = self._quantise(z_e)
-        # Straight-through estimator: forward uses z_q, backward copies dL/dz_q to z_e (paper section 3.2).
-        logits = self._decode_grid(z_e + (z_q - z_e).detach())
-        recon = self._recon(logits, x)
-        commitment = (z_e - z_q.detach()).pow(2).flatten(1).sum(1).mean()
-        codebook = (z_e.detach() - z_q).pow(2).flatten(1).sum(1).mean()
-        loss = recon + self.config.beta * commitment
-        if not self.config.ema:
-            loss = loss + codebook
+        with self.autocast():
+            z_e = self._encode_grid(x)
+            if not bool(self.initialised):
+                with torch.no_grad():
+                    self._init_codebook(z_e.detach())
+            z_q, idx = self._quantise(z_e)
+            # Straight-through estimator: forward uses z_q, backward copies dL/dz_q to z_e (paper section 3.2).
+            logits = self._decode_grid(z_e + (z_q - z_e).detach())
+            recon = self._recon(logits, x)
+            commitment = (z_e - z_q.detach()).pow(2).flatten(1).sum(1).mean()
+            codebook = (z_e.detach() - z_q).pow(2).flatten(1).sum(1).mean()
+            loss = recon + self.config.beta * commitment
+            if not self.config.ema:
+                loss = loss + codebook
         optimizer_step(loss, self.opt, {"recon": recon, "commitment": commitment, "codebook": codebook})
         counts = torch.bincount(idx.flatten(), minlength=self.num_codes)
-        with torch.no_grad():
+        with torch.no_grad():  # the codebook's moving averages are kept in fp32, like the weights
+            z_e32 = z_e.detach().float()
             if self.config.ema:
-                self._ema_update(z_e.detach(), idx, counts)
-            dead = self._track_and_restart(z_e.detach(), counts)
+                self._ema_update(z_e32, idx, counts)
+            dead = self._track_and_restart(z_e32, counts)
         stats = torch.stack(
             [loss.detach(), recon.detach(), codebook.detach(), commitment.detach(), perplexity(counts), dead.float()]
         ).tolist()

@@ -187,7 +187,8 @@ class ImageAutoregressive(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         t = self.targets(batch.x)
-        nll = self.nll_per_example(self.logits(self.net_input(t), self._labels_for(batch)), t).mean()
+        with self.autocast():
+            nll = self.nll_per_example(self.logits(self.net_input(t), self._labels_for(batch)), t).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=getattr(self.config, "grad_clip", None), name="nll")
         return {"loss": nll.item(), "nll": nll.item(), "bpd": nll.item() / (self.data_info.dim * math.log(2))}
 

@@ -161,7 +161,8 @@ class WaveNet(GenerativeModel):
         if 0 < w < q.shape[1]:
             start = int(torch.randint(0, q.shape[1] - w + 1, ()))
             q = q[:, start : start + w]
-        nll = self.nll_per_example(self.logits(self.net_input(q)), q).mean()
+        with self.autocast():
+            nll = self.nll_per_example(self.logits(self.net_input(q)), q).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=self.config.grad_clip, name="nll")
         per_sample = nll.item() / q.shape[1]
         # Reported per full clip so the training curve sits beside validation.

@@ -143,7 +143,8 @@ class Cascade(DiffusionModel):
     # -- training ---------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
-        loss_base, loss_sr = self._losses(self.to_model(batch.x), None, use_ema=False)
+        with self.autocast():
+            loss_base, loss_sr = self._losses(self.to_model(batch.x), None, use_ema=False)
         return self.update(loss_base + loss_sr, {"loss_base": loss_base, "loss_sr": loss_sr})
 
     @torch.no_grad()

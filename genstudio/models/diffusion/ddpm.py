@@ -132,7 +132,9 @@ class DDPM(DiffusionModel):
         x0 = self.to_model(batch.x)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        return self.update(self._loss(x0, t, noise, self.training_labels(batch)))
+        with self.autocast():
+            loss = self._loss(x0, t, noise, self.training_labels(batch))
+        return self.update(loss)
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:

@@ -136,7 +136,9 @@ class LatentDiffusion(GenerativeModel):
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.autoencoder.eval()
-        return self.diffusion.train_step(self._latent_batch(batch))
+        with self.autocast():  # the encoder's forward pass; the inner DDPM wraps its own
+            latents = self._latent_batch(batch)
+        return self.diffusion.train_step(latents)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self.diffusion.optimizers()

@@ -137,7 +137,9 @@ class NCSN(DiffusionModel):
         self.train()
         x0 = self.to_model(batch.x)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=x0.device)
-        return self.update(self._loss(self.net, x0, t, torch.randn_like(x0)))
+        with self.autocast():
+            loss = self._loss(self.net, x0, t, torch.randn_like(x0))
+        return self.update(loss)
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:

@@ -225,7 +225,8 @@ class FlowModel(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         noise = torch.rand_like(batch.x) if self.is_image else None
-        nll = -self._log_prob_with_noise(batch.x, noise).mean()
+        with self.autocast():
+            nll = -self._log_prob_with_noise(batch.x, noise).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=self.config.clip_grad)
         return self._metrics(nll.detach())
 
