@@ -143,13 +143,29 @@ class MainWindow(QMainWindow):
         self.model_panel.modelChanged.connect(lambda _: self._estimate_soon())
         self.dataset_panel.datasetLoaded.connect(lambda _: self._estimate_soon())
 
-        self.resize(1500, 950)
+        self._fit_to_screen()
         self._layout_restored = False
         if restore:
             self.restore_settings(runs_root_given=runs_root is not None)
         else:
             self.set_theme(self.theme)
         self._update_actions()
+
+    def _fit_to_screen(self) -> None:
+        """Open at a size that fits the screen the window is on (a 1366x768 laptop included).
+
+        1500x950 is the comfortable size; on a smaller screen the window takes the
+        screen's available area less a margin for the frame, and the panels scroll
+        or elide instead of pushing the window past the screen.
+        """
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1500, 950)
+            return
+        avail = screen.availableGeometry()
+        w, h = min(1500, avail.width() - 16), min(950, avail.height() - 40)
+        self.resize(max(640, w), max(480, h))
+        self.move(avail.x() + (avail.width() - self.width()) // 2, avail.y() + max(0, (avail.height() - self.height() - 30) // 2))
 
     # -- building ----------------------------------------------------------------------
     def _action(self, name: str, text: str, shortcut: str | None, tip: str, slot) -> QAction:
@@ -341,7 +357,7 @@ class MainWindow(QMainWindow):
         from genstudio.core import registry
         from genstudio.core.recipes import first_launch_choice, flagship
 
-        cls = mp.model_class()
+        cls, before = mp.model_class(), mp.model_id()
         family = getattr(cls, "family", "")
         candidates = [flagship(family, mp._by_family.get(family, [])), first_launch_choice()[1]]
         candidates += [m for ids in mp._by_family.values() for m in ids]
@@ -349,7 +365,7 @@ class MainWindow(QMainWindow):
             try:
                 if mid and kind in registry.get_model_class(mid).data_kinds:
                     mp.select(mid)
-                    self.status.showMessage(f"{cls.__name__ if cls else 'the model'} cannot train on {kind} data: chose {mid}", 8000)
+                    self.status.showMessage(f"{before or 'the model'} does not train on {kind} data: chose {mid}", 8000)
                     return
             except Exception:  # noqa: BLE001 - a broken plugin is listed by the model panel
                 continue
