@@ -63,9 +63,9 @@ class SweepNfeQualityView(NfeQualityView):
     def _on_done(self, curve: NFECurve) -> None:
         self.curve = curve
         nfe = [float(v) for v in curve.nfe]
-        self.set_curves(
-            [NfeCurve("mmd2", nfe, list(curve.mmd2), None, list(curve.steps)), NfeCurve("rms_to_finest", nfe, list(curve.rms_to_finest), None, list(curve.steps))],
-            labels=LABELS,
-        )
+        steps = list(curve.steps)
+        mmd2 = NfeCurve("mmd2", nfe, list(curve.mmd2), None, steps)
+        rms = NfeCurve("rms_to_finest", nfe, list(curve.rms_to_finest), None, steps)
+        self.set_curves([mmd2, rms], labels=LABELS)
         rows = ", ".join(f"{s}: MMD² {m:.4f}" for s, m in zip(curve.steps, curve.mmd2))
         self.status.setText(f"DDIM eta 0, seed {self.seed_spin.value()}, n {self.n_spin.value()} · {rows}")
