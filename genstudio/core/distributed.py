@@ -387,10 +387,13 @@ def _report_own_failure(ctx: DistContext, final: Finished | None, error: BaseExc
     ctx.report_failure(status, message, step, term)
     if ctx.is_main and ctx.run_dir and status in SilentRun.FAILED:
         # Rank 0 wrote the final status itself; say which rank it was, as the other ranks do.
-        run = RunFolder(ctx.run_dir)
-        meta = run.meta
-        if meta.get("status") in SilentRun.FAILED and "failed_rank" not in meta:
-            run.update_meta(message=f"rank 0: {meta.get('message', message)}", failed_rank=0)
+        try:
+            run = RunFolder(ctx.run_dir)
+            meta = run.meta
+            if meta.get("status") in SilentRun.FAILED and "failed_rank" not in meta:
+                run.update_meta(message=f"rank 0: {meta.get('message', message)}", failed_rank=0)
+        except (OSError, ValueError, RunError) as e:  # a full disk, say: the status is written already; the exit code says it
+            print(f"rank 0: could not add the rank to {ctx.run_dir}/meta.json: {e}", file=sys.stderr)
 
 
 def _store_client() -> Any:
