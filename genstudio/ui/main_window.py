@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.status = StudioStatusBar()
         self.setStatusBar(self.status)
         self._make_menus()
+        self._compact = self._compact_docks()
         self._default_state = self.saveState(SETTINGS_VERSION)
 
         self.dataset_panel.usableChanged.connect(self._on_dataset_state)
@@ -150,6 +151,18 @@ class MainWindow(QMainWindow):
         else:
             self.set_theme(self.theme)
         self._update_actions()
+
+    #: Below this screen width the Data and Model docks share one column (tabbed), so the centre
+    #: (curves, samples, lab tabs) keeps about 900 px on a 1366x768 laptop instead of 630.
+    COMPACT_BELOW = 1600
+
+    def _compact_docks(self) -> bool:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None or screen.availableGeometry().width() >= self.COMPACT_BELOW:
+            return False
+        self.tabifyDockWidget(self.data_dock, self.model_dock)
+        self.data_dock.raise_()
+        return True
 
     def _fit_to_screen(self) -> None:
         """Open at a size that fits the screen the window is on (a 1366x768 laptop included).
@@ -854,7 +867,10 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._default_dock_sizes)
 
     def _default_dock_sizes(self) -> None:
-        self.resizeDocks([self.data_dock, self.model_dock], [380, 360], Qt.Orientation.Horizontal)
+        if self._compact:
+            self.resizeDocks([self.data_dock], [400], Qt.Orientation.Horizontal)
+        else:
+            self.resizeDocks([self.data_dock, self.model_dock], [380, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.runs_dock], [160], Qt.Orientation.Vertical)
 
     def closeEvent(self, event) -> None:  # noqa: N802

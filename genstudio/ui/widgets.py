@@ -151,3 +151,19 @@ class ClassHistogram(pg.PlotWidget):
         self.getAxis("bottom").setTicks([ticks] if len(ticks) <= 20 else None)
         self.setXRange(xs.min() - 0.6, xs.max() + 0.6, padding=0)
         self.setYRange(0, hs.max() * 1.1, padding=0)
+
+
+def caption(text: str) -> QLabel:
+    """A caption above a view: it wraps instead of widening the panel past a laptop screen."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def elided(label: QLabel) -> QLabel:
+    """Let a one-line label shrink below its text: Qt draws it clipped, so the full text goes in the tooltip."""
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, label.sizePolicy().verticalPolicy())
+    label.setMinimumWidth(0)
+    label.setToolTip(label.text())
+    return label

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from genstudio.models.flows import inspect as fi
 
 from ...images import tile_grid
-from ...widgets import ImageView
+from ...widgets import ImageView, caption
 from .plane_views import LOGDET_MAP
 from .prepare import IMAGE_SAMPLES
 
@@ -40,10 +40,10 @@ class ImageViews:
         self.latent_row = QHBoxLayout()
         self.latent_views: list[tuple[QLabel, ImageView]] = []
         left = QVBoxLayout()
-        left.addWidget(QLabel("Samples at temperature T (rows; z ~ T · N(0, I), the same z in every row)"))
+        left.addWidget(caption("Samples at temperature T (rows; z ~ T · N(0, I), the same z in every row)"))
         left.addWidget(self.temperature_view, 1)
         right = QVBoxLayout()
-        right.addWidget(QLabel("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)"))
+        right.addWidget(caption("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)"))
         row = QHBoxLayout()
         row.addWidget(self.example_view)
         row.addLayout(self.latent_row, 1)
