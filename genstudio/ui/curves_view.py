@@ -38,6 +38,33 @@ class TimedGraphicsLayout(pg.GraphicsLayoutWidget):
         self.paint_s += time.perf_counter() - t0
 
 
+class StepAxis(pg.AxisItem):
+    """A bottom axis whose labelled ticks are at least ``MIN_PX`` apart, so labels never run together.
+
+    pyqtgraph picks about log(width) ticks and labels its minor level too when it
+    thinks there is room, which on a narrow plot printed "0 200400 600"; here the
+    tick count follows the plot's width in pixels and only the major level has text.
+    """
+
+    MIN_PX = 70
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setStyle(maxTextLevel=0)
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
+        if self._tickLevels is not None:
+            return super().tickSpacing(minVal, maxVal, size)
+        span = abs(maxVal - minVal)
+        if span <= 0 or size <= 0:
+            return []
+        ideal = span / max(2.0, size / self.MIN_PX)
+        p10 = 10 ** np.floor(np.log10(ideal))
+        major = next(m * p10 for m in (1, 2, 5, 10) if m * p10 >= ideal)
+        minor = major / 5 if major / p10 in (1, 10) else major / 2
+        return [(major, 0), (minor, 0)]
+
+
 class Curve:
     """The raw (faint) and smoothed lines of one metric on one split."""
 
@@ -90,11 +117,13 @@ class CurvesView(QWidget):
         self._dirty = False
         self.last_redraw_s = 0.0
         self._last_tick = 0.0
+        self._grid_cols = 0  # columns the placed plots are laid out in (0: not yet)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(60)
         self.smoothing.setMaximumWidth(160)
+        self.smoothing.setMinimumWidth(70)  # stays visible when the curves are narrow (1366x768)
         self.smoothing.setToolTip("Exponential moving average of the curves (0: raw values)")
         self.smoothing_label = QLabel()
         self.log_y = QCheckBox("log y")
@@ -139,6 +168,7 @@ class CurvesView(QWidget):
         self.store = store or MetricStore()
         self.groups = dict(groups or {})
         self.graphics.clear()
+        self._grid_cols = 0
         self.plots = {}
         self.readout.setText(" ")
         self._dirty = True
@@ -185,9 +215,11 @@ class CurvesView(QWidget):
                 continue
             if not create_empty and not any(self.store.get(n, s) for n in names for s in ("train", "val")):
                 continue  # a metric group the model never reports gets no plot
-            item = pg.PlotItem(title=title)
+            item = pg.PlotItem(title=title, axisItems={"bottom": StepAxis("bottom")})
             item.showGrid(x=True, y=True, alpha=0.2)
-            item.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor=_text_color(), brush=_legend_brush())
+            # One row at the top right: losses fall from the top left, so the legend covers the least there.
+            legend = item.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor=_text_color(), brush=_legend_brush())
+            legend.setColumnCount(max(1, len(names) * 2))
             item.setLabel("bottom", "step")
             item.setLogMode(y=self.log_y.isChecked())
             style_plot(item)
@@ -197,8 +229,10 @@ class CurvesView(QWidget):
         for plot in self.plots.values():
             if plot.placed or not any(self.store.get(n, sp) for n in plot.names for sp in ("train", "val")):
                 continue
+            self._regrid()  # the earlier plots first, in the columns the width allows now
             k = len(placed)
-            self.graphics.ci.addItem(plot.item, row=k // self.COLUMNS, col=k % self.COLUMNS)
+            cols = self._grid_cols = self._columns()
+            self.graphics.ci.addItem(plot.item, row=k // cols, col=k % cols)
             if placed:
                 plot.item.setXLink(placed[0].item)
             plot.placed = True
@@ -206,6 +240,28 @@ class CurvesView(QWidget):
         has_data = bool(placed)
         self.graphics.setVisible(has_data)
         self.empty_label.setVisible(not has_data)
+
+    #: Below this width the plots stack in one column: two columns of narrow plots overlap their axes.
+    ONE_COLUMN_BELOW = 620
+
+    def _columns(self) -> int:
+        return 1 if 0 < self.graphics.width() < self.ONE_COLUMN_BELOW else self.COLUMNS
+
+    def _regrid(self) -> None:
+        """Lay the placed plots out again in the number of columns the width allows."""
+        placed = [p for p in self.plots.values() if p.placed]
+        cols = self._columns()
+        if not placed or self._grid_cols == cols:
+            return
+        self._grid_cols = cols
+        for p in placed:
+            self.graphics.ci.removeItem(p.item)
+        for k, p in enumerate(placed):
+            self.graphics.ci.addItem(p.item, row=k // cols, col=k % cols)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._regrid()
 
     # -- drawing ---------------------------------------------------------------------
     #: The curves may keep the UI thread (and the GIL, which the training thread needs) busy

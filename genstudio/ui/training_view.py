@@ -6,12 +6,13 @@ from typing import Any, Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSizePolicy, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from .curves_view import CurvesView
 from .panels import PanelContext, panels_for
 from .panels.builtin import load_builtin_panels
 from .samples_view import SamplesView
+from .widgets import ElidedLabel
 
 BANNER_STYLES = {
     "error": "background: #5c1f1d; color: #ffd9d6; padding: 6px; border-radius: 3px;",
@@ -25,10 +26,9 @@ class TrainingView(QWidget):
         super().__init__(parent)
         self.curves = CurvesView()
         self.samples = SamplesView()
-        self.title = QLabel("No run yet: choose data and a model, then press Train.")
+        # A long run name must not widen the window: the label elides ("…") with the full text in its tooltip.
+        self.title = ElidedLabel("No run yet: choose data and a model, then press Train.")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # A long run name must not widen the window: the label shrinks, the full text stays selectable.
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -167,3 +167,45 @@ def elided(label: QLabel) -> QLabel:
     label.setMinimumWidth(0)
     label.setToolTip(label.text())
     return label
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow, with its full text in the tooltip.
+
+    Rich text is kept while it fits; once it does not, the plain text is elided
+    (a run title must not widen the window nor be cut mid-word without a sign).
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+        self._full = text
+        self._refit()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def _plain(self) -> str:
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self._full)
+        return doc.toPlainText()
+
+    def _refit(self) -> None:
+        plain = self._plain() if "<" in self._full else self._full
+        fm = self.fontMetrics()
+        if fm.horizontalAdvance(plain) <= self.width() or self.width() <= 0:
+            super().setText(self._full)
+            self.setToolTip("")
+        else:
+            super().setText(fm.elidedText(plain, Qt.TextElideMode.ElideMiddle, self.width()))
+            self.setToolTip(plain)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._refit()
