@@ -53,6 +53,19 @@ class Preview:
 
 
 @dataclass
+class LiveWeights:
+    """A CPU copy of the model's whole state dict at ``step`` (EMA copies included), asked for by a panel.
+
+    Produced only on request (:meth:`RunControl.request_weights`), at most once
+    per preview cadence, by rank 0: the studio's lab panels look at the model
+    while it learns without waiting for a checkpoint file.
+    """
+
+    step: int
+    weights: dict[str, Any]
+
+
+@dataclass
 class CheckpointSaved:
     step: int
     path: str
@@ -83,7 +96,7 @@ class Finished:
     term: str | None = None  # the loss term that went non-finite, for 'diverged'
 
 
-Event = RunStarted | Metrics | Preview | CheckpointSaved | Notice | Paused | Finished
+Event = RunStarted | Metrics | Preview | LiveWeights | CheckpointSaved | Notice | Paused | Finished
 
 
 @dataclass
@@ -96,6 +109,7 @@ class RunControl:
     _single_steps: int = 0
     _save_now: bool = False
     _preview_now: bool = False
+    _weights_wanted: bool = False
 
     def __post_init__(self) -> None:
         self._resume.set()  # not paused
@@ -125,6 +139,11 @@ class RunControl:
         with self._lock:
             self._preview_now = True
 
+    def request_weights(self) -> None:
+        """Ask for one LiveWeights event (served at the preview cadence; nothing is copied unless asked)."""
+        with self._lock:
+            self._weights_wanted = True
+
     # -- read by the engine ------------------------------------------------
     @property
     def stopped(self) -> bool:
@@ -153,6 +172,15 @@ class RunControl:
     def take_preview_request(self) -> bool:
         with self._lock:
             s, self._preview_now = self._preview_now, False
+            return s
+
+    def weights_requested(self) -> bool:
+        with self._lock:
+            return self._weights_wanted
+
+    def take_weights_request(self) -> bool:
+        with self._lock:
+            s, self._weights_wanted = self._weights_wanted, False
             return s
 
     def wait(self, timeout: float) -> None:

@@ -10,7 +10,8 @@ In the order the loop runs them after a step:
                           (rank 0); alarms on it; the value that ranks the best checkpoint
 (the caller's jobs)       e.g. sample quality, ``genstudio.metrics.quality_job``
 ``Previews``              a grid every ``sample_every`` steps, on request, every
-                          ``preview_every_s`` seconds (at most 5 % of the time), and at the end
+                          ``preview_every_s`` seconds (at most 5 % of the time), and at the end;
+                          a copy of the weights (LiveWeights) with a grid when a panel asks
 ``Checkpoints``           every ``checkpoint_every`` steps, every ``checkpoint_every_minutes``
                           minutes without one, and on request
 ``TimeLimit``             stops the run after ``max_minutes`` (every rank at the same step)
@@ -26,7 +27,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .alarms import AlarmMonitor
-from .events import Event, Metrics, Notice
+from .events import Event, LiveWeights, Metrics, Notice
 from .jobs import Job
 from .model import GenerativeModel
 from .previews import make_preview
@@ -120,11 +121,14 @@ class Validation(Job):
 
 
 class Previews(Job):
-    """Sample grids from the fixed preview seed (rank 0), throttled where they are produced."""
+    """Sample grids from the fixed preview seed (rank 0), throttled where they are produced; and, when a panel asks
+    (``RunControl.request_weights``), a CPU copy of the weights at the same cadence (LiveWeights)."""
 
     def start(self, state: RunState) -> Iterator[Event]:
         self.last = time.perf_counter()
         self.cost = 0.0  # seconds the latest preview took
+        self.preview_step = state.step  # the step of the latest grid
+        self.weights_step = -1  # the step of the latest LiveWeights
         return iter(())
 
     def after_step(self, state: RunState) -> Iterator[Event]:
@@ -139,7 +143,16 @@ class Previews(Job):
             preview = make_preview(state.model, rc.preview_n, state.info, state.step, state.run)
             self.last = time.perf_counter()
             self.cost = self.last - began
+            self.preview_step = state.step
             yield preview
+        # A panel's request for the live weights: served with the next grid, or at once when none was served since
+        # the latest grid (a panel just shown gets the model now, later ones at the preview cadence).
+        # Not at the last step: the run's final checkpoint follows at once.
+        wanted = state.is_main and state.step < state.total and state.control.weights_requested()
+        if wanted and (due or self.weights_step < self.preview_step):
+            state.control.take_weights_request()
+            self.weights_step = state.step
+            yield LiveWeights(state.step, weights_snapshot(state.model))
 
     def at_end(self, state: RunState) -> Iterator[Event]:
         if state.is_main:
@@ -169,6 +182,13 @@ class TimeLimit(Job):
         if time_up:
             state.stop(f"time limit of {rc.max_minutes:g} min reached at step {state.step}")
         return iter(())
+
+
+def weights_snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the whole state dict: the EMA copies are in it where the model keeps them, so a model
+    rebuilt from it samples from the same weights as the trained one. Costs a memory copy (milliseconds for ddpm)."""
+    with torch.no_grad():
+        return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def evaluate(model: GenerativeModel, val_batches: list, device: torch.device) -> dict[str, float]:

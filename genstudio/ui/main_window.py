@@ -514,7 +514,8 @@ class MainWindow(QMainWindow):
         self.status.set_progress(ev.start_step, ev.total_steps, None, None)
         cfg = ev.config.get("run", {})
         tv.title.setText(f"<b>{cfg.get('model')}</b> on <b>{cfg.get('dataset')}</b> · {Path(ev.run_dir).name}")
-        tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True))
+        feed = self.session.weights if self.session is not None else None  # the live weights, before any checkpoint
+        tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True, live_weights=feed))
         tv.forward_event(ev)
         self._alarms = AlarmMonitor(_alarm_subject(cfg.get("model"), ev.config.get("model", {})))
         self._banner_alarm = None

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from genstudio.core.events import (
     CheckpointSaved,
     Finished,
+    LiveWeights,
     Metrics,
     Notice,
     Paused,
@@ -95,11 +96,41 @@ class TrainingWorker(QObject):
             self.done.emit()
 
 
+class LiveWeightsFeed(QObject):
+    """The newest weights snapshot of the live run, for the lab panels (newest wins; nothing copied unasked).
+
+    A visible panel calls :meth:`request`; the engine answers with one
+    LiveWeights event at its preview cadence; ``arrived(step)`` tells every
+    panel, and each reads :meth:`latest` when it is shown. Only the newest
+    snapshot is kept (one state dict in memory, however many arrive).
+    """
+
+    arrived = Signal(int)  # the snapshot's step
+
+    def __init__(self, control: RunControl, parent: QObject | None = None):
+        super().__init__(parent)
+        self._control = control
+        self._latest: LiveWeights | None = None
+
+    def request(self) -> None:
+        """Ask the training thread for a fresh snapshot (one flag; several requests before it is served are one)."""
+        self._control.request_weights()
+
+    def latest(self) -> LiveWeights | None:
+        return self._latest
+
+    def put(self, snapshot: LiveWeights) -> None:
+        if self._latest is None or snapshot.step >= self._latest.step:
+            self._latest = snapshot
+            self.arrived.emit(snapshot.step)
+
+
 class TrainingSession(QObject):
     """One training run on its own thread; signals arrive on the UI thread, coalesced.
 
     ``metrics`` carries a list of Metrics events (all of them, for the
-    curves); ``preview`` only the newest preview of each 50 ms batch.
+    curves); ``preview`` only the newest preview of each 50 ms batch;
+    ``weights`` (a :class:`LiveWeightsFeed`) the newest weights snapshot.
     """
 
     started = Signal(object)  # RunStarted
@@ -119,6 +150,7 @@ class TrainingSession(QObject):
         self.resume = resume
         self.control = RunControl()
         self.buffer = EventBuffer()
+        self.weights = LiveWeightsFeed(self.control, self)
         self.run_started: RunStarted | None = None
         self.result: Finished | StartFailed | None = None
         self.step = 0
@@ -197,12 +229,15 @@ class TrainingSession(QObject):
             return
         metrics: list[Metrics] = []
         latest_preview: Preview | None = None
+        latest_weights: LiveWeights | None = None
         for ev in events:
             if isinstance(ev, Metrics):
                 metrics.append(ev)
                 self.step = max(self.step, ev.step)
             elif isinstance(ev, Preview):
                 latest_preview = ev
+            elif isinstance(ev, LiveWeights):
+                latest_weights = ev  # coalesced: only the newest snapshot of a batch is kept
             elif isinstance(ev, RunStarted):
                 self.run_started = ev
                 self.step = ev.start_step
@@ -224,6 +259,9 @@ class TrainingSession(QObject):
                 if latest_preview is not None:
                     self.preview.emit(latest_preview)
                     latest_preview = None
+                if latest_weights is not None:
+                    self.weights.put(latest_weights)
+                    latest_weights = None
                 self.result = ev
                 if isinstance(ev, Finished):
                     self.step = max(self.step, ev.step)
@@ -234,3 +272,5 @@ class TrainingSession(QObject):
             self.metrics.emit(metrics)
         if latest_preview is not None:
             self.preview.emit(latest_preview)
+        if latest_weights is not None:
+            self.weights.put(latest_weights)

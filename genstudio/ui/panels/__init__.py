@@ -33,6 +33,8 @@ class PanelContext:
     data_info: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     live: bool = False
+    #: The live run's newest weights (ui.training_worker.LiveWeightsFeed): panels look at the model before any checkpoint.
+    live_weights: Any = None
 
 
 PanelFactory = Callable[[PanelContext], Any]

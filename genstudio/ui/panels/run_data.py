@@ -4,6 +4,7 @@ load job."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,26 @@ import numpy as np
 from genstudio.core.data_types import Batch
 
 
+_DATASET_LOCK = threading.Lock()
+_DATASET: tuple[str, Any] | None = None  # (key, dataset): the last run's data, kept for the next load of its panels
+
+
+def run_dataset(spec: Any) -> Any:
+    """The run's whole dataset, loaded once and reused by every later load of the same data (a live run's panels
+    reload at the preview cadence; only the model changes between loads). Raises what the loader raises."""
+    global _DATASET
+    from genstudio.data.dataset import load_dataset
+
+    key = f"{spec.run.dataset}|{spec.data!r}"
+    with _DATASET_LOCK:
+        if _DATASET is not None and _DATASET[0] == key:
+            return _DATASET[1]
+    ds = load_dataset(spec.run.dataset, spec.data)
+    with _DATASET_LOCK:
+        _DATASET = (key, ds)
+    return ds
+
+
 def validation_batch(spec: Any, n: int, min_size: int = 1) -> Batch:
     """The first ``n`` validation examples of the run's dataset, in the run's own split.
 
@@ -20,9 +41,7 @@ def validation_batch(spec: Any, n: int, min_size: int = 1) -> Batch:
     ``min_size`` examples (a run without a split, a tiny user dataset).
     Raises what the dataset loader raises when the data is not available.
     """
-    from genstudio.data.dataset import load_dataset
-
-    ds = load_dataset(spec.run.dataset, spec.data)
+    ds = run_dataset(spec)
     _, val = ds.split(spec.data.val_fraction, spec.data.seed)
     part = val if val is not None and len(val) >= min_size else ds
     return part.get(slice(0, min(n, len(part))))

@@ -65,8 +65,8 @@ class AutoregressivePanel(CheckpointPanel):
         self.speed_button.setEnabled(False)
         self.reload()
 
-    def load_job(self, run_dir: Path) -> Callable[[], Any]:
-        return lambda: load_for_inspection(run_dir)
+    def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], Any]:
+        return lambda: load_for_inspection(run_dir, snapshot=snapshot)
 
     def show_loaded(self, loaded: Loaded) -> None:
         self.loaded = loaded
@@ -86,7 +86,7 @@ class AutoregressivePanel(CheckpointPanel):
             self.made.set_model(model)
         self.speed_button.setEnabled(True)
         note = f" · {loaded.note}" if loaded.note else ""
-        self.status.setText(f"{type(model).__name__} at checkpoint step {loaded.step}{note}")
+        self.status.setText(f"{type(model).__name__} at {self.weights_text(loaded.step)}{note}")
         self._update_info()
         self.model_loaded.emit()
 

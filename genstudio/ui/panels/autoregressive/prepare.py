@@ -12,6 +12,7 @@ import torch
 
 from genstudio.models.autoregressive import inspect as ar
 
+from ..model_source import load_model
 from ..run_data import validation_batch
 
 #: Validation examples loaded for completion, the receptive field's base image and the NLL.
@@ -29,11 +30,9 @@ class Loaded:
     note: str = ""
 
 
-def load_for_inspection(run_dir: str | Path, n_examples: int = EXAMPLES, nll_batch: int = NLL_BATCH) -> Loaded:
+def load_for_inspection(run_dir: str | Path, n_examples: int = EXAMPLES, nll_batch: int = NLL_BATCH, snapshot: Any = None) -> Loaded:
     """The run's model (own copy, CPU) at its latest checkpoint, validation examples, and the exact NLL of a batch."""
-    from genstudio.core.loading import load_run_model
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
+    model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
     model.eval()
     try:
         batch = validation_batch(spec, max(n_examples, nll_batch))

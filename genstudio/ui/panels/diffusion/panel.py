@@ -32,7 +32,8 @@ class DiffusionPanel(CheckpointPanel):
         super().__init__(context, "the diffusion panel", parent)
         self.model: Any = None
         self.step: int | None = None
-        self.status = QLabel("loading the model from the run's latest checkpoint…")
+        self.status = QLabel("loading the model from the run's latest weights…")
+        self.process_text = ""  # what the forward view shows before the model comes (process_only.py)
         self.forward = ForwardView()
         self.reverse = ReverseView()
         self.compare = SamplerComparisonView()
@@ -56,10 +57,28 @@ class DiffusionPanel(CheckpointPanel):
         self.reverse.visited_changed.connect(self.schedule_view.set_visited)
         self.reverse.t_changed.connect(self.schedule_view.set_t)
         self.forward.t_changed.connect(self.schedule_view.set_t)
+        self.show_process_only()
         self.reload()
 
-    def load_job(self, run_dir: Path) -> Callable[[], Any]:
-        return lambda: load_for_diffusion(run_dir)
+    def show_process_only(self) -> None:
+        """The forward process and the schedule with no model at all: before a run, and before a live run's first weights.
+
+        The run's own schedule when its config names one (drawn data of the run's shape stands in for its dataset).
+        """
+        config = self.context.config or {}
+        if self.context.run_dir is not None and "schedule" not in (config.get("model") or {}):
+            return  # a model with its own kind of schedule (NCSN's sigmas): wait for the model
+        from .process_only import process_before_weights
+
+        process, examples, what = process_before_weights(config, self.context.data_info)
+        self.forward.set_model(process, examples)
+        self.schedule_view.set_schedule(process.schedule)
+        self.schedule_view.set_t(self.forward.slider.value())
+        self.process_text = f"no model yet: the forward process of a {what}"
+        self.status.setText(self.process_text + ("" if self.context.run_dir is not None else "; train or open a run to look inside its model"))
+
+    def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], Any]:
+        return lambda: load_for_diffusion(run_dir, snapshot)
 
     def show_loaded(self, result: tuple) -> None:
         model, step, examples, reference = result
@@ -78,8 +97,12 @@ class DiffusionPanel(CheckpointPanel):
         self.schedule_view.set_visited(self.reverse.planned_timesteps())
         self.schedule_view.set_t(self.forward.slider.value())
         name = type(model).__name__
-        self.status.setText(f"{name} at checkpoint step {step} · T = {model.schedule.num_timesteps} · schedule {getattr(model.schedule, 'name', '')}")
+        self.status.setText(f"{name} at {self.weights_text(step)} · T = {model.schedule.num_timesteps} · schedule {getattr(model.schedule, 'name', '')}")
         self.model_loaded.emit()
+
+    def waiting_text(self) -> str:
+        text = super().waiting_text()
+        return f"{text} · {self.process_text}" if self.process_text else text
 
     def failure_text(self, exc: object) -> str:
         if self.context.live and self.model is None:

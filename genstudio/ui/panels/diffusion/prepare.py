@@ -10,6 +10,9 @@ import torch
 
 from genstudio.ui.examples import pick_examples
 
+from ..model_source import load_model
+from ..run_data import run_dataset
+
 #: Examples of the dataset offered to the forward view (images) / points of the 2-D cloud.
 FORWARD_EXAMPLES = 64
 FORWARD_POINTS = 1000
@@ -17,13 +20,10 @@ FORWARD_POINTS = 1000
 REFERENCE_SIZE = 1000
 
 
-def load_for_diffusion(run_dir: Path) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
+def load_for_diffusion(run_dir: Path, snapshot: Any = None) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
     """The run's model (own copy, CPU) at its latest checkpoint, the examples for the forward view, and reference data for scores."""
-    from genstudio.core.loading import load_run_model
-    from genstudio.data.dataset import load_dataset
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
-    ds = load_dataset(spec.run.dataset, spec.data)
+    model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
+    ds = run_dataset(spec)  # loaded once per run: a live run's panel reloads only the model
     if model.data_info.kind == "image":
         idx = pick_examples(ds.y.numpy(), FORWARD_EXAMPLES, seed=0)
         examples = ds.get(torch.as_tensor(idx)).x.float()

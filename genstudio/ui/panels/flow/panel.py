@@ -4,7 +4,7 @@ lines, and loads every cached view from the run's latest checkpoint (see the pac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -63,12 +63,12 @@ class FlowPanel(PlaneViews, ImageViews, CheckpointPanel):
         lay.addWidget(self.pages, 1)
         self.reload()
 
-    def load_job(self, run_dir: Path) -> Callable[[], FlowView]:
-        return lambda: prepare_flow_view(run_dir)
+    def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], FlowView]:
+        return lambda: prepare_flow_view(run_dir, snapshot=snapshot)
 
     def show_loaded(self, view: FlowView) -> None:
         self.view = view
-        self.status.setText(" · ".join([f"{type(view.model).__name__} on {view.dataset}, checkpoint step {view.step}", *view.notes]))
+        self.status.setText(" · ".join([f"{type(view.model).__name__} on {view.dataset}, {self.weights_text(view.step)}", *view.notes]))
         self.speed_label.setText(self._speed_text())
         self.readout.setText(self._readout_text())
         if view.points is not None:

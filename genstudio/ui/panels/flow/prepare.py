@@ -16,6 +16,7 @@ import torch
 from genstudio.models.flows import inspect as fi
 
 from ..flow_math import view_extent
+from ..model_source import load_model
 from ..run_data import validation_batch
 
 GRID_SIZE = 200  # density and log-det maps: GRID_SIZE x GRID_SIZE cells over the view
@@ -103,11 +104,9 @@ def compute_point_views(model: Any, x: torch.Tensor, y: torch.Tensor, dataset: s
     )
 
 
-def prepare_flow_view(run_dir: str | Path, grid_size: int = GRID_SIZE) -> FlowView:
+def prepare_flow_view(run_dir: str | Path, grid_size: int = GRID_SIZE, snapshot: Any = None) -> FlowView:
     """Load the run's latest checkpoint and compute every cached view (runs on the thread pool)."""
-    from genstudio.core.loading import load_run_model
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
+    model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
     kind = model.data_info.kind
     with torch.no_grad():  # a context, not set_grad_enabled: pool threads are shared with other panels
         b = validation_batch(spec, 20_000 if kind == "points" else IMAGE_VAL, min_size=32)

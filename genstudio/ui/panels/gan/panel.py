@@ -4,7 +4,7 @@ controls; loads the model from the run's latest checkpoint and redraws its state
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -165,10 +165,10 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         self.reload()
 
     # -- loading ----------------------------------------------------------------------------------
-    def load_job(self, run_dir: Path) -> Callable[[], tuple[GanViewData, SandboxWorker, SandboxSnapshot]]:
+    def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], tuple[GanViewData, SandboxWorker, SandboxSnapshot]]:
         def load() -> tuple[GanViewData, SandboxWorker, SandboxSnapshot]:
             # Off the UI thread: the model, its worker, and the first picture of it.
-            data = prepare_gan_view(run_dir)
+            data = prepare_gan_view(run_dir, snapshot=snapshot)
             worker = SandboxWorker(data)
             return data, worker, worker.snapshot()
 
@@ -251,11 +251,11 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         self.sandbox_label.setText(sandbox_notice(d.step, self.sandbox_steps))
         kind = "probability of real" if d.model.d_output_kind == "probability" else "raw score, scaled to its range"
         if d.kind != "points":
-            text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · D's {kind} on real images and on G(z)"
+            text = f"{self.weights_text(d.step)} + {self.sandbox_steps} sandbox steps · D's {kind} on real images and on G(z)"
             return " · ".join([text, *d.notes])
         if isinstance(d.model, Conditional):
             kind += " for class 0; the points cycle through the classes"
-        text = f"checkpoint step {d.step} + {self.sandbox_steps} sandbox steps · heatmap: D's {kind}"
+        text = f"{self.weights_text(d.step)} + {self.sandbox_steps} sandbox steps · heatmap: D's {kind}"
         return " · ".join([text, *d.notes])
 
     def _readout_text(self) -> str:

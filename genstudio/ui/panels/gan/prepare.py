@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..model_source import load_model
 from ..run_data import LossHistory, read_loss_history, validation_batch
 
 BATCH = 256  # sandbox batch size on 2-D data
@@ -31,11 +32,9 @@ class GanViewData:
     batch_size: int = BATCH  # the sandbox's batch: the run's own on images, BATCH on 2-D data
 
 
-def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL) -> GanViewData:
+def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL, snapshot: Any = None) -> GanViewData:
     """Load the run's latest checkpoint and up to ``max_examples`` of its data (off the UI thread)."""
-    from genstudio.core.loading import load_run_model
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
+    model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
     info = model.data_info
     notes: list[str] = []
     try:

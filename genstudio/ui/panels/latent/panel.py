@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -74,9 +74,9 @@ class LatentExplorerPanel(CheckpointPanel):
         self.reload()
 
     # -- loading ------------------------------------------------------------------------------------
-    def load_job(self, run_dir: Path) -> Callable[[], ExplorerData]:
+    def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], ExplorerData]:
         method = self.map_tab.projection_method()
-        return lambda: prepare_explorer(run_dir, method)
+        return lambda: prepare_explorer(run_dir, method, snapshot=snapshot)
 
     def show_loaded(self, data: ExplorerData) -> None:
         first = self.data is None
@@ -117,7 +117,7 @@ class LatentExplorerPanel(CheckpointPanel):
             return
         # Decode times are shown where the decode happens (under the map, under the sliders): a status line
         # that changed on every slider move would re-lay out the panel each time.
-        parts = [f"step {d.step}", f"latent dim {d.latent_dim}", d.source, f"map: {d.projection.kind}"]
+        parts = [self.weights_text(d.step), f"latent dim {d.latent_dim}", d.source, f"map: {d.projection.kind}"]
         self.status.setText(" · ".join(parts + d.notes))
 
     # -- decoding (UI thread; a few ms for the 28x28 defaults) ----------------------------------------

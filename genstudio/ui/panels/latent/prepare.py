@@ -13,6 +13,7 @@ import torch
 from genstudio.core.capabilities import Conditional, Encoder
 
 from ..latent_math import Projection, project, rank_dimensions
+from ..model_source import load_model
 from ..run_data import validation_batch
 
 MAX_EXAMPLES = 1000  # examples encoded for the map
@@ -45,11 +46,9 @@ class ExplorerData:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples: int = MAX_EXAMPLES) -> ExplorerData:
+def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples: int = MAX_EXAMPLES, snapshot: Any = None) -> ExplorerData:
     """Load the run's latest checkpoint, encode its validation set (or draw prior latents) and project them."""
-    from genstudio.core.loading import load_run_model
-
-    model, spec, step = load_run_model(run_dir, device="cpu")
+    model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
     model.eval()
     info = model.data_info
     d = int(model.latent_dim)
