@@ -10,8 +10,8 @@ The checks are geometric (offscreen platform, no display), never timed.
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QApplication, QCheckBox, QLabel, QPushButton, QScrollArea, QTabWidget, QWidget
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QApplication, QCheckBox, QLabel, QPushButton, QScrollArea, QSlider, QTabWidget, QWidget
 
 from genstudio.core.engine import train
 from genstudio.core.spec import RunSpec
@@ -26,6 +26,7 @@ TINY = {
     "realnvp": ("moons", {"couplings": 4, "hidden": 32}, {"n_points": 500}),
 }
 SIZES = [(1366, 768), (1920, 1080)]
+MIN_SLIDER = 60  # pixels: a narrower slider jumps from end to end when dragged
 SLACK = 2  # pixels of rounding between a font's advance and a laid-out width
 
 
@@ -89,6 +90,8 @@ def layout_problems(window: QWidget) -> list[str]:
             rect = QRect(w.mapTo(window, QPoint(0, 0)), w.size())
             if not frame.contains(rect):
                 problems.append(f"{type(w).__name__} {w.objectName() or _text_of(w)[:30]!r} at {rect} lies outside the window {frame}")
+        if isinstance(w, QSlider) and w.orientation() == Qt.Orientation.Horizontal and not w.visibleRegion().isEmpty() and w.width() < MIN_SLIDER:
+            problems.append(f"QSlider {w.toolTip()[:30]!r} is {w.width()} px wide: too narrow to drag")
         if not isinstance(w, (QLabel, QPushButton, QCheckBox)) or w.visibleRegion().isEmpty():
             continue
         text = _text_of(w)

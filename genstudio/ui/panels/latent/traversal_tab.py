@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from ..latent_math import traversal_latents
 from .decoded_view import DecodedView
@@ -34,6 +34,9 @@ class TraversalTab(LazyTab):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.slider_box)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the column is sized to its sliders
+        self.slider_grid.setColumnStretch(1, 1)
+        self._scroll = scroll
         self.live = DecodedView("Move a slider to decode.")
         self.rows = DecodedView("Traversal rows appear here.")
         self.reset_button = QPushButton("Back to the current point")
@@ -47,6 +50,8 @@ class TraversalTab(LazyTab):
         right.addWidget(QLabel("Live decode"))
         right.addWidget(self.live, 1)
         self.rows_label = QLabel("")
+        self.rows_label.setWordWrap(True)  # a long caption wraps instead of widening the tab past a laptop screen
+        self.rows_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         right.addWidget(self.rows_label)
         right.addWidget(self.rows, 2)
         lay = QHBoxLayout(self)
@@ -67,8 +72,10 @@ class TraversalTab(LazyTab):
             self.sliders = []
             for row, j in enumerate(dims):
                 lbl = QLabel()
+                lbl.setMinimumWidth(lbl.fontMetrics().horizontalAdvance(f"z{j}  {d.score_name} 00.00  = -0.00") + 6)  # its text arrives later
                 s = QSlider(Qt.Orientation.Horizontal)
                 s.setRange(0, SLIDER_TICKS)
+                s.setMinimumWidth(120)  # a slider squeezed to nothing jumps to its end when dragged
                 s.setToolTip(f"z{j}: from {d.low[j]:.2f} to {d.high[j]:.2f}")
                 s.valueChanged.connect(lambda v, j=j: self._moved(j, v))
                 self.slider_grid.addWidget(lbl, row, 0)
@@ -77,6 +84,7 @@ class TraversalTab(LazyTab):
             for row in range(self.slider_grid.rowCount()):
                 self.slider_grid.setRowStretch(row, 0)
             self.slider_grid.setRowStretch(len(dims), 1)  # sliders packed at the top
+            self._scroll.setMinimumWidth(self.slider_box.minimumSizeHint().width() + self._scroll.verticalScrollBar().sizeHint().width() + 4)
         self.live.set_reference(d.reference)
         self.rows.set_reference(d.reference)
         self.request_render()
