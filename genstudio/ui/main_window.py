@@ -516,6 +516,7 @@ class MainWindow(QMainWindow):
         tv.title.setText(f"<b>{cfg.get('model')}</b> on <b>{cfg.get('dataset')}</b> · {Path(ev.run_dir).name}")
         feed = self.session.weights if self.session is not None else None  # the live weights, before any checkpoint
         tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True, live_weights=feed))
+        self._centre_room()
         tv.forward_event(ev)
         self._alarms = AlarmMonitor(_alarm_subject(cfg.get("model"), ev.config.get("model", {})))
         self._banner_alarm = None
@@ -675,6 +676,7 @@ class MainWindow(QMainWindow):
         tv.set_panels(
             PanelContext(path, run_capabilities(path), meta.get("metric_groups") or {}, meta.get("data_info") or {}, {}, live=False)
         )
+        self._centre_room()
         lost = interrupted(run, meta)
         if meta.get("status") in LIVE and not lost:
             # Written by another process: follow it from where we read.
@@ -866,6 +868,17 @@ class MainWindow(QMainWindow):
             # First launch: docks get room for their previews (resizeDocks needs a laid-out window).
             self._layout_restored = True
             QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _centre_room(self) -> None:
+        """A run is on screen: the bottom dock gives its height back to the curves and lab tabs.
+
+        The Start page's recipe cards are for choosing a run, not for watching one;
+        the Runs list (behind the same tab) is raised and the strip shrinks to its minimum.
+        """
+        if self.start_dock in self.tabifiedDockWidgets(self.runs_dock):
+            self.runs_dock.raise_()
+        if not self.runs_dock.isFloating():
+            self.resizeDocks([self.runs_dock], [self.runs_dock.minimumSizeHint().height()], Qt.Orientation.Vertical)
 
     def _default_dock_sizes(self) -> None:
         if self._compact:
