@@ -227,3 +227,33 @@ def test_run_capabilities_follow_the_code_not_the_old_record(tmp_path):
     assert torch.equal(torch.random.get_rng_state(), state)  # a live run's random stream is untouched
     run.update_meta(data_info={"broken": True})
     assert run_capabilities(out) == []  # falls back to the record when the model cannot be built
+
+
+def test_live_weights_only_when_asked_at_the_preview_cadence_and_equal_to_the_model(tmp_path):
+    """A copy of the whole state dict (EMA included) on request: at once the first time, then with the next grid."""
+    from genstudio.core.events import LiveWeights
+
+    # Nobody asks: no copy at all, however many grids.
+    quiet = [e for e in train(spec(12, sample_every=4, checkpoint_every=0), tmp_path / "quiet") if isinstance(e, LiveWeights)]
+    assert quiet == []
+
+    control = RunControl()
+    control.request_weights()
+    served = []
+    s = RunSpec.create("ddpm", "toy-points", {"steps": 12, "batch_size": 32, "log_every": 1, "sample_every": 4, "checkpoint_every": 1, "keep_last": 0, "eval_every": 0, "preview_every_s": 0, "preview_n": 8}, {"timesteps": 30, "mlp_hidden": 16})
+    for e in train(s, tmp_path / "asked", control):
+        if isinstance(e, LiveWeights):
+            served.append(e)
+            if len(served) < 3:
+                control.request_weights()  # as a visible panel does after each load
+    # Step 1: asked before the first grid, served at once; then only with the grids of steps 4 and 8 (never the last step).
+    assert [e.step for e in served] == [1, 4, 8]
+    run = RunFolder(tmp_path / "asked")
+    for e in served:
+        _, on_disk, _ = run.load_checkpoint(e.step, with_state=False)
+        assert set(e.weights) == set(on_disk)
+        assert any(k.startswith("ema.") for k in e.weights)  # the EMA copy the samples come from is in it
+        for k, v in on_disk.items():
+            assert e.weights[k].device.type == "cpu"
+            assert torch.equal(e.weights[k], v), k  # a copy: later steps did not change it
+    assert not control.weights_requested()

@@ -75,7 +75,9 @@ class DiffusionPanel(CheckpointPanel):
         self.schedule_view.set_schedule(process.schedule)
         self.schedule_view.set_t(self.forward.slider.value())
         self.process_text = f"no model yet: the forward process of a {what}"
-        self.status.setText(self.process_text + ("" if self.context.run_dir is not None else "; train or open a run to look inside its model"))
+        if self.context.run_dir is None:
+            self.no_run_text = f"{self.process_text}; train or open a run to look inside its model"
+        self.status.setText(self.process_text if self.context.run_dir is not None else self.no_run_text)
 
     def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], Any]:
         return lambda: load_for_diffusion(run_dir, snapshot)
