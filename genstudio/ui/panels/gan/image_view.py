@@ -97,9 +97,8 @@ class AdversarialImageView(QWidget):
         losses.addWidget(self.loss_plots["d_loss"])
         losses.addWidget(self.loss_plots["g_loss"])
         top = QHBoxLayout()
-        # The histograms are the point of the tab: they get the larger share (the strips are a few small samples).
-        top.addWidget(self.hist, 3)
-        top.addLayout(strips, 2)
+        top.addWidget(self.hist, 1)
+        top.addLayout(strips, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top, 3)
