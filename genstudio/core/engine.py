@@ -138,13 +138,12 @@ class _Steps:
         self.state = state
         self.batches = state.train_ds.batches(rc.batch_size, rc.seed, state.start_step, rank=dctx.rank, world_size=dctx.world_size)
         sp = run_speedups(state.spec, state.model, state.device)
-        self.to_layout, self.context = speedmod.batch_transform(sp), speedmod.step_context(sp, state.device)
+        self.to_layout = speedmod.batch_transform(sp)  # autocast lives inside the model's forward (speedups.apply)
 
     def take_one(self) -> None:
         s = self.state
         batch = self.to_layout(next(self.batches).to(s.device))
-        with self.context():
-            values = s.model.train_step(batch)
+        values = s.model.train_step(batch)
         for k, v in values.items():
             if not math.isfinite(v):
                 raise NonFiniteError(k, s.step + 1)

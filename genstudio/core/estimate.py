@@ -48,10 +48,7 @@ def measure_step(spec: RunSpec, dataset, cancel: threading.Event | None = None, 
     """
     from . import speedups as speedmod
     from .device import resolve_device
-    try:
-        from .loading import build_model, run_speedups
-    except ImportError:  # before the engine's set-up moved to core/loading.py
-        from .engine import build_model, run_speedups
+    from .loading import build_model, run_speedups
 
     def check() -> None:
         if cancel is not None and cancel.is_set():
@@ -62,21 +59,20 @@ def measure_step(spec: RunSpec, dataset, cancel: threading.Event | None = None, 
     check()
     sp = run_speedups(spec, model, device)
     speedmod.apply(model, sp)
-    to_layout, step_context = speedmod.batch_transform(sp), speedmod.step_context(sp, device)
+    to_layout = speedmod.batch_transform(sp)
     model.train()
 
     def timed(batch_size: int, n: int) -> float:
         """Mean seconds of ``n`` steps at ``batch_size`` (stops early once the budget is spent)."""
         batches = dataset.batches(batch_size, spec.run.seed)
-        with step_context():  # warm-up: a new shape's first step pays for allocations and kernel selection
-            model.train_step(to_layout(next(batches).to(device)))
+        # warm-up: a new shape's first step pays for allocations and kernel selection
+        model.train_step(to_layout(next(batches).to(device)))
         spent, done = 0.0, 0
         while done < n and (done == 0 or spent < budget_s):
             check()
             batch = to_layout(next(batches).to(device))
             t0 = time.perf_counter()
-            with step_context():
-                model.train_step(batch)
+            model.train_step(batch)
             if device.type == "cuda":
                 import torch
 

@@ -138,13 +138,3 @@ def batch_transform(speedups: Speedups) -> Callable[[Batch], Batch]:
         return b
 
     return to_channels_last
-
-
-def step_context(speedups: Speedups, device: torch.device) -> Callable[[], ContextManager[Any]]:
-    """A context that does nothing, kept for callers that still wrap ``train_step`` in it.
-
-    Autocast now wraps only the forward pass and loss, inside each model
-    (:func:`apply` sets it); wrapping the whole step would put backward and the
-    optimiser step under autocast too. Callers can drop the ``with``.
-    """
-    return contextlib.nullcontext

@@ -307,9 +307,18 @@ def test_autocast_check_rejects_autocast_around_the_whole_step(tmp_path, monkeyp
 
     from genstudio.core import speedups
 
-    def whole_step(sp, device):
-        return lambda: _torch.autocast(device_type=device.type, dtype=_torch.bfloat16)
+    real_apply = speedups.apply
 
-    monkeypatch.setattr(speedups, "step_context", whole_step)
+    def apply_around_whole_step(model, sp):
+        real_apply(model, sp)
+        inner = model.train_step
+
+        def train_step(batch):
+            with _torch.autocast(device_type="cpu", dtype=_torch.bfloat16):
+                return inner(batch)
+
+        model.train_step = train_step
+
+    monkeypatch.setattr(speedups, "apply", apply_around_whole_step)
     _, _, _, autocast_in = train_rows_and_autocast("gan", "points", "bf16", tmp_path / "whole")
     assert autocast_in == {"backward", "optimizer step"}
