@@ -251,10 +251,6 @@ class QualityTracker:
         self.reference: ImageReference | PointsReference | None = None
 
     @property
-    def supported(self) -> bool:
-        return self.kind in ("image", "points")
-
-    @property
     def ready(self) -> bool:
         return self.reference is not None
 
