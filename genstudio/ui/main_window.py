@@ -167,8 +167,8 @@ class MainWindow(QMainWindow):
     def _fit_to_screen(self) -> None:
         """Open at a size that fits the screen the window is on (a 1366x768 laptop included).
 
-        1500x950 is the comfortable size; on a smaller screen the window takes the
-        screen's available area less a margin for the frame, and the panels scroll
+        At least 1500x950 and 92 % of a larger screen; on a smaller screen the window
+        takes the available area less a margin for the frame, and the panels scroll
         or elide instead of pushing the window past the screen.
         """
         screen = self.screen() or QApplication.primaryScreen()
@@ -176,7 +176,9 @@ class MainWindow(QMainWindow):
             self.resize(1500, 950)
             return
         avail = screen.availableGeometry()
-        w, h = min(1500, avail.width() - 16), min(950, avail.height() - 40)
+        # A large screen gives the window most of itself (the centre needs the width); a small one all of it.
+        w = min(max(1500, int(avail.width() * 0.92)), avail.width() - 16)
+        h = min(max(950, int(avail.height() * 0.92)), avail.height() - 40)
         self.resize(max(640, w), max(480, h))
         self.move(avail.x() + (avail.width() - self.width()) // 2, avail.y() + max(0, (avail.height() - self.height() - 30) // 2))
 
