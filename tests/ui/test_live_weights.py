@@ -138,3 +138,28 @@ def test_live_run_before_its_first_weights_shows_its_own_schedule(qtbot, tmp_pat
     events.close()
     panel.shutdown()
     panel.close()
+
+
+def test_latent_tab_shows_the_live_model_before_the_first_checkpoint(window, qtbot):
+    from genstudio.ui.panels.latent.panel import LatentExplorerPanel
+
+    window.dataset_panel.options_form.set_values({"n_points": 500})
+    window.dataset_panel.select("moons")
+    window.model_panel.select("vae")
+    window.model_panel.run_form.set_values(
+        {"steps": 100_000, "batch_size": 32, "log_every": 1, "sample_every": 5, "eval_every": 0, "preview_n": 16, **NO_CHECKPOINTS}
+    )
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
+    qtbot.waitUntil(window.act_train.isEnabled, timeout=5_000)
+    assert window.start_training()
+    tabs = window.training_view.tabs
+    titles = lambda: [tabs.tabText(i) for i in range(tabs.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: any(isinstance(w, LatentExplorerPanel) for w in window.training_view.panel_widgets), timeout=30_000)
+    panel = next(w for w in window.training_view.panel_widgets if isinstance(w, LatentExplorerPanel))
+    tabs.setCurrentIndex(next(i for i, t in enumerate(titles()) if tabs.widget(i).isAncestorOf(panel) or tabs.widget(i) is panel))
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=60_000)
+    live, step = panel.weights_shown
+    assert live and panel.data.step == step and f"live weights, step {step:,}" in panel.status.text()
+    assert RunFolder(window.shown_run).newest_complete_checkpoint() is None
+    window.stop_training()
+    qtbot.waitUntil(lambda: window.session is None, timeout=60_000)
