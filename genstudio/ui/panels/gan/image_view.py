@@ -97,6 +97,8 @@ class AdversarialImageView(QWidget):
         losses.addWidget(self.loss_plots["d_loss"])
         losses.addWidget(self.loss_plots["g_loss"])
         top = QHBoxLayout()
+        # The strips' size hints (320 px images) would otherwise squeeze the histograms to ~70 px on a laptop.
+        self.hist.setMinimumWidth(340)
         top.addWidget(self.hist, 1)
         top.addLayout(strips, 1)
         lay = QVBoxLayout(self)
