@@ -82,8 +82,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from . import model as _model
 from .config import ConfigError
 from .events import Event, Finished, RunStarted
+from .model import NonFiniteError
 from .runs import RunError, RunFolder
 
 #: Set to a folder to make every rank append a checksum of its parameters after
@@ -125,8 +127,6 @@ class FailureReport:
             return RankFailed(f"rank {self.rank} {self.status} before training started: {self.message}")
         at = self.step + 1  # ``step`` counts the steps done: the fault came in the next one
         if self.status == "diverged" and self.term:
-            from .model import NonFiniteError  # here: core.model imports this module
-
             e = NonFiniteError(self.term, at)
             e.args = (f"on rank {self.rank}, '{self.term}' became non-finite (NaN or inf); try a lower learning rate",)
             return e
@@ -342,7 +342,7 @@ def shutdown(error: BaseException | None = None) -> bool:
     joining gloo's threads. Returns False when this rank or a peer failed, so
     the exit code can say so.
     """
-    global _context, grad_sync
+    global _context
     ctx = _context
     ok = True
     try:
@@ -355,7 +355,7 @@ def shutdown(error: BaseException | None = None) -> bool:
                 if ctx.peer_failure is None:  # the run went wrong here, not because a peer left
                     _report_own_failure(ctx, final, error)
     finally:
-        grad_sync = None
+        _model.gradient_sync = None
         _context = SINGLE
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
@@ -422,13 +422,9 @@ def _collective(fn, *args: Any, **kwargs: Any) -> Any:
 
 # -- gradients ------------------------------------------------------------------------------
 
-#: Called by ``core.model.optimizer_step`` between backward and step; None with one process.
-grad_sync = None
-
-
 def _set_gradient_hook(ctx: DistContext) -> None:
-    global grad_sync
-    grad_sync = average_gradients if ctx.active else None
+    # ``core.model.optimizer_step`` calls it between backward and step.
+    _model.gradient_sync = average_gradients if ctx.active else None
 
 
 def average_gradients(optimizer: torch.optim.Optimizer) -> None:

@@ -22,7 +22,6 @@ from typing import Any, Callable, ClassVar, ContextManager, Iterable
 import torch
 from torch import nn
 
-from . import distributed as _distributed
 from .data_types import Batch, DataInfo, DataKind
 
 
@@ -165,6 +164,12 @@ def check_weights_finite(state: dict[str, torch.Tensor]) -> None:
         raise NonFiniteError(f"weights ({bad})")
 
 
+#: Set by ``core.distributed`` under torchrun (average the gradients over ranks); None with one
+#: process, so ``optimizer_step`` pays one None check. It lives here, not there, so that this
+#: module imports nothing from the distributed code that imports it.
+gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None
+
+
 def optimizer_step(
     loss: torch.Tensor,
     optimizer: torch.optim.Optimizer,
@@ -184,8 +189,8 @@ def optimizer_step(
         raise NonFiniteError(name)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if _distributed.grad_sync is not None:  # torchrun, several processes: average over ranks before check, clip, step
-        _distributed.grad_sync(optimizer)
+    if gradient_sync is not None:  # torchrun, several processes: average over ranks before check, clip, step
+        gradient_sync(optimizer)
     count = getattr(optimizer, "_genstudio_steps", 0)
     optimizer._genstudio_steps = count + 1  # type: ignore[attr-defined]
     grad_norm = None

@@ -14,13 +14,13 @@ from .decoded_view import DecodedView
 from .lazy_tab import LazyTab
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 
 class ClassTab(LazyTab):
     """Class by latent sample: row k decodes every latent with class k; a column keeps the style."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.seed = QSpinBox()

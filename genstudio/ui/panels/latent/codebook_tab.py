@@ -15,13 +15,13 @@ from ..controls import tool_row
 from .decoded_view import DecodedView
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 
 class CodebookTab(QWidget):
     """VQ-VAE: code usage histogram, the code map of an example, decoding after edits."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.hist = pg.PlotWidget(title="Code usage over the validation examples")

@@ -18,13 +18,13 @@ from .decoded_view import DecodedView
 from .lazy_tab import LazyTab
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 
 class InterpolationTab(LazyTab):
     """Between two examples (or seeds), linear or slerp, in N frames; Export GIF."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.a_spin, self.b_spin = QSpinBox(), QSpinBox()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 
 class LazyTab(QWidget):
@@ -17,7 +17,7 @@ class LazyTab(QWidget):
     traversal rows of tabs nobody is looking at.
     """
 
-    panel: LatentExplorerPanel
+    panel: LatentSession
 
     def __init__(self) -> None:
         super().__init__()

@@ -13,13 +13,13 @@ from .decoded_view import DecodedView
 from .lazy_tab import LazyTab
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 
 class ManifoldTab(LazyTab):
     """Decodes over a grid of two latent dimensions, the others held at the current point."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.dim_x, self.dim_y = QComboBox(), QComboBox()

@@ -17,7 +17,7 @@ from ..latent_math import class_label_positions, project
 from .decoded_view import DecodedView
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 PICK_PIXELS = 6.0  # a click within this many pixels of a point picks that example
 
@@ -25,7 +25,7 @@ PICK_PIXELS = 6.0  # a click within this many pixels of a point picks that examp
 class MapTab(QWidget):
     """Scatter of the projected latents; hover shows the example, a click decodes there."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.method = QComboBox()
@@ -117,7 +117,7 @@ class MapTab(QWidget):
         d.projection = proj  # type: ignore[assignment]
         self.marker.clear()
         self.refresh(True)
-        self.panel._update_status()
+        self.panel.update_status()
 
     def busy(self) -> bool:
         return self.job.busy()
@@ -156,7 +156,7 @@ class MapTab(QWidget):
         self.decoded.show_decodes(self.panel.decode(z[None]))
         self.click_label.setText(f"Decoded {what} at ({x:.2f}, {y:.2f}) in {self.panel.last_decode_ms:.1f} ms")
         self.panel.set_current(z)
-        self.panel._update_status()
+        self.panel.update_status()
         return z
 
     def _scene_moved(self, scene_pos) -> None:

@@ -98,7 +98,7 @@ class LatentExplorerPanel(CheckpointPanel):
         self._show_optional_tab(self.class_tab, "Classes", conditional)
         self._show_optional_tab(self.codebook_tab, "Codebook", hasattr(data.model, "decode_codes"))
         self.tabs.setEnabled(True)
-        self._update_status()
+        self.update_status()
         for tab in (self.map_tab, self.manifold_tab, self.traversal_tab, self.interp_tab, self.class_tab, self.codebook_tab):
             if self.tabs.indexOf(tab) >= 0:
                 tab.refresh(first)
@@ -111,7 +111,7 @@ class LatentExplorerPanel(CheckpointPanel):
         elif not show and i >= 0:
             self.tabs.removeTab(i)
 
-    def _update_status(self) -> None:
+    def update_status(self) -> None:
         d = self.data
         if d is None:
             return

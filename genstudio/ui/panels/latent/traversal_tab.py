@@ -14,7 +14,7 @@ from .decoded_view import DecodedView
 from .lazy_tab import LazyTab
 
 if TYPE_CHECKING:
-    from .panel import LatentExplorerPanel
+    from .session import LatentSession
 
 MAX_SLIDERS = 10  # traversal sliders shown (the top-ranked dimensions)
 TRAVERSAL_ROWS = 8  # dimensions in the traversal row image
@@ -25,7 +25,7 @@ SLIDER_TICKS = 200  # slider resolution over a dimension's range
 class TraversalTab(LazyTab):
     """Sliders for the top-ranked dimensions with a live decode, and rows of decodes across each range."""
 
-    def __init__(self, panel: LatentExplorerPanel):
+    def __init__(self, panel: LatentSession):
         super().__init__()
         self.panel = panel
         self.sliders: list[tuple[int, QSlider, QLabel]] = []
