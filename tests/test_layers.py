@@ -123,3 +123,67 @@ def test_a_forbidden_import_is_caught(module, source):
 )
 def test_an_allowed_import_passes(module, source):
     assert not violations(source, module), source
+
+
+# -- no circles ---------------------------------------------------------------------------------
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (a package's ``__init__``, its public face, left out)."""
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        deps = set()
+        for _, name in imported_modules(path.read_text(), mod, path.name == "__init__.py"):
+            while name and name not in files:  # ``from .x import Name``: the module is the longest known prefix
+                name = name.rpartition(".")[0]
+            if name and name != mod and files[name].name != "__init__.py":
+                deps.add(name)
+        graph[mod] = deps
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    # Type-only imports count too: a tab typed against the panel that imports it is still a circle.
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
