@@ -132,7 +132,7 @@ def test_the_estimate_appears_and_is_replaced_when_the_form_changes(window, qtbo
 def test_an_alarm_marks_its_settings_and_clears_when_its_cause_clears(window):
     from genstudio.core.alarms import WIN_LOGS, AlarmMonitor
     from genstudio.core.events import Metrics, Notice
-    from genstudio.ui.main_window import _alarm_subject
+    from genstudio.ui.alarm_banner import _alarm_subject
 
     mp = window.model_panel
     mp.select("gan")

@@ -110,17 +110,17 @@ def test_bad_input_before_start_is_a_message(window, qtbot, errors, tmp_path):
     fast_points_run(window, qtbot)
     window.model_panel.model_form.set_values({"hidden": 4})
     # A run folder that already exists makes the engine refuse before the first event.
-    from genstudio.ui import main_window
+    from genstudio.ui import run_controller
 
     target = tmp_path / "runs" / "taken"
     target.mkdir(parents=True)
     (target / "x").write_text("x")
-    orig = main_window.new_run_dir
-    main_window.new_run_dir = lambda *a: target
+    orig = run_controller.new_run_dir
+    run_controller.new_run_dir = lambda *a: target
     try:
         window.start_training()
     finally:
-        main_window.new_run_dir = orig
+        run_controller.new_run_dir = orig
     qtbot.waitUntil(lambda: window.session is None, timeout=20_000)
     assert errors and "already exists" in errors[0][1]
     assert window.act_train.isEnabled()

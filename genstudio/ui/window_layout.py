@@ -1,0 +1,155 @@
+"""The window's docks and geometry: fitting the screen, the compact dock column, dock sizes, the theme, saved state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDockWidget, QScrollArea, QWidget
+
+from genstudio.core.recipes import load_recipes
+
+from .theme import apply_theme
+
+SETTINGS_VERSION = 1
+
+
+def _scrolled(w: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(w.minimumSizeHint().width() + 20)
+    area.setWidget(w)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class WindowLayoutMixin:
+    """Docks, geometry and saved state of MainWindow (a mixin: it uses the window's docks and panels)."""
+
+    #: Below this screen width the Data and Model docks share one column (tabbed), so the centre
+    #: (curves, samples, lab tabs) keeps about 900 px on a 1366x768 laptop instead of 630.
+    COMPACT_BELOW = 1600
+
+    def _compact_docks(self) -> bool:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None or screen.availableGeometry().width() >= self.COMPACT_BELOW:
+            return False
+        self.tabifyDockWidget(self.data_dock, self.model_dock)
+        self.data_dock.raise_()
+        return True
+
+    def _fit_to_screen(self) -> None:
+        """Open at a size that fits the screen the window is on (a 1366x768 laptop included).
+
+        At least 1500x950 and 92 % of a larger screen; on a smaller screen the window
+        takes the available area less a margin for the frame, and the panels scroll
+        or elide instead of pushing the window past the screen.
+        """
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1500, 950)
+            return
+        avail = screen.availableGeometry()
+        # A large screen gives the window most of itself (the centre needs the width); a small one all of it.
+        w = min(max(1500, int(avail.width() * 0.92)), avail.width() - 16)
+        h = min(max(950, int(avail.height() * 0.92)), avail.height() - 40)
+        self.resize(max(640, w), max(480, h))
+        self.move(avail.x() + (avail.width() - self.width()) // 2, avail.y() + max(0, (avail.height() - self.height() - 30) // 2))
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(name)
+        d.setWidget(widget)
+        d.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, d)
+        return d
+
+    def _reset_layout(self) -> None:
+        self.restoreState(self._default_state, SETTINGS_VERSION)
+        for d in (self.data_dock, self.model_dock, self.runs_dock, self.start_dock):
+            d.show()
+        self._default_dock_sizes()
+
+    # -- theme ----------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        self.theme = apply_theme(app, name)
+        if self.theme in self.theme_actions:
+            self.theme_actions[self.theme].setChecked(True)
+        self.training_view.curves.restyle()
+        self.training_view.samples.restyle()
+        from .widgets import style_plot
+
+        style_plot(self.dataset_panel.scatter)
+        style_plot(self.dataset_panel.histogram)
+        if self.compare_dock is not None:
+            self.compare_dock.widget().restyle()
+
+    # -- saved state -------------------------------------------------------------------------------
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        s.setValue("window/theme", self.theme)
+        s.setValue("curves/smoothing", self.training_view.curves.smoothing.value())
+        s.setValue("curves/log_y", self.training_view.curves.log_y.isChecked())
+        self.dataset_panel.save_settings(s)
+        self.model_panel.save_settings(s)
+        self.runs_browser.save_settings(s)
+        s.sync()
+
+    def restore_settings(self, runs_root_given: bool = False) -> None:
+        s = self.settings
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self._layout_restored = self.restoreState(state, SETTINGS_VERSION)
+        self.set_theme(str(s.value("window/theme", "light")))
+        try:
+            self.training_view.curves.smoothing.setValue(int(s.value("curves/smoothing", 60)))
+        except (TypeError, ValueError):
+            pass
+        self.training_view.curves.log_y.setChecked(str(s.value("curves/log_y", "false")).lower() == "true")
+        if not runs_root_given:
+            self.runs_browser.restore_settings(s)
+        had_model = self.model_panel.restore_settings(s, dataset_id=str(s.value("dataset/id", "") or ""))
+        had_data = self.dataset_panel.restore_settings(s)
+        if not had_model and not had_data:
+            # The first launch: a recipe that trains in minutes (recipes.toml's first_launch), and the Start page in front.
+            first = load_recipes().first()
+            if first is not None:
+                self.apply_recipe(first)
+                self._pending_tab = None  # the first launch stays on Training until the user asks
+            self.start_dock.raise_()
+        elif not had_data:
+            self.dataset_panel.reload()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._layout_restored:
+            # First launch: docks get room for their previews (resizeDocks needs a laid-out window).
+            self._layout_restored = True
+            QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _centre_room(self) -> None:
+        """A run is on screen: the bottom dock gives its height back to the curves and lab tabs.
+
+        The Start page's recipe cards are for choosing a run, not for watching one;
+        the Runs list (behind the same tab) is raised and the strip shrinks to its minimum.
+        """
+        if self.start_dock in self.tabifiedDockWidgets(self.runs_dock):
+            self.runs_dock.raise_()
+        if not self.runs_dock.isFloating():
+            self.resizeDocks([self.runs_dock], [self.runs_dock.minimumSizeHint().height()], Qt.Orientation.Vertical)
+
+    def _default_dock_sizes(self) -> None:
+        if self._compact:
+            self.resizeDocks([self.data_dock], [400], Qt.Orientation.Horizontal)
+        else:
+            self.resizeDocks([self.data_dock, self.model_dock], [380, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.runs_dock], [160], Qt.Orientation.Vertical)
