@@ -32,7 +32,8 @@ from .model_panel import ModelPanel
 from .recipe_start import RecipeStartMixin
 from .run_controller import RunControllerMixin
 from .run_viewer import RunViewerMixin
-from .runs_browser import RunFollower, RunsBrowser
+from .run_follower import RunFollower
+from .runs_browser import RunsBrowser
 from .start_page import StartPage
 from .status_bar import StudioStatusBar
 from .training_view import TrainingView

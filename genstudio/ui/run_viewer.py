@@ -13,7 +13,8 @@ from genstudio.core.loading import run_capabilities
 from genstudio.core.runs import RunError, RunFolder
 
 from .panels import PanelContext
-from .runs_browser import LIVE, RunFollower, interrupted, run_problems
+from .run_follower import RunFollower
+from .runs_browser import LIVE, interrupted, run_problems
 from .samples_view import Frame
 
 RESUMABLE = ("stopped", "diverged", "failed", "completed", "paused")
