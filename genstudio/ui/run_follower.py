@@ -42,13 +42,7 @@ class RunFollower(QObject):
         self._timer.stop()
 
     def poll(self) -> None:
-        recs, self.offset = self.run.read_metrics(self.offset)
-        if recs:
-            self.records.emit(recs)
-        for step, path in self.run.sample_grids():
-            if step not in self._grids_seen:
-                self._grids_seen.add(step)
-                self.grid.emit(step, str(path))
+        self._emit_new()
         if self._read_meta():
             return
         if self.last_meta.get("status") in LIVE and self.run.writer() is None:
@@ -79,6 +73,10 @@ class RunFollower(QObject):
 
     def poll_remaining(self) -> None:
         """The last records and grids, written before the final meta.json that ended the run."""
+        self._emit_new()
+
+    def _emit_new(self) -> None:
+        """Emit the metric records and sample grids written since the last read."""
         recs, self.offset = self.run.read_metrics(self.offset)
         if recs:
             self.records.emit(recs)
