@@ -9,13 +9,12 @@ A field declared with ``kind="run"`` (the path of a run folder, e.g. the
 autoencoder of ``ldm``) is a combo of the finished runs under the runs root
 whose model it accepts and whose data has the current dataset's shape, plus
 "Browse…" for any folder; the chosen run is checked on disk (model, a
-checkpoint, the data shape) and the reason shown when it does not fit.
+checkpoint, the data shape) and the reason shown when it does not fit
+(those checks live in :mod:`genstudio.ui.run_field`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 from PySide6.QtCore import Qt, Signal
@@ -33,108 +32,13 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.core.config import ConfigError, ParamSpec, coerce, specs
-from genstudio.core.runs import RunError, RunFolder, list_runs
+
+from .run_field import BROWSE, RunCombo, RunContext, run_choices, run_problem, shape_text
 
 INVALID_STYLE = "border: 1px solid #d64541; background: rgba(214, 69, 65, 40);"
 #: A label an alarm points at ("try fewer d_steps"): marked until the form is rebuilt.
 REVEALED_STYLE = "background: rgba(240, 180, 40, 90); font-weight: bold; border-radius: 2px;"
 INT_LIMIT = 2**31 - 1
-#: Statuses of a run whose weights are final: what a run field offers.
-FINISHED = ("completed", "stopped")
-#: The data of the last item of a run combo: opens a folder dialog.
-BROWSE = "\x00browse"
-
-
-# -- fields that name a run folder ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a run field checks against: the runs folder, and the dataset the form's model will train on."""
-
-    root: Path | None = None
-    dataset: str = ""
-    shape: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class RunChoice:
-    path: str
-    model: str
-    dataset: str
-    shape: tuple[int, ...] | None
-    step: int
-    status: str
-
-    @property
-    def label(self) -> str:
-        return f"{Path(self.path).name} · {self.model} on {self.dataset}, step {self.step:,}"
-
-
-def _shape_text(shape: tuple[int, ...] | None) -> str:
-    return " x ".join(str(v) for v in shape) if shape else "?"
-
-
-def _run_facts(path: str | Path) -> RunChoice:
-    """Model, dataset, data shape, checkpoint and status of a run folder; RunError when it is not one."""
-    run = RunFolder(path)
-    if not run.path.is_dir():
-        raise RunError(f"'{path}' does not exist")
-    if not run.exists():
-        raise RunError(f"'{path}' is not a run folder (it has no config.toml and meta.json)")
-    meta = run.meta
-    info = meta.get("data_info") or {}
-    shape = tuple(int(v) for v in info["shape"]) if info.get("shape") else None
-    step = run.latest_checkpoint()
-    return RunChoice(str(run.path), str(meta.get("model", "?")), str(meta.get("dataset", "?")), shape, -1 if step is None else step, str(meta.get("status", "?")))
-
-
-def run_choices(root: str | Path | None, accepts: Iterable[str] | None, shape: tuple[int, ...] | None = None) -> list[RunChoice]:
-    """Finished runs under ``root`` of an accepted model, with a checkpoint, on data of ``shape`` (any when None); newest first."""
-    if root is None:
-        return []
-    wanted = set(accepts) if accepts is not None else None
-    out = []
-    for run in list_runs(root):
-        try:
-            c = _run_facts(run.path)
-        except RunError:
-            continue  # a broken folder is the runs browser's to show, not a choice here
-        if (wanted is None or c.model in wanted) and c.status in FINISHED and c.step >= 0 and (shape is None or c.shape == tuple(shape)):
-            out.append(c)
-    return out
-
-
-def run_problem(spec: ParamSpec, value: str, context: RunContext) -> str | None:
-    """Why the run folder ``value`` cannot fill the run field ``spec`` (None when it can)."""
-    models = ", ".join(spec.accepts) if spec.accepts else "a trained model"
-    if not value:
-        return f"setting '{spec.name}' needs a run: choose a finished run of {models} (train one first if the list is empty)"
-    try:
-        c = _run_facts(value)
-    except RunError as e:
-        return f"setting '{spec.name}': {e}"
-    if spec.accepts is not None and c.model not in spec.accepts:
-        return f"setting '{spec.name}': '{Path(value).name}' is a {c.model} run; choose a run of {models}"
-    if c.step < 0:
-        return f"setting '{spec.name}': '{Path(value).name}' has no checkpoint yet; let it train until it saves one"
-    if context.shape is not None and c.shape is not None and c.shape != tuple(context.shape):
-        here = f"{context.dataset} ({_shape_text(context.shape)})" if context.dataset else _shape_text(context.shape)
-        return (
-            f"setting '{spec.name}': '{Path(value).name}' was trained on {c.dataset} ({_shape_text(c.shape)}), "
-            f"but this run's data is {here}; choose a run on data of this shape, or train one"
-        )
-    return None
-
-
-class RunCombo(QComboBox):
-    """A combo that re-reads the runs folder each time its list opens (a run may have finished meanwhile)."""
-
-    aboutToShow = Signal()
-
-    def showPopup(self) -> None:  # noqa: N802 - Qt's name
-        self.aboutToShow.emit()
-        super().showPopup()
 
 
 def format_value(spec: ParamSpec, value: Any) -> str:
@@ -227,7 +131,7 @@ class ConfigField:
         w.addItem("(choose a run)", "")
         for c in run_choices(self.context.root, self.spec.accepts, self.context.shape):
             w.addItem(c.label, c.path)
-            w.setItemData(w.count() - 1, f"{c.path}\n{c.model} on {c.dataset} ({_shape_text(c.shape)}), {c.status}, checkpoint at step {c.step:,}", Qt.ItemDataRole.ToolTipRole)
+            w.setItemData(w.count() - 1, f"{c.path}\n{c.model} on {c.dataset} ({shape_text(c.shape)}), {c.status}, checkpoint at step {c.step:,}", Qt.ItemDataRole.ToolTipRole)
         if value and w.findData(value) < 0:
             w.addItem(value, value)
         w.addItem("Browse…", BROWSE)

@@ -26,7 +26,8 @@ from genstudio.core.recipes import Recipe, flagship, load_recipes
 from genstudio.core.resources import resource_path
 from genstudio.core.spec import RunConfig
 
-from .config_form import ConfigForm, RunContext, humanize
+from .config_form import ConfigForm, humanize
+from .run_field import RunContext
 
 PRESET_DIR = resource_path("presets")  # package data: found in a checkout, a wheel or a frozen app
 RUN_BASIC = ("steps", "batch_size", "seed", "device")

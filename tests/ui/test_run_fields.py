@@ -57,7 +57,7 @@ def test_param_marks_run_fields():
 
 
 def test_combo_lists_finished_fitting_runs_and_checks_the_choice(qtbot, runs):
-    from genstudio.ui.config_form import BROWSE, RunContext
+    from genstudio.ui.run_field import BROWSE, RunContext
 
     form, field = ldm_form(qtbot, RunContext(runs["root"], "digits", (1, 8, 8)))
     combo = field.widget
@@ -91,7 +91,7 @@ def test_combo_lists_finished_fitting_runs_and_checks_the_choice(qtbot, runs):
 
 def test_browse_picks_any_folder_and_cancel_keeps_the_choice(qtbot, runs, monkeypatch):
     from genstudio.ui import config_form
-    from genstudio.ui.config_form import RunContext
+    from genstudio.ui.run_field import RunContext
 
     form, field = ldm_form(qtbot, RunContext(runs["root"], "digits", (1, 8, 8)))
     combo = field.widget
