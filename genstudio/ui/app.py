@@ -116,6 +116,24 @@ def close_on_signals(app: Any, win: Any, signals: tuple[int, ...] = (signal.SIGT
     app._genstudio_signal_wakeup = (rsock, wsock, notifier)  # kept alive as long as the application
 
 
+def discard_window(win: Any) -> None:
+    """Close a window that will never be shown, after the work it started on the thread pool.
+
+    The window starts loading its dataset (and timing a few steps) on Qt's
+    global thread pool as soon as it is built. Returning from ``main`` with
+    that work still running lets the interpreter shut down under a pool
+    thread that runs Python and emits into the window: the process then dies
+    of SIGSEGV after printing its one-line error, instead of exiting with 2.
+    """
+    from PySide6.QtCore import QThreadPool
+
+    win.estimator.cancel()
+    win.shutdown()
+    QThreadPool.globalInstance().waitForDone(60_000)
+    win.close()
+    win.deleteLater()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -152,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             apply_settings(win, args.set)
         except ConfigError as e:
             print(f"genstudio: {e}", file=sys.stderr)
+            discard_window(win)
             return 2
     if args.open_run:
         win.open_run(args.open_run)

@@ -235,3 +235,16 @@ def test_close_the_moment_train_is_pressed(window, qtbot, qtlog):
     run = RunFolder(run_dir)
     meta = run.meta
     assert meta["status"] == "stopped" and run.latest_checkpoint() == meta["step"], meta
+
+
+def test_a_refused_setting_leaves_no_background_work_running(qtbot, tmp_path, monkeypatch):
+    # The window built before the bad --set was found had started loading its data on the thread
+    # pool; returning with that work still running let the process die of SIGSEGV at exit
+    # (seen once as exit -11 in the child-process test above). Nothing may outlive the refusal.
+    from PySide6.QtCore import QThreadPool
+
+    from genstudio.ui import app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert app.main(["--runs", str(tmp_path / "runs"), "--model", "toy", "--set", "nope=1"]) == 2
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
