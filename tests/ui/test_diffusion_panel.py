@@ -62,10 +62,10 @@ def test_forward_process_scrubs_an_example(qtbot, image_run):
     schedule = panel.model.schedule
     fwd.slider.setValue(0)
     near_clean = fwd.xt_view.image().copy()
-    assert "t = 0" in fwd.readout.text() and "alpha-bar = 0.99" in fwd.readout.text()
+    assert "t = 0" in fwd.readout.full_text() and "alpha-bar = 0.99" in fwd.readout.full_text()
     fwd.slider.setValue(schedule.num_timesteps - 1)
     assert fwd.xt_view.image() != near_clean
-    assert f"SNR = {float(schedule.snr[-1]):.4g}" in fwd.readout.text()
+    assert f"SNR = {float(schedule.snr[-1]):.4g}" in fwd.readout.full_text()
     assert fwd.strip_view.has_image() and fwd.strip_label.text().startswith("x_t at t = 0,")
     # The schedule plots follow the forward slider.
     assert panel.schedule_view.lines[0].value() == schedule.num_timesteps - 1
@@ -75,6 +75,58 @@ def test_forward_process_scrubs_an_example(qtbot, image_run):
     fwd.slider.setValue(0)
     assert fwd.xt_view.image() != near_clean  # and x_t at t = 0 follows the new example
     panel.grab().save(str(image_run / "forward.png"))
+
+
+def _moved_while_scrubbing(qtbot, view, width: int) -> list[str]:
+    """Show ``view`` in a scroll area ``width`` px wide (as the studio shows a panel), scrub t from end to end,
+    and name every visible widget whose geometry changed, and any change of the view's minimum size."""
+    from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(view)
+    qtbot.addWidget(area)
+    area.resize(width, 600)
+    area.show()
+    QApplication.processEvents()
+    view.slider.setValue(0)
+    QApplication.processEvents()
+
+    def layout():
+        shown = {id(w): (type(w).__name__, w.geometry().getRect()) for w in view.findChildren(QWidget) if w.isVisible()}
+        return shown, view.minimumSizeHint().toTuple(), area.horizontalScrollBar().isVisible()
+
+    before = layout()
+    moved: list[str] = []
+    for t in [*range(0, view.slider.maximum(), 7), view.slider.maximum()]:
+        view.slider.setValue(t)
+        QApplication.processEvents()
+        now = layout()
+        moved += [f"t={t}: {now[0][k][0]} {before[0][k][1]} -> {now[0][k][1]}" for k in before[0] if now[0].get(k) != before[0][k]]
+        if now[1:] != before[1:]:
+            moved.append(f"t={t}: minimum size / sideways scroll {before[1:]} -> {now[1:]}")
+    return moved
+
+
+@pytest.mark.parametrize("kind", ["image", "points"])
+def test_scrubbing_the_forward_process_moves_no_widget(qtbot, kind):
+    """The readout's text changes length with t; the layout must not follow it (it jumped under the
+    user's hand in a panel narrower than the text). A label sized by its text is shown failing the check."""
+    from genstudio.ui.panels.diffusion.forward_view import ForwardView
+    from genstudio.ui.panels.diffusion.process_only import process_before_weights
+
+    info = {"kind": "image", "shape": (1, 28, 28)} if kind == "image" else {"kind": "points", "shape": (2,), "extent": (-3, 3, -3, 3)}
+    process, examples, _ = process_before_weights({"model": {"schedule": "cosine", "timesteps": 1000}}, info)
+    for width in (640, 1000):
+        view = ForwardView()
+        view.set_model(process, examples)
+        assert _moved_while_scrubbing(qtbot, view, width) == []
+    # Broken on purpose: a readout that claims the width of its text makes the tab reflow as t moves.
+    view = ForwardView()
+    view.set_model(process, examples)
+    plain_set_text = view.readout.setText
+    view.readout.setText = lambda text: (plain_set_text(text), view.readout.setMinimumWidth(view.readout.fontMetrics().horizontalAdvance(text)))
+    assert _moved_while_scrubbing(qtbot, view, 640)
 
 
 def test_reverse_chain_is_cached_scrubbed_and_exported(qtbot, image_run, tmp_path):
@@ -287,7 +339,7 @@ def test_score_model_shows_langevin_steps_and_sigma_schedule(qtbot, tmp_path):
     rev = panel.reverse
     assert rev.langevin_spin.isVisibleTo(rev) and not rev.sampler_combo.isVisibleTo(rev) and not rev.eta_spin.isVisibleTo(rev)
     assert [title for title, _ in panel.schedule_view.curves] == ["sigma_t", "log SNR_t = -2 log sigma_t"]
-    assert "sigma = " in panel.forward.readout.text()
+    assert "sigma = " in panel.forward.readout.full_text()
     assert not panel.tabs.isTabVisible(panel.tabs.indexOf(panel.nfe_view))  # no DDIM for a score model
     chain = run_chain(qtbot, panel, langevin_spin=2)
     assert chain.num_frames == 5 * 2 + 1 + 1 and chain.nfe == 11

@@ -2,6 +2,12 @@
 
 x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (DDPM eq. 4), a slider
 over t, the quantities at t read out, and a strip of x_t at evenly spaced t.
+
+Scrubbing must not move anything but the pictures: every text that changes
+with t sits in a label whose size does not follow its text (the readout
+elides, with its full text in the tooltip), and the three pictures share the
+width equally whatever their captions, so a long readout at one t cannot widen
+the tab and make the layout jump under the user's hand.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
 
-from ...widgets import ImageView, plot_widget, titled
+from ...widgets import ElidedLabel, ImageView, caption, plot_widget, titled
 from ..diffusion_frames import images_grid, noise_picture
 from ..diffusion_math import forward_readout
 
@@ -39,7 +45,9 @@ class ForwardView(QWidget):
         self.seed_spin.setToolTip("Seed of the noise eps (fixed while t moves, so x_t changes smoothly)")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Timestep t of the forward process")
-        self.readout = QLabel("waiting for the model")
+        # Its text changes length with t: it must not size the tab (it elides instead, full text in the tooltip).
+        self.readout = ElidedLabel("waiting for the model")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.x0_view = ImageView(placeholder="x_0")
@@ -50,10 +58,13 @@ class ForwardView(QWidget):
         images = QWidget()
         grid = QGridLayout(images)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(titled("x_0 (data)", self.x0_view), 0, 0)
-        grid.addWidget(titled("eps (the noise added)", self.noise_view), 0, 1)
-        grid.addWidget(titled("x_t = sqrt(alpha-bar) x_0 + sqrt(1 - alpha-bar) eps", self.xt_view), 0, 2)
-        self.strip_label = QLabel("x_t at t = …")
+        # Captions wrap and the columns stretch alike: the long x_t caption must not make its picture the largest.
+        grid.addWidget(titled("x_0 (data)", self.x0_view, wrap=True), 0, 0)
+        grid.addWidget(titled("eps (the noise added)", self.noise_view, wrap=True), 0, 1)
+        grid.addWidget(titled("x_t = sqrt(alpha-bar) x_0 + sqrt(1 - alpha-bar) eps", self.xt_view, wrap=True), 0, 2)
+        for col in range(3):
+            grid.setColumnStretch(col, 1)
+        self.strip_label = caption("x_t at t = …")
         grid.addWidget(self.strip_label, 1, 0, 1, 3)
         grid.addWidget(self.strip_view, 2, 0, 1, 3)
         grid.setRowStretch(0, 3)
