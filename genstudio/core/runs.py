@@ -612,3 +612,41 @@ def list_runs(root: str | Path | None = None) -> list[RunFolder]:
             return 0.0
 
     return sorted(found, key=created, reverse=True)
+
+
+#: meta.json statuses of a run that may still be training (or was killed while it did).
+LIVE = ("running", "paused", "created")
+
+
+def last_progress(metrics_path: Path, tail_bytes: int = 16384) -> tuple[int, float] | None:
+    """(step, elapsed seconds) of the last complete training record in metrics.jsonl, reading only its tail.
+
+    meta.json of a live run changes only at checkpoints and pauses, so its step
+    and wall time lag (a fresh run reads "0 / 2,000", "0:00" for minutes); the
+    metrics file gets a line every ``log_every`` steps. The runs browser and
+    Compare runs both read a live run's progress here.
+    """
+    try:
+        with open(metrics_path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - tail_bytes))
+            chunk = f.read()
+    except OSError:
+        return None
+    lines = chunk.split(b"\n")
+    if size > tail_bytes:
+        lines = lines[1:]  # the first one is cut
+    if lines and chunk and not chunk.endswith(b"\n"):
+        lines = lines[:-1]  # half-written by the training thread
+    for line in reversed(lines):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and r.get("split", "train") == "train" and "step" in r:
+            try:
+                return int(r["step"]), float(r.get("elapsed_s") or 0.0)
+            except (TypeError, ValueError):
+                continue
+    return None

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from genstudio.core.runs import RunError, RunFolder, list_runs
+from genstudio.core.runs import LIVE, RunError, RunFolder, last_progress, list_runs
 
 EVALS_FILE = "evals.jsonl"
 
@@ -241,6 +241,11 @@ class RowCache:
         row.step = _int_or_none(meta.get("step"))
         row.total_steps = _int_or_none(meta.get("total_steps"))
         row.wall_time_s = _number(meta.get("wall_time_s"))
+        if row.status in LIVE:
+            # meta.json of a live run is written at checkpoints and pauses: the metrics log is newer.
+            live = last_progress(run.metrics_path)
+            if live is not None and live[0] >= (row.step or 0):
+                row.step, row.wall_time_s = live
         row.device = str(meta.get("device", ""))
         row.num_params = _int_or_none(meta.get("num_params"))
         row.created = _number(meta.get("created")) or 0.0

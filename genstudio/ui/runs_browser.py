@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from genstudio.core.runs import RunError, RunFolder, default_runs_root, list_runs
+from genstudio.core.runs import LIVE, RunError, RunFolder, default_runs_root, last_progress, list_runs
 
 from .status_bar import format_duration
 
@@ -40,7 +40,6 @@ STATUS_COLORS = {
     "diverged": "#d68a00", "failed": "#d64541", "interrupted": "#d68a00",
 }  # fmt: skip
 THUMB = 40
-LIVE = ("running", "paused", "created")
 
 
 def interrupted(run: RunFolder, meta: dict) -> bool:
@@ -87,38 +86,6 @@ def _torn_last_line(path: Path) -> bool:
             return f.read(1) != b"\n"
     except OSError:
         return False
-
-
-def last_progress(metrics_path: Path, tail_bytes: int = 16384) -> tuple[int, float] | None:
-    """(step, elapsed seconds) of the last complete training record in metrics.jsonl, reading only its tail.
-
-    meta.json of a live run changes only at checkpoints and pauses, so its step
-    and wall time lag (a fresh run reads "0 / 2,000", "0:00" for minutes); the
-    metrics file gets a line every ``log_every`` steps.
-    """
-    import json
-
-    try:
-        with open(metrics_path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - tail_bytes))
-            chunk = f.read()
-    except OSError:
-        return None
-    lines = chunk.split(b"\n")
-    if size > tail_bytes:
-        lines = lines[1:]  # the first one is cut
-    if lines and chunk and not chunk.endswith(b"\n"):
-        lines = lines[:-1]  # half-written by the training thread
-    for line in reversed(lines):
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(r, dict) and r.get("split", "train") == "train" and "step" in r:
-            return _int(r.get("step")), float(r.get("elapsed_s") or 0.0)
-    return None
 
 
 def _int(x, default=0) -> int:
