@@ -212,6 +212,61 @@ def test_same_seed_same_chain_and_play(qtbot, image_run):
     qtbot.waitUntil(lambda: not rev.play_button.isChecked(), timeout=5_000)
 
 
+def test_reverse_tab_samples_a_first_chain_by_itself_off_the_gui_thread(qtbot, image_run):
+    """Shown with a model, the Reverse process tab records a chain with its default controls, without a click,
+    once, on a worker thread; while it is hidden it records nothing; the Compare tab's chains wait for Run both."""
+    import threading
+
+    from genstudio.ui.panels.diffusion.reverse_view import NO_MODEL_TEXT
+
+    panel = make_panel(qtbot, image_run)  # the Forward process tab is the one shown
+    rev = panel.reverse
+    qtbot.wait(100)
+    assert rev.chain is None and not rev.busy()  # hidden: nothing recorded
+    assert rev.stack.currentWidget() is rev.placeholder and "Run sampler" in rev.placeholder.text()
+    on_gui_thread = []
+    original = panel.model.predict_eps
+    panel.model.predict_eps = lambda *a, **k: on_gui_thread.append(threading.current_thread() is threading.main_thread()) or original(*a, **k)
+    with qtbot.waitSignal(rev.chain_ready, timeout=30_000):
+        panel.tabs.setCurrentWidget(rev)
+        assert rev.busy() and rev.run_button.isEnabled()  # started; a click of the user's would supersede it
+    assert on_gui_thread and not any(on_gui_thread)
+    assert rev.chain.options["sampler"] == "ddim" and rev.chain.nfe == 40  # the default: DDIM with min(50, T) steps
+    assert rev.stack.currentWidget() is not rev.placeholder and rev.xt_view.has_image()
+    assert "sampled by itself" in rev.info_label.text()
+    first = rev.chain
+    panel.tabs.setCurrentWidget(panel.forward)
+    panel.tabs.setCurrentWidget(rev)
+    qtbot.wait(100)
+    assert rev.chain is first and not rev.busy()  # once: shown again, it does not sample again
+    assert panel.compare.a.chain is None and not panel.compare.a.busy()
+    # With no model the tab says what the reverse process is and what it waits for.
+    from genstudio.ui.panels import PanelContext
+    from genstudio.ui.panels.diffusion.panel import DiffusionPanel
+
+    empty = DiffusionPanel(PanelContext(run_dir=None, capabilities=["Denoiser"]))
+    qtbot.addWidget(empty)
+    empty.show()
+    empty.tabs.setCurrentWidget(empty.reverse)
+    assert empty.reverse.stack.currentWidget() is empty.reverse.placeholder
+    assert empty.reverse.placeholder.text() == NO_MODEL_TEXT and "no model yet" in NO_MODEL_TEXT
+    assert not empty.reverse.busy()
+
+
+def test_reverse_tab_shown_before_the_weights_samples_when_they_arrive(qtbot, points_run):
+    from genstudio.ui.panels import PanelContext
+    from genstudio.ui.panels.diffusion.panel import DiffusionPanel
+
+    panel = DiffusionPanel(PanelContext(run_dir=points_run, capabilities=["Denoiser"]))
+    qtbot.addWidget(panel)
+    panel.tabs.setCurrentWidget(panel.reverse)
+    panel.resize(1100, 700)
+    with qtbot.waitSignal(panel.reverse.chain_ready, timeout=30_000):
+        panel.show()
+    assert panel.model is not None and panel.reverse.chain.kind == "points"
+    assert panel.reverse.stack.currentWidget() is panel.reverse.plot
+
+
 def stop_mid_chain(qtbot, panel) -> int:
     """Start a 40-step DDPM chain, press Stop while the worker is inside its first network evaluation,
     wait for the worker to end, and return how many network evaluations it made in all."""
@@ -285,8 +340,8 @@ def test_points_particles_trajectories_and_field(qtbot, points_run, tmp_path):
     panel = make_panel(qtbot, points_run)
     panel.tabs.setCurrentWidget(panel.reverse)
     rev = panel.reverse
-    assert rev.stack.currentWidget() is rev.plot
     chain = run_chain(qtbot, panel, sampler_combo="ddim", steps_spin=6, n_spin=200)
+    assert rev.stack.currentWidget() is rev.plot
     assert chain.x_t.shape == (7, 200, 2) and chain.field.shape[0] == 7
     rev.slider.setValue(3)
     xs, _ = rev.trajectories.getData()

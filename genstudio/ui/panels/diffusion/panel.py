@@ -35,7 +35,7 @@ class DiffusionPanel(CheckpointPanel):
         self.status = QLabel("loading the model from the run's latest weights…")
         self.process_text = ""  # what the forward view shows before the model comes (process_only.py)
         self.forward = ForwardView()
-        self.reverse = ReverseView()
+        self.reverse = ReverseView(auto_sample=True)
         self.compare = SamplerComparisonView()
         self.schedule_view = ScheduleView()
         self.sweep = GuidanceSweepView()

@@ -6,6 +6,12 @@ the learned field -eps_hat(x, t) as arrows. The chain is recorded off the UI
 thread (:func:`..diffusion_frames.record_chain`, stoppable between network
 evaluations); scrubbing then only looks frames up. The sampler's controls
 are in :mod:`.sampler_controls`, the export in :mod:`.chain_export`.
+
+A blank tab teaches nothing: until its first chain the tab says what the
+reverse process is and what it waits for, and the Diffusion tab's own view
+(``auto_sample``) records a first chain by itself with the default controls as
+soon as it has a model and is on screen (once: later weights are sampled when
+the user presses Run sampler, since a chain competes with training for the CPU).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
 
-from ...widgets import ImageView, plot_widget, titled
+from ...widgets import ImageView, caption, plot_widget, titled
 from ..diffusion_frames import Chain, ChainInterrupted, ChainTooLarge, record_chain
 from ..diffusion_math import arrow_segments, trajectory_polylines, view_range
 from ..jobs import JobState, PanelJob
@@ -27,6 +33,14 @@ from .sampler_controls import SamplerControls
 #: Trajectories drawn on 2-D data.
 TRAJECTORIES = 8
 SPEEDS_FPS = (2, 5, 10, 25, 50)
+#: What the tab says before it has a model.
+NO_MODEL_TEXT = (
+    "The reverse process needs a trained network: it starts from pure noise x_T and removes, step by step, "
+    "the noise the network predicts, until a sample is left. There is no model yet: a first chain is sampled "
+    "here by itself as soon as the run's first weights arrive (press Train, or open a run)."
+)
+#: What it says once the model is there and no chain has been recorded.
+READY_TEXT = "Press Run sampler to record a chain, then scrub it: x_t, the predicted noise eps_hat and the predicted clean sample x0_hat, step by step."
 
 
 class TopImageView(ImageView):
@@ -45,10 +59,14 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
     t_changed = Signal(int)
     chain_ready = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, auto_sample: bool = False, placeholder: str = NO_MODEL_TEXT, ready_text: str = READY_TEXT):
         super().__init__(parent)
+        self.ready_text = ready_text  # the placeholder once the model is there
         self.model: Any = None
         self.chain: Chain | None = None
+        self.auto_sample = auto_sample  # record a first chain by itself once the model is there and the view is shown
+        self._auto_started = False
+        self._auto_job = False  # the running job is the automatic first chain
         self.run_button = QPushButton("Run sampler")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -83,9 +101,14 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
         self.show_field.setToolTip("Arrows of -eps_hat(x, t), the learned score direction, at the frame's t")
         for item in (self.field_item, self.x0_item, self.particles, self.trajectories):
             self.plot.addItem(item)
+        self.placeholder = caption(placeholder)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setMargin(24)
         self.stack = QStackedWidget()
         self.stack.addWidget(images)
         self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.placeholder)  # until the first chain
+        self.stack.setCurrentWidget(self.placeholder)
 
         # scrubbing
         self.back_button = QPushButton("◀")
@@ -138,11 +161,29 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
         first = self.model is None
         self.model = model
         self.is_image = model.data_info.kind == "image"
-        self.stack.setCurrentIndex(0 if self.is_image else 1)
+        if self.chain is not None:
+            self.stack.setCurrentIndex(0 if self.is_image else 1)
         self.show_field.setVisible(not self.is_image)
         if first:
             self._fill_sampler_controls(model)
+            if self.chain is None and not self.job.busy():
+                self.placeholder.setText(self.ready_text)
         self.setEnabled(True)
+        self._maybe_auto_sample()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self._maybe_auto_sample()
+
+    def _maybe_auto_sample(self) -> None:
+        """The first chain, without a click: once, when there is a model, no chain, and the view is on screen."""
+        if not self.auto_sample or self._auto_started or self.model is None or self.chain is not None or self.job.busy() or not self.isVisible():
+            return
+        self._auto_started = True
+        self.run_sampler()
+        self._auto_job = True
+        self.run_button.setEnabled(True)  # the user's own run supersedes the automatic one
+        self.placeholder.setText("Sampling a first chain from the model with the controls above (the views appear when it is done)…")
 
     # -- running the sampler -------------------------------------------------------------
     def run_sampler(self) -> None:
@@ -150,6 +191,7 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
         if self.model is None:
             return
         self.stop_sampler()
+        self._auto_job = False
         model = self.model
         kwargs = {"n": self.n_spin.value(), "seed": self.seed_spin.value(), "options": self.sampler_options()}
 
@@ -166,6 +208,8 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
             self.job.cancel()  # whatever the stopped run still reports is dropped
             self._reset_progress(0)
             self.info_label.setText("sampling stopped; the previous chain is kept")
+            if self.chain is None:
+                self.placeholder.setText(self.ready_text)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
 
@@ -185,6 +229,8 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
 
     def _on_failed(self, exc: object, _tb: str) -> None:
         self._reset_progress(0)
+        if self.chain is None:
+            self.placeholder.setText(self.ready_text)
         if isinstance(exc, ChainInterrupted):
             self.info_label.setText("sampling stopped; the previous chain is kept")
         elif isinstance(exc, ChainTooLarge):
@@ -194,11 +240,15 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
 
     def _on_done(self, chain: Chain) -> None:
         self._reset_progress(1)
+        auto, self._auto_job = self._auto_job, False
         self.set_chain(chain)
+        if auto:
+            self.info_label.setText(f"{self.info_label.text()} · sampled by itself from the model as it was; Run sampler samples the newest weights")
 
     def set_chain(self, chain: Chain) -> None:
         """Show a recorded chain (from the sampler task, or built directly by tests and benchmarks)."""
         self.chain = chain
+        self.stack.setCurrentIndex(0 if chain.kind == "image" else 1)
         opts = ", ".join(f"{k} {v}" for k, v in chain.options.items() if k != "labels")
         self.info_label.setText(f"{chain.num_frames - 1} steps, {chain.nfe} network evaluations (NFE), seed {chain.seed}; {opts}")
         if chain.kind == "points":

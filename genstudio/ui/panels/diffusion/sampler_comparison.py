@@ -19,8 +19,9 @@ class SamplerComparisonView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.a = ReverseView()
-        self.b = ReverseView()
+        waiting = "Run both samplers to record two chains from the same noise, then scrub them together."
+        self.a = ReverseView(placeholder=waiting, ready_text=waiting)
+        self.b = ReverseView(placeholder=waiting, ready_text=waiting)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
         self.slider.setToolTip("How far through both chains (the same fraction of each walk)")
