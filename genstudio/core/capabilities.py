@@ -41,6 +41,7 @@ LIKELIHOOD_DATA = {
     "grey as Bernoulli": "grey levels scored as Bernoulli targets: a training loss, not a probability of the data",
     "mu-law 8-bit": "audio quantised to 256 mu-law levels",
     "continuous": "a density of continuous values (nats can be negative; bits/dim is not reported)",
+    "VQ codes": "a VQ-VAE's discrete code maps (bits per code position), not the pixels",
 }
 
 
@@ -120,6 +121,23 @@ class Adversarial(Protocol):
     def generator_step(self, n: int, y: torch.Tensor | None = None) -> dict: ...
 
 
+@runtime_checkable
+class CodePrior(Protocol):
+    """A prior over a frozen VQ-VAE's grid of discrete codes (vq-prior): the grid is drawn one position at a
+    time (``generate_code_steps`` yields each), completed from given positions, and decoded to images."""
+
+    num_codes: int
+    grid: tuple[int, int]
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor: ...
+
+    def generate_code_steps(self, n: int, generator: torch.Generator | None = None, **kwargs) -> Iterator[object]: ...
+
+    def complete_codes(self, codes: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
 ALL = {
     "Latent": Latent,
     "Encoder": Encoder,
@@ -129,6 +147,7 @@ ALL = {
     "Autoregressive": Autoregressive,
     "Conditional": Conditional,
     "Adversarial": Adversarial,
+    "CodePrior": CodePrior,
 }
 
 

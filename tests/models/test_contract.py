@@ -39,9 +39,12 @@ TINY: dict[str, dict] = {
     "beta-vae": {"channels": 8, "hidden": 32},
     "cvae": {"channels": 8, "hidden": 32, "iw_samples": 4, "iw_examples": 4},
     "vq-vae": {"channels": 8, "num_codes": 16, "code_dim": 4},
+    "vq-prior": {"channels": 8, "layers": 2, "embed_dim": 4, "output_hidden": 16},  # plus codebook_run: a tiny vq-vae run
     "gan": {"hidden": 32, "layers": 2},
     "cgan": {"hidden": 32, "layers": 2},
     "wgan-gp": {"hidden": 32, "layers": 2, "d_steps": 2},
+    "wgan": {"hidden": 32, "layers": 2, "d_steps": 2, "channels": 8},
+    "sgan": {"hidden": 32, "layers": 2},
     "lsgan": {"hidden": 32, "layers": 2},
 }
 DATASET_FOR_KIND = {"image": "digits", "points": "moons", "audio": "waveforms"}
@@ -51,25 +54,32 @@ MODELS = [m for m in model_ids() if get_model_class(m).family != "test"]
 
 
 def tiny_overrides(model_id: str) -> dict:
-    names = {s.name for s in cfg.specs(get_model_class(model_id).config_class)}
-    extra = {"autoencoder_run": autoencoder_run()} if "autoencoder_run" in names else {}
+    fields = cfg.specs(get_model_class(model_id).config_class)
+    names = {s.name for s in fields}
+    # A field naming "a finished run of model X" (ldm's autoencoder, vq-prior's codebook): a tiny run of the first model it takes.
+    extra = {s.name: tiny_run(s.accepts[0] if s.accepts else "vae") for s in fields if s.kind == "run"}
     return {**{k: v for k, v in TINY.get(model_id, {}).items() if k in names}, **extra}
 
 
-_AUTOENCODER_RUN: list[str] = []
+_TINY_RUNS: dict[str, str] = {}
+
+
+def tiny_run(model_id: str) -> str:
+    """A tiny run of ``model_id`` on the image set, trained once, for models built on another run (ldm, vq-prior)."""
+    if model_id not in _TINY_RUNS:
+        import tempfile
+
+        out = f"{tempfile.mkdtemp(prefix=f'genstudio-contract-{model_id}-')}/{model_id}"
+        run = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+        events = list(train(RunSpec.create(model_id, DATASET_FOR_KIND["image"], run, TINY.get(model_id, {})), out))
+        assert events[-1].status == "completed", events[-1].message
+        _TINY_RUNS[model_id] = out
+    return _TINY_RUNS[model_id]
 
 
 def autoencoder_run() -> str:
-    """A tiny vae run on the image set, trained once, for models that diffuse in an autoencoder's latent (ldm)."""
-    if not _AUTOENCODER_RUN:
-        import tempfile
-
-        out = f"{tempfile.mkdtemp(prefix='genstudio-contract-vae-')}/vae"
-        run = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
-        events = list(train(RunSpec.create("vae", DATASET_FOR_KIND["image"], run, TINY["vae"]), out))
-        assert events[-1].status == "completed", events[-1].message
-        _AUTOENCODER_RUN.append(out)
-    return _AUTOENCODER_RUN[0]
+    """A tiny vae run on the image set, for models that diffuse in an autoencoder's latent (ldm)."""
+    return tiny_run("vae")
 
 
 def kinds(model_id: str) -> list[str]:
