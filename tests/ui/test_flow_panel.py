@@ -70,6 +70,16 @@ def test_points_density_slider_and_logdet(qtbot, tmp_path):
     assert panel.logdet_choice.currentIndex() == 0 and panel.logdet_image is view.points.maps.logdet_total
     assert panel.logdet_item.image is not None and panel.logdet_item.image.shape == (200, 200)
     assert "Validation NLL" in panel.readout.text() and "differential entropy of moons" in panel.readout.text()
+    # The images fill their plots: each one's rectangle is exactly the axes' range, at any shape of the plot.
+    for size in ((1300, 600), (700, 900)):
+        panel.resize(*size)
+        qtbot.wait(50)
+        for plot, item in ((panel.density_plot, panel.density_item), (panel.logdet_plot, panel.logdet_item)):
+            rect = item.mapRectToView(item.boundingRect())
+            (vx0, vx1), (vy0, vy1) = plot.getPlotItem().getViewBox().viewRange()
+            x0, x1, y0, y1 = view.points.extent
+            assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx((x0, x1, y0, y1), rel=1e-6)
+            assert (vx0, vx1, vy0, vy1) == pytest.approx((x0, x1, y0, y1), rel=1e-6), f"{size}: the axes show more than the image"
     # Moving the slider changes the drawn grid; the first stage is the regular grid itself.
     assert panel.stage == 0
     regular = panel.drawn_grid.copy()

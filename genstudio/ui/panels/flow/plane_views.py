@@ -27,9 +27,12 @@ class PlaneViews:
     view: Any
     stage: int
 
-    def _plot(self, title: str) -> pg.PlotWidget:
+    def _plot(self, title: str, square: bool = True) -> pg.PlotWidget:
+        """``square``: one unit is as long on both axes (the warp). The density and log-det images are not:
+        in a locked aspect the view grows past the image in the plot's longer direction and the picture fills
+        only part of the plot, so they fill the plot with their own rectangle instead."""
         plot = pg.PlotWidget(title=title)
-        plot.setAspectLocked(True)
+        plot.setAspectLocked(square)
         plot.setMenuEnabled(False)
         style_plot(plot)
         return plot
@@ -37,7 +40,7 @@ class PlaneViews:
     def _build_points_page(self) -> QWidget:
         page = QWidget()
         # Density with data and samples.
-        self.density_plot = self._plot("Learned density p(x)")
+        self.density_plot = self._plot("Learned density p(x)", square=False)
         self.density_item = pg.ImageItem(axisOrder="row-major")
         self.density_plot.addItem(self.density_item)
         self.density_bar = pg.ColorBarItem(colorMap=DENSITY_MAP, interactive=False, width=12)
@@ -77,7 +80,7 @@ class PlaneViews:
         self.direction.currentIndexChanged.connect(lambda _i: self._draw_stage())
 
         # The log-det map.
-        self.logdet_plot = self._plot("log |det J|")
+        self.logdet_plot = self._plot("log |det J|", square=False)
         self.logdet_item = pg.ImageItem(axisOrder="row-major")
         self.logdet_plot.addItem(self.logdet_item)
         self.logdet_bar = pg.ColorBarItem(colorMap=LOGDET_MAP, interactive=False, width=12)
@@ -116,8 +119,9 @@ class PlaneViews:
         x0, x1, y0, y1 = p.extent
         self.data_item.setData(pos=p.data)
         self.sample_item.setData(pos=p.inverse_samples[0])
-        for plot in (self.density_plot, self.logdet_plot):
+        for plot in (self.density_plot, self.logdet_plot):  # the axes show exactly the images' rectangle
             plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+            plot.getPlotItem().getViewBox().setLimits(xMin=x0, xMax=x1, yMin=y0, yMax=y1)
         brushes = [pg.mkBrush(*POINT_COLOURS[int(c) % len(POINT_COLOURS)], 200) if c >= 0 else pg.mkBrush(40, 90, 200, 200) for c in p.labels]
         self._data_brushes = brushes
         stage = min(self.slider.value(), len(p.forward_grid) - 1)
