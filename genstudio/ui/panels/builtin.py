@@ -20,3 +20,4 @@ def load_builtin_panels() -> None:
     from .gan import panel as _gan  # noqa: F401  (Adversarial: D heatmap and G arrows on 2-D data, D(x) / D(G(z)) on images, step D / G)
     from .autoregressive import panel as _autoregressive  # noqa: F401  (Autoregressive: generation, distributions, receptive field, completion, MADE masks, WaveNet)
     from .flow import panel as _flow  # noqa: F401  (Invertible: density, layer-by-layer warp, log-det map, temperatures, invertibility)
+    from .vq_prior import panel as _vq_prior  # noqa: F401  (CodePrior: code grid drawn position by position and decoded, code usage, completion in code space)
