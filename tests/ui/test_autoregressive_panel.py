@@ -235,3 +235,60 @@ def test_speed_measurement_reports_both_paths(qtbot, runs):
     assert panel.speed["cached"] > 0 and panel.speed["naive"] > 0
     assert "positions/s with the cache" in panel.info.text()
     panel.shutdown()
+
+
+def test_causal_masks_tab_shows_the_pixelcnn_blind_spot_grow_and_the_gated_stacks_close_it(qtbot, runs):
+    """Convolutional models get a Causal masks tab (MADE keeps its own, WaveNet has none): the masked kernels,
+    and the receptive field after each layer from the live weights; PixelCNN's wedge grows, the Gated PixelCNN has none."""
+    from genstudio.ui.panels.causal_masks import StageField, kernel_masks
+
+    panel = make_panel(qtbot, runs["pixelcnn"])
+    tab = panel.causal
+    assert panel.tabs.isTabVisible(panel.tabs.indexOf(tab)) and not panel.tabs.isTabVisible(panel.tabs.indexOf(panel.made))
+    assert [k.name for k in kernel_masks(panel.model)] == ["3x3 mask A", "3x3 mask B"]
+    assert not tab.job.busy() and not tab.fields  # hidden: no gradients computed
+    with qtbot.waitSignal(tab.job.done, timeout=30_000):
+        panel.tabs.setCurrentWidget(tab)
+    names = [f.name for f in tab.fields]
+    assert names == ["layer 1: 3x3 mask A", "layer 2: 3x3 mask B", "layer 3: 3x3 mask B", "layer 4: 3x3 mask B"]
+    seen = [int(f.seen.sum()) for f in tab.fields]
+    blind = [int(f.blind().sum()) for f in tab.fields]
+    assert seen == sorted(seen) and seen[0] < seen[-1]  # the field grows with depth
+    assert blind[0] == 0 and blind[-1] > 0  # the wedge appears once masked 3x3 kernels are stacked
+    i, j = tab.row_spin.value(), tab.col_spin.value()
+    for f in tab.fields:  # causal: nothing at or after the output pixel
+        assert not f.seen[i + 1 :].any() and not f.seen[i, j:].any()
+    assert "blind spot" in tab.summary.text()
+    assert tab.layer_slider.value() == 4 and tab.field_views[0].has_image() and tab.depth_view.has_image()
+    assert not tab.field_boxes[1].isVisibleTo(tab)  # one stack
+    tab.layer_slider.setValue(1)
+    assert "after layer 1" in tab.field_boxes[0].findChild(type(tab.layer_label)).text()
+    tab.row_spin.setValue(2)  # another pixel: measured again
+    qtbot.waitUntil(lambda: tab.fields and tab.fields[0].target == (2, j), timeout=30_000)
+
+    gated = make_panel(qtbot, runs["gated-pixelcnn"])
+    tab = gated.causal
+    assert gated.tabs.isTabVisible(gated.tabs.indexOf(tab))
+    with qtbot.waitSignal(tab.job.done, timeout=30_000):
+        gated.tabs.setCurrentWidget(tab)
+    assert tab.stacks == ["vertical stack", "horizontal stack"] and tab.field_boxes[1].isVisibleTo(tab)
+    horizontal = [f for f in tab.fields if f.name.startswith("horizontal")]
+    vertical = [f for f in tab.fields if f.name.startswith("vertical")]
+    assert len(horizontal) == len(vertical) == 3
+    assert all(int(f.blind().sum()) == 0 for f in tab.fields)  # two stacks: no blind spot
+    i = tab.row_spin.value()
+    assert not vertical[-1].seen[i:].any()  # the vertical stack reaches the horizontal one a row late: never row i
+    assert horizontal[-1].seen.sum() > vertical[-1].seen.sum()
+    # The check itself: a field with a hole up and to the right is reported blind.
+    g = np.zeros((8, 8))
+    g[2:5, 0:6] = 1
+    g[2:4, 4:6] = 0
+    g[5, :3] = 1
+    assert int(StageField("x", g, (5, 3)).blind().sum()) == 4
+
+    wavenet = make_panel(qtbot, runs["wavenet"])
+    assert not wavenet.tabs.isTabVisible(wavenet.tabs.indexOf(wavenet.causal))
+    made = make_panel(qtbot, runs["made"])
+    assert not made.tabs.isTabVisible(made.tabs.indexOf(made.causal)) and made.tabs.isTabVisible(made.tabs.indexOf(made.made))
+    for p in (panel, gated, wavenet, made):
+        p.shutdown()

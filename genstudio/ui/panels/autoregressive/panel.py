@@ -14,6 +14,8 @@ from genstudio.models.autoregressive import inspect as ar
 from .. import PanelContext, register_panel
 from ..jobs import JobState, PanelJob
 from ..live import CheckpointPanel
+from ..causal_masks import has_causal_masks
+from .causal_masks_tab import CausalMasksTab
 from .completion_tab import CompletionTab
 from .generation_tab import GenerationTab
 from .made_masks_tab import MadeMasksTab
@@ -48,12 +50,15 @@ class AutoregressivePanel(CheckpointPanel):
         self.receptive = ReceptiveFieldTab()
         self.completion = CompletionTab()
         self.made = MadeMasksTab()
+        self.causal = CausalMasksTab()  # the convolutional models' masks; MADE shows its own
         self.tabs = QTabWidget()
         self.tabs.addTab(self.generation, "Generation")
         self.tabs.addTab(self.receptive, "Receptive field")
         self.tabs.addTab(self.completion, "Completion")
         self.tabs.addTab(self.made, "MADE masks")
+        self.tabs.addTab(self.causal, "Causal masks")
         self.tabs.setTabVisible(self.tabs.indexOf(self.made), False)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.causal), False)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.info)
@@ -84,6 +89,10 @@ class AutoregressivePanel(CheckpointPanel):
         self.tabs.setTabVisible(self.tabs.indexOf(self.made), is_made)
         if is_made:
             self.made.set_model(model)
+        causal = not is_made and not audio and has_causal_masks(model)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.causal), causal)
+        if causal:
+            self.causal.set_model(model)
         self.speed_button.setEnabled(True)
         note = f" · {loaded.note}" if loaded.note else ""
         self.status.setText(f"{type(model).__name__} at {self.weights_text(loaded.step)}{note}")
