@@ -65,11 +65,11 @@ class VQPriorConfig:
         kind="run",
         accepts=CODEBOOK_MODELS,
     )
-    embed_dim: int = param(32, "size of the learned vector each code is fed to the network as", min=2, max=512)
-    channels: int = param_of(GatedPixelCNNConfig, "channels", default=64, help="channels p of each stack")
-    layers: int = param_of(GatedPixelCNNConfig, "layers", default=8, help="gated layers (the first uses first_kernel, the rest 3 x 3 reach); 7 x 7 codes need about 6")
+    embed_dim: int = param(16, "size of the learned vector each code is fed to the network as", min=2, max=512)
+    channels: int = param_of(GatedPixelCNNConfig, "channels", default=32, help="channels p of each stack")
+    layers: int = param_of(GatedPixelCNNConfig, "layers", default=6, help="gated layers (the first uses first_kernel, the rest 3 x 3 reach); 6 with a first kernel of 5 reach all 7 rows of a 7 x 7 grid")
     first_kernel: int = param_of(GatedPixelCNNConfig, "first_kernel", default=5)
-    output_hidden: int = param_of(GatedPixelCNNConfig, "output_hidden", default=128, help="channels of the 1x1 layer before the K-way output")
+    output_hidden: int = param_of(GatedPixelCNNConfig, "output_hidden", default=64, help="channels of the 1x1 layer before the K-way output")
     class_conditional: bool = param_of(GatedPixelCNNConfig, "class_conditional")
     label_dropout: float = param_of(GatedPixelCNNConfig, "label_dropout")
     lr: float = param_of(GatedPixelCNNConfig, "lr")
