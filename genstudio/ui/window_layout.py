@@ -1,12 +1,13 @@
-"""The window's docks and geometry: fitting the screen, the compact dock column, dock sizes, the theme, saved state."""
+"""The window's docks and geometry: fitting the screen, the compact dock column, dock sizes, docks collapsed to a strip, the theme, saved state."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDockWidget, QScrollArea, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QScrollArea, QTabBar, QTabWidget, QWidget
 
 from genstudio.core.recipes import load_recipes
 
+from .dock_strip import StripDock
 from .theme import apply_theme
 
 SETTINGS_VERSION = 1
@@ -55,8 +56,8 @@ class WindowLayoutMixin:
         self.resize(max(640, w), max(480, h))
         self.move(avail.x() + (avail.width() - self.width()) // 2, avail.y() + max(0, (avail.height() - self.height() - 30) // 2))
 
-    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
-        d = QDockWidget(title, self)
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> StripDock:
+        d = StripDock(title, self)
         d.setObjectName(name)
         d.setWidget(widget)
         d.setFeatures(
@@ -64,10 +65,78 @@ class WindowLayoutMixin:
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
+        d.toggleRequested.connect(lambda d=d: self.set_dock_collapsed(d, not d.is_collapsed()))
         self.addDockWidget(area, d)
         return d
 
+    # -- docks collapsed to a strip ------------------------------------------------------------
+    def _all_docks(self) -> list[StripDock]:
+        return [d for d in self.findChildren(StripDock) if d.parent() is self]
+
+    def set_dock_collapsed(self, dock: StripDock, collapsed: bool) -> None:
+        """Collapse a dock to a strip (the centre takes its room) or expand it to the size it had.
+
+        Docks tabbed with it collapse too: they share one column, which can only
+        be as narrow as its widest member.
+        """
+        if dock.isFloating():
+            return
+        group = [dock] + [d for d in self.tabifiedDockWidgets(dock) if isinstance(d, StripDock)]
+        for d in group:
+            d.set_collapsed(collapsed)
+        area = self.dockWidgetArea(dock)
+        if len(group) > 1 and dock.strip_is_vertical():
+            # A collapsed column's tabs stand on their side along its edge instead of needing its width.
+            side = QTabWidget.TabPosition.West if area == Qt.DockWidgetArea.LeftDockWidgetArea else QTabWidget.TabPosition.East
+            self.setTabPosition(area, side if collapsed else QTabWidget.TabPosition.South)
+        QTimer.singleShot(0, self, self._hide_stray_tab_bars)  # the window as context: dropped if it is gone
+        if not collapsed:
+            vertical = dock.strip_is_vertical()
+            size = dock.expanded_size or (380 if vertical else 160)
+            orientation = Qt.Orientation.Horizontal if vertical else Qt.Orientation.Vertical
+            # The layout takes the lifted maximum on its next pass; size the dock after it.
+            QTimer.singleShot(0, self, lambda: self.resizeDocks([dock], [size], orientation))
+
+    def _hide_stray_tab_bars(self) -> None:
+        """Hide the dock tab bars Qt left behind a dock (a collapsed column would show them).
+
+        Tabbing two dock groups (Runs + Start, then Data + Model) leaves a second,
+        unused tab bar for the second group, parked under its docks (seen with
+        PySide6 6.x). A tab bar in use sits beside its docks; one that overlaps a
+        docked dock widget is the stale one.
+        """
+        docked = [d.geometry() for d in self._all_docks() if d.isVisible() and not d.isFloating()]
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self and bar.isVisible() and any(bar.geometry().intersects(g) for g in docked):
+                bar.hide()
+
+    def collapsed_docks(self) -> list[str]:
+        return sorted(d.objectName() for d in self._all_docks() if d.is_collapsed())
+
+    def _save_collapsed(self, s) -> None:
+        s.setValue("window/collapsed_docks", ",".join(self.collapsed_docks()))
+        for d in self._all_docks():
+            if d.expanded_size:
+                s.setValue(f"window/expanded_size/{d.objectName()}", d.expanded_size)
+
+    def _restore_collapsed(self, s) -> None:
+        names = {n for n in str(s.value("window/collapsed_docks", "") or "").split(",") if n}
+        for d in self._all_docks():
+            if d.objectName() in names and not d.is_collapsed():
+                self.set_dock_collapsed(d, True)
+        for d in self._all_docks():
+            try:
+                size = int(s.value(f"window/expanded_size/{d.objectName()}", 0) or 0)
+            except (TypeError, ValueError):
+                size = 0
+            if size > 0:
+                d.expanded_size = size
+
     def _reset_layout(self) -> None:
+        for d in self._all_docks():
+            d.set_collapsed(False)
+        for area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea):
+            self.setTabPosition(area, QTabWidget.TabPosition.South)
         self.restoreState(self._default_state, SETTINGS_VERSION)
         for d in (self.data_dock, self.model_dock, self.runs_dock, self.start_dock):
             d.show()
@@ -93,6 +162,7 @@ class WindowLayoutMixin:
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        self._save_collapsed(s)
         s.setValue("window/theme", self.theme)
         s.setValue("curves/smoothing", self.training_view.curves.smoothing.value())
         s.setValue("curves/log_y", self.training_view.curves.log_y.isChecked())
@@ -109,6 +179,7 @@ class WindowLayoutMixin:
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self._layout_restored = self.restoreState(state, SETTINGS_VERSION)
+        self._restore_collapsed(s)
         self.set_theme(str(s.value("window/theme", "light")))
         try:
             self.training_view.curves.smoothing.setValue(int(s.value("curves/smoothing", 60)))
@@ -135,6 +206,7 @@ class WindowLayoutMixin:
             # First launch: docks get room for their previews (resizeDocks needs a laid-out window).
             self._layout_restored = True
             QTimer.singleShot(0, self._default_dock_sizes)
+        QTimer.singleShot(0, self, self._hide_stray_tab_bars)
 
     def _centre_room(self) -> None:
         """A run is on screen: the bottom dock gives its height back to the curves and lab tabs.
