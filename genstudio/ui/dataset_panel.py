@@ -3,6 +3,8 @@
 Shows a preview grid of real examples with their labels (a scatter for 2-D
 sets), size / shape / classes with a histogram, and every problem the loader
 reported, with its path. ``usable`` is True only once a dataset has loaded.
+While a run trains, :meth:`DatasetPanel.set_compact` swaps all of it for one
+row of examples and the summary line, so the curves and lab tabs get the room.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class DatasetPanel(QWidget):
     selectionChanged = Signal()
 
     PREVIEW_N = 48
+    STRIP_N = 6  # examples in the compact strip shown while a run trains
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -191,7 +194,10 @@ class DatasetPanel(QWidget):
         self.problems.setToolTip("What the loader skipped or could not read")
         self.problems_label = QLabel("Problems")
 
-        lay = QVBoxLayout(self)
+        # The whole view, and the strip that replaces it while a run trains.
+        self.full_view = QWidget()
+        lay = QVBoxLayout(self.full_view)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
         lay.addWidget(self.options_form)
         lay.addWidget(self.state_label)
@@ -200,6 +206,34 @@ class DatasetPanel(QWidget):
         lay.addWidget(self.histogram)
         lay.addWidget(self.problems_label)
         lay.addWidget(self.problems)
+        self.strip_view = QWidget()
+        self.strip_view.setObjectName("data_strip")
+        sl = QVBoxLayout(self.strip_view)
+        sl.setContentsMargins(0, 0, 0, 0)
+        self.strip_image = ImageView(placeholder="no examples")
+        self.strip_image.setMinimumSize(120, 40)
+        self.strip_image.setFixedHeight(64)
+        self.strip_image.setToolTip("A few examples of the training data (the full view returns when no run is training)")
+        self.strip_scatter = pg.PlotWidget()
+        self.strip_scatter.setAspectLocked(True)
+        self.strip_scatter.setMenuEnabled(False)
+        self.strip_scatter.setFixedHeight(140)
+        self.strip_scatter.hideAxis("left")
+        self.strip_scatter.hideAxis("bottom")
+        style_plot(self.strip_scatter)
+        self._strip_points = pg.ScatterPlotItem(size=2, pen=None, brush=pg.mkBrush(70, 130, 200, 120))
+        self.strip_scatter.addItem(self._strip_points)
+        self.strip_label = QLabel()
+        self.strip_label.setWordWrap(True)
+        sl.addWidget(self.strip_image)
+        sl.addWidget(self.strip_scatter)
+        sl.addWidget(self.strip_label)
+        sl.addStretch(1)  # the strip keeps its height at the top; the room below is the dock's
+        self.strip_view.hide()
+        self._compact = False
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.full_view, 1)
+        outer.addWidget(self.strip_view, 1)
 
         self.source_box.currentIndexChanged.connect(self._on_source)
         self.dataset_box.currentIndexChanged.connect(self._on_dataset)
@@ -402,6 +436,45 @@ class DatasetPanel(QWidget):
         self.histogram.set_counts(d.get("class_counts", {}), info.class_names)
         self.histogram.setVisible(bool(d.get("class_counts")))
         self._show_problems(d.get("problems", []))
+        if self._compact:
+            self._fill_strip()
+
+    # -- the strip shown while a run trains ---------------------------------------------
+    def set_compact(self, compact: bool) -> None:
+        """While a run trains: one row of examples and the summary line instead of the whole panel.
+
+        The form is read-only then and the grid and histogram were clipped at the
+        bottom of a laptop screen; the strip leaves the room to the curves and the
+        lab tabs. ``False`` brings the whole view back, as it was.
+        """
+        if compact == self._compact:
+            return
+        self._compact = compact
+        if compact:
+            self._fill_strip()
+        self.full_view.setVisible(not compact)
+        self.strip_view.setVisible(compact)
+        self.updateGeometry()
+
+    def is_compact(self) -> bool:
+        return self._compact
+
+    def _fill_strip(self) -> None:
+        ds = self.dataset if self._usable else None
+        kind = ds.info.kind if ds is not None else None
+        self.strip_image.setVisible(kind == "image")
+        self.strip_scatter.setVisible(kind == "points")
+        self.strip_label.setText(self.summary_label.text() if ds is not None else (self.error or "no data loaded"))
+        if ds is None:
+            return
+        labels = ds.y.numpy() if hasattr(ds.y, "numpy") else np.asarray(ds.y)
+        if kind == "image":
+            idx = pick_examples(labels, self.STRIP_N)
+            self.strip_image.set_array(tile_grid(np.asarray(ds.x[idx]), ncols=len(idx), pad=1, pad_value=40))
+        elif kind == "points":
+            idx = pick_examples(labels, min(len(ds), 1000))
+            self._strip_points.setData(pos=np.asarray(ds.x[idx], dtype=np.float32)[:, :2])
+            self.strip_scatter.autoRange()
 
     def _show_problems(self, problems: list[str]) -> None:
         """The loader's problems, one line each ("skipped <file>: <reason>"); the full line in the tooltip."""

@@ -145,6 +145,7 @@ class RunControllerMixin:
         feed = self.session.weights if self.session is not None else None  # the live weights, before any checkpoint
         tv.set_panels(PanelContext(Path(ev.run_dir), ev.capabilities, ev.metric_groups, ev.data_info, ev.config, live=True, live_weights=feed))
         self._centre_room()
+        self._data_strip(True)
         tv.forward_event(ev)
         self._watch_alarms(cfg.get("model"), ev.config.get("model", {}))
         if self._pending_tab:
@@ -211,6 +212,7 @@ class RunControllerMixin:
     def _on_session_ended(self) -> None:
         s = self.session
         self.session = None
+        self._data_strip(False)
         if s is not None:
             s.deleteLater()
         self.runs_browser.refresh()

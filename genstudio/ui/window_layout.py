@@ -219,6 +219,31 @@ class WindowLayoutMixin:
         if not self.runs_dock.isFloating():
             self.resizeDocks([self.runs_dock], [self.runs_dock.minimumSizeHint().height()], Qt.Orientation.Vertical)
 
+    #: The Data dock's width while a run trains and it shows its strip of examples.
+    DATA_STRIP_WIDTH = 240
+
+    def _data_strip(self, training: bool) -> None:
+        """A run trains: the Data dock shows a strip of examples and narrows, so the centre gets the room.
+
+        When no run trains, the full view (grid, histogram, problems) and the
+        dock's width return. A Data dock that shares its column (tabbed, the
+        laptop layout), floats or is collapsed keeps its width.
+        """
+        self.dataset_panel.set_compact(training)
+        d = self.data_dock
+        alone = not d.isFloating() and not d.is_collapsed() and not any(t.isVisible() for t in self.tabifiedDockWidgets(d))
+        if not alone:
+            return
+        area = d.widget()
+        if training and d.width() > self.DATA_STRIP_WIDTH:
+            self._data_full_width, self._data_min_width = d.width(), area.minimumWidth()
+            area.setMinimumWidth(min(self._data_min_width, self.DATA_STRIP_WIDTH))  # the form's width is not needed by the strip
+            self.resizeDocks([d], [self.DATA_STRIP_WIDTH], Qt.Orientation.Horizontal)
+        elif not training and getattr(self, "_data_full_width", 0):
+            area.setMinimumWidth(self._data_min_width)
+            self.resizeDocks([d], [self._data_full_width], Qt.Orientation.Horizontal)
+            self._data_full_width = 0
+
     def _default_dock_sizes(self) -> None:
         if self._compact:
             self.resizeDocks([self.data_dock], [400], Qt.Orientation.Horizontal)
