@@ -24,6 +24,13 @@ from genstudio.core.spec import RunSpec
 DATA = Path(__file__).parent / "data"
 SNAPSHOT = json.loads((DATA / "config_fields.json").read_text())
 OLD_CONFIGS = tomllib.loads((DATA / "old_run_configs.toml").read_text())
+#: Fields whose default changed, or that were added, on purpose since those files were written (a
+#: changed default is a change users see: each entry says why). An old run's config.toml still loads,
+#: and every other default is still the one it wrote.
+CHANGED_DEFAULTS: dict[str, set[str]] = {
+    # Issue 21 (ten CPU minutes to good samples): min-SNR loss weighting added (benchmarks/ddpm_methods.py).
+    **{m: {"loss_weighting", "snr_gamma"} for m in ("ddpm", "cfg-ddpm", "ldm")},
+}
 
 
 def describe(s: ParamSpec) -> dict[str, Any]:
@@ -67,9 +74,13 @@ def test_config_fields_equal_the_snapshot(model_id):
 def test_an_old_runs_config_toml_still_loads(model_id):
     old = OLD_CONFIGS[model_id]
     spec = RunSpec.from_dict(old)
-    assert spec.to_dict()["model"] == old["model"]
-    # The defaults are still the ones the old run wrote.
-    assert RunSpec.create(model_id, "mnist5k").to_dict()["model"] == old["model"]
+    changed = CHANGED_DEFAULTS.get(model_id, set())
+    loaded = spec.to_dict()["model"]
+    assert {k: v for k, v in loaded.items() if k in old["model"]} == old["model"]
+    assert set(loaded) - set(old["model"]) <= changed, "a field was added without an entry in CHANGED_DEFAULTS"
+    # The defaults are still the ones the old run wrote, apart from the deliberate changes.
+    now = RunSpec.create(model_id, "mnist5k").to_dict()["model"]
+    assert {k: v for k, v in now.items() if k not in changed} == {k: v for k, v in old["model"].items() if k not in changed}
 
 
 def test_the_snapshot_check_catches_a_changed_field():

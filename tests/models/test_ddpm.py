@@ -69,3 +69,47 @@ def test_q_sample_in_data_space():
     assert torch.allclose(model.q_sample(x0, torch.zeros(2, dtype=torch.long), torch.zeros_like(x0)), (x0 * 2 - 1) * model.schedule.alpha_bar[0].sqrt().item() / 2 + 0.5, atol=1e-6)
     with pytest.raises(TypeError):
         model.sample(1, None, sampler_name="ddim")
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_min_snr_weight_is_min_snr_gamma_on_the_x0_error(prediction):
+    """Hang et al. 2023: whatever the network predicts, the weighted loss is min(SNR, gamma) ||x0 - x0_hat||^2."""
+    from genstudio.models.diffusion.ddpm import min_snr_weight
+
+    sched = make_schedule("linear", 1000)
+    torch.manual_seed(0)
+    x0, eps, out = torch.randn(3, 64, 5, dtype=torch.float64).unbind(0)
+    t = torch.arange(0, 1000, 1000 // 64)[:64]
+    xt = sched.q_sample(x0, t, eps)
+    target = {"eps": eps, "x0": x0, "v": sched.velocity(x0, t, eps)}[prediction]
+    x0_hat = {"eps": lambda: sched.predict_x0(xt, t, out), "x0": lambda: out, "v": lambda: sched.from_velocity(xt, t, out)[1]}[prediction]()
+    snr = sched.snr[t]
+    weighted = min_snr_weight(snr, 5.0, prediction) * (out - target).pow(2).mean(1)
+    expected = snr.clamp(max=5.0) * (x0_hat - x0).pow(2).mean(1)
+    assert torch.allclose(weighted, expected, rtol=1e-6, atol=1e-9)
+    assert (snr > 5).any() and (snr < 5).any()  # both sides of the clamp were checked
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_min_snr_loss_weights_each_example_and_uniform_is_plain_mse(prediction):
+    import torch.nn.functional as F
+    from genstudio.models.diffusion.ddpm import min_snr_weight
+
+    info = DataInfo("image", (1, 8, 8))
+    torch.manual_seed(0)
+    uniform = DDPM(DDPMConfig(prediction=prediction, **TINY), info)
+    weighted = DDPM(DDPMConfig(prediction=prediction, loss_weighting="min-snr", snr_gamma=2.0, **TINY), info)
+    torch.nn.init.normal_(uniform.net.conv_out.weight, std=0.1)  # the zero-initialised output would predict 0 everywhere
+    weighted.load_state_dict(uniform.state_dict())
+    x0 = torch.rand(6, 1, 8, 8) * 2 - 1
+    t = torch.tensor([0, 2, 5, 9, 14, 19])
+    noise = torch.randn_like(x0)
+    with torch.no_grad():
+        out = uniform._raw(uniform.net, uniform.schedule.q_sample(x0, t, noise), t)
+        per_example = (out - uniform._target(x0, t, noise)).pow(2).flatten(1).mean(1)
+        assert torch.allclose(uniform._loss(x0, t, noise), F.mse_loss(out, uniform._target(x0, t, noise)))
+        w = min_snr_weight(uniform.schedule.snr[t].float(), 2.0, prediction)
+        assert torch.allclose(weighted._loss(x0, t, noise), (w * per_example).mean(), rtol=1e-5)
+        assert not torch.allclose(w, w[0].expand_as(w))  # the weights differ across these timesteps
+    batch = Batch(torch.rand(4, 1, 8, 8), -torch.ones(4, dtype=torch.long))
+    assert torch.isfinite(torch.tensor(weighted.train_step(batch)["loss"]))

@@ -16,6 +16,13 @@ formula exactly.
 - DDIM step (Song, Meng & Ermon 2021, eq. 12) with eta: 0 is deterministic,
   1 matches DDPM's posterior variance (eq. 16).
 
+- DPM-Solver++(2M) step (Lu et al. 2022, "DPM-Solver++: Fast Solver for
+  Guided Sampling of Diffusion Probabilistic Models", algorithm 2): the
+  probability-flow ODE solved in log-SNR time with the predicted x_0, second
+  order by reusing the previous step's x_0 (one network evaluation per step,
+  like DDIM, whose step is its first-order case). The first step and the
+  last (into clean data, where log-SNR is infinite) are first order.
+
 - DDIM inversion (:func:`ddim_invert`): eta 0 makes DDIM a deterministic
   map x_T -> x_0, and running it backwards recovers the x_T of a sample.
 
@@ -37,7 +44,7 @@ from genstudio.core.model import randn
 
 from .schedule import NoiseSchedule
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpm++2m")
 SPACINGS = ("leading", "trailing", "linspace")
 VARIANCES = ("beta", "beta_tilde")
 
@@ -167,6 +174,46 @@ def ddim_step(
     return x_prev, x0_hat
 
 
+def half_log_snr(schedule: NoiseSchedule, t: int) -> float:
+    """lambda_t = log(alpha_t / sigma_t) = log(sqrt(ab_t) / sqrt(1 - ab_t)) (DPM-Solver's time variable)."""
+    ab = schedule.alpha_bar_at(t)
+    return 0.5 * (math.log(ab) - math.log1p(-ab))
+
+
+def dpmpp_2m_step(
+    schedule: NoiseSchedule,
+    x_t: torch.Tensor,
+    t: int,
+    t_prev: int,
+    eps_hat: torch.Tensor,
+    previous: tuple[torch.Tensor, float] | None = None,
+    clip_x0: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """DPM-Solver++(2M) step x_t -> x_{t_prev}; returns (x_prev, x0_hat, h) for the next step's ``previous``.
+
+    With alpha = sqrt(ab), sigma = sqrt(1 - ab), lambda = log(alpha / sigma), h = lambda_prev - lambda_t:
+
+        D = x0_hat                                          first order (no ``previous``), or
+        D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_before,     r = h_before / h            (DPM-Solver++ algorithm 2)
+        x_prev = (sigma_prev / sigma_t) x_t - alpha_prev (exp(-h) - 1) D
+
+    ``previous`` is (x0_hat, h) of the step before. The first-order case is
+    exactly DDIM (eta 0); into clean data (t_prev = -1) the step returns x0_hat.
+    """
+    ab_t, ab_prev = schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev)
+    x0_hat = _clip((x_t - math.sqrt(1.0 - ab_t) * eps_hat) / math.sqrt(ab_t), clip_x0)
+    if t_prev < 0:
+        return x0_hat, x0_hat, math.inf
+    h = half_log_snr(schedule, t_prev) - half_log_snr(schedule, t)
+    d = x0_hat
+    if previous is not None and math.isfinite(previous[1]):
+        x0_before, h_before = previous
+        k = h / (2.0 * h_before)  # 1 / (2r)
+        d = (1.0 + k) * x0_hat - k * x0_before
+    sigma_ratio = math.sqrt((1.0 - ab_prev) / (1.0 - ab_t))
+    return sigma_ratio * x_t - math.sqrt(ab_prev) * math.expm1(-h) * d, x0_hat, h
+
+
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -185,7 +232,7 @@ def denoise(
     """Run the reverse chain from ``x_T``, yielding one :class:`DenoiseStep` per network evaluation.
 
     ``eps_fn(x_t, t)`` predicts the noise for a batch at timesteps ``t`` (N).
-    ``steps`` defaults to T for ``ddpm`` and 50 for ``ddim`` (capped at T).
+    ``steps`` defaults to T for ``ddpm`` and 50 for ``ddim`` and ``dpm++2m`` (capped at T).
     Noise comes only from ``generator``; stopping the iteration early
     interrupts sampling.
     """
@@ -197,13 +244,17 @@ def denoise(
     timesteps = select_timesteps(T, steps, spacing)
     x = x_T
     n = x.shape[0]
+    previous: tuple[torch.Tensor, float] | None = None  # DPM-Solver++(2M): the last step's x0_hat and h
     for i, t in enumerate(timesteps):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         eps_hat = eps_fn(x, torch.full((n,), t, dtype=torch.long, device=x.device))
-        needs_noise = t_prev >= 0 and (sampler == "ddpm" or eta > 0)
+        needs_noise = t_prev >= 0 and (sampler == "ddpm" or (sampler == "ddim" and eta > 0))
         noise = randn(x.shape, generator, x.device, x.dtype) if needs_noise else None
         if sampler == "ddpm":
             x, x0_hat = ddpm_step(schedule, x, t, t_prev, eps_hat, noise, variance, clip_x0)
+        elif sampler == "dpm++2m":
+            x, x0_hat, h = dpmpp_2m_step(schedule, x, t, t_prev, eps_hat, previous, clip_x0)
+            previous = (x0_hat, h)
         else:
             x, x0_hat = ddim_step(schedule, x, t, t_prev, eps_hat, eta, noise, clip_x0)
         yield DenoiseStep(t=t, t_prev=t_prev, x_t=x, eps_hat=eps_hat, x0_hat=x0_hat, index=i, num_steps=len(timesteps), nfe=i + 1)
