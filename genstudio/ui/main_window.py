@@ -115,7 +115,10 @@ class MainWindow(
     # -- the panels, wired to each other ------------------------------------------------------------
     def _on_dataset_state(self, *_: Any) -> None:
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
-        self.model_panel.set_dataset(self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None, ds.info.shape if ds is not None else None)
+        self.model_panel.set_dataset(
+            self.dataset_panel.dataset_id(), ds.info.kind if ds is not None else None, ds.info.shape if ds is not None else None,
+            info=ds.info if ds is not None else None,
+        )
         if ds is not None and self._check_default_pair:
             self._check_default_pair = False
             self._default_to_a_pair_that_trains()

@@ -84,6 +84,7 @@ class ModelPanel(QWidget):
         self._data_kind: str | None = None
         self._dataset_id = ""
         self._data_shape: tuple[int, ...] | None = None
+        self._data_info: Any = None  # the loaded dataset's DataInfo, for a model's own data_problem check
         self._runs_root: Path | None = None
         self.family_box = QComboBox()
         self.family_box.setToolTip("Model family")
@@ -256,9 +257,9 @@ class ModelPanel(QWidget):
         self._update_validity()
         self.modelChanged.emit(self.model_id())
 
-    def set_dataset(self, dataset_id: str, kind: str | None, shape: tuple[int, ...] | None = None) -> None:
+    def set_dataset(self, dataset_id: str, kind: str | None, shape: tuple[int, ...] | None = None, info: Any = None) -> None:
         """Tell the panel which data it will train on (for compatibility, presets, and the runs a run field offers)."""
-        self._dataset_id, self._data_kind = dataset_id, kind
+        self._dataset_id, self._data_kind, self._data_info = dataset_id, kind, info
         self._data_shape = tuple(shape) if shape is not None else None
         self.model_form.set_run_context(self._run_context())
         self._refresh_presets()
@@ -288,6 +289,10 @@ class ModelPanel(QWidget):
             return "choose a model"
         if self._data_kind and self._data_kind not in cls.data_kinds:
             return f"{self.model_id()} works on {', '.join(cls.data_kinds)} data; {self._dataset_id or 'this dataset'} is {self._data_kind} data"
+        # A model that needs more of the data than its kind (sgan: class labels) says why, as building it would.
+        data_problem = getattr(cls, "data_problem", None)
+        if data_problem is not None and self._data_info is not None:
+            return data_problem(self._data_info)
         return None
 
     def _update_validity(self, *_: Any) -> None:

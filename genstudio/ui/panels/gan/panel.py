@@ -20,6 +20,7 @@ from ..jobs import JobState, PanelJob
 from ..live import CheckpointPanel
 from .drawing import DataDrawing
 from .image_view import AdversarialImageView
+from .model_views import ModelDiagnosticsView
 from .prepare import GanViewData, prepare_gan_view
 from .sandbox import Sandbox
 from .worker import SPEEDS, SandboxSnapshot, SandboxWorker
@@ -118,6 +119,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         self.g_curve = self.losses.plot(pen=pg.mkPen(235, 100, 30, width=2), name="g_loss", connect="finite")
         self.readout = QLabel("")
         self.readout.setWordWrap(True)
+        self.model_view = ModelDiagnosticsView()  # wgan's critic weights, sgan's accuracy; hidden for other models
 
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
@@ -133,6 +135,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         side = QVBoxLayout()
         side.addWidget(self.losses)
         side.addWidget(self.readout)
+        side.addWidget(self.model_view, 4)
         side.addStretch(1)
         body = QHBoxLayout()
         body.addWidget(self.plot, 3)
@@ -201,6 +204,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             self.real_item.setData(pos=data.real[:, :2])
             x0, x1, y0, y1 = self.extent
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        self.model_view.set_validation(data.validation)
         self._send_training_points()  # points drawn before the load train the new copy too
         self.show_snapshot(first)
         self.data_ready.emit()
@@ -223,6 +227,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             self.arrow_item.setData(*self.arrows)
             self.modes_text = snap.modes_text
         self.last_stats = dict(snap.stats)
+        self.model_view.show_diagnostics(snap.diagnostics, d.step + snap.steps)
         self.last_step_ms, self.last_snapshot_ms = snap.step_ms, snap.snapshot_ms
         stepped = snap.steps != self.sandbox_steps
         self.sandbox_steps = snap.steps

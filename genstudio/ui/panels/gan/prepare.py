@@ -13,6 +13,7 @@ import torch
 
 from ..model_source import load_model
 from ..run_data import LossHistory, read_loss_history, validation_batch
+from .diagnostics import read_validation_series
 
 BATCH = 256  # sandbox batch size on 2-D data
 MAX_REAL = 2000  # real examples kept for the sandbox and the histograms
@@ -30,6 +31,7 @@ class GanViewData:
     notes: list[str] = field(default_factory=list)
     losses: LossHistory = field(default_factory=LossHistory.empty)  # the run's logged d_loss / g_loss
     batch_size: int = BATCH  # the sandbox's batch: the run's own on images, BATCH on 2-D data
+    validation: dict[str, Any] = field(default_factory=dict)  # the run's logged validation series a model view plots
 
 
 def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL, snapshot: Any = None) -> GanViewData:
@@ -48,7 +50,8 @@ def prepare_gan_view(run_dir: str | Path, max_examples: int = MAX_REAL, snapshot
     losses = read_loss_history(run_dir)
     # A 2-D step costs nothing at any batch size; an image step at the run's own batch is as cheap as training allows.
     batch = int(spec.run.batch_size) if info.kind == "image" else BATCH
-    return GanViewData(model, step, info.kind, real, labels, extent, spec.run.dataset, notes, losses, batch)
+    validation = read_validation_series(run_dir)
+    return GanViewData(model, step, info.kind, real, labels, extent, spec.run.dataset, notes, losses, batch, validation)
 
 
 def raw_generator_output(model: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

@@ -34,6 +34,7 @@ from genstudio.core.capabilities import Conditional
 from genstudio.core.data_types import Batch
 
 from ..gan_math import HEATMAP_SIZE, arrow_segments, heatmap_grid, view_extent
+from .diagnostics import model_diagnostics
 from .prepare import GanViewData, raw_generator_output
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class SandboxSnapshot:
     d_fake: np.ndarray | None = None
     real_images: np.ndarray | None = None
     fake_images: np.ndarray | None = None
+    # What the model's own view draws (wgan: the critic's weights; sgan: the classifier's accuracy), see model_views.py.
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,6 +229,7 @@ class SandboxWorker:
             self._points_view(snap)
         else:
             self._images_view(snap)
+        snap.diagnostics = model_diagnostics(self.model, self.data)
         self._snapshot_ms = (time.perf_counter() - t0) * 1000
         return snap
 
