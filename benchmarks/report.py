@@ -274,15 +274,20 @@ def gan_sandbox_table(g: dict | None) -> str:
     if not g:
         return ""
     m = g["machine"]
+    def drawing(r: dict) -> str:  # the UI thread's time per view drawn (its paints included); the worker path only
+        if r.get("draw_ms_median") is None:
+            return "—"
+        return f"median {r['draw_ms_median']:.0f} ms, worst {r['draw_ms_max']:.0f} ms"
+
     rows = [[f"{r['model']} on {r['dataset']}", r["stepping"],
              f"p50 {r['p50_ms']:.1f} ms, **p95 {r['p95_ms']:.1f} ms, worst {r['max_ms']:.0f} ms**",
-             f"{r['sandbox_steps_per_s']:.1f}", f"{r['views_shown_per_s']:.1f}", g["target"]] for r in g["rows"]]
+             f"{r['sandbox_steps_per_s']:.1f}", f"{r['views_shown_per_s']:.1f}", drawing(r), g["target"]] for r in g["rows"]]
     return (f"\nEvent-loop latency (the same 20 ms timer, {g['rows'][0]['seconds']:.0f} s each) while the GAN tab's sandbox plays at "
             f"{g['play_speed']}. Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} with "
             f"{g['torch_threads']} thread, Qt {m['qt_platform']}; measured {g['date']}, the two paths alternated in one run. The machine "
             f"was shared with other jobs: load average (1 min) {g['load_average_at_start'][0]:.1f} at the start, "
             f"{g['load_average_at_end'][0]:.1f} at the end, on {m['cores']} cores.\n\n") + table(
-        ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "target"], rows)
+        ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "UI thread per view drawn", "target"], rows)
 
 
 TABLES: dict[str, Callable[[], str]] = {

@@ -226,6 +226,7 @@ def gan_sandbox_latency(app, run_dir: Path, synchronous: bool, seconds: float) -
     panel.play.setChecked(False)
     _pump_until(app, panel.idle, 60)
     steps = panel.sandbox_steps - steps0
+    draws = np.array(panel.draw_costs_ms() or [np.nan])  # the worker path only: the UI thread's time per view drawn
     out = {
         **lat,
         "stepping": "GUI thread (before)" if synchronous else "worker thread (after)",
@@ -233,6 +234,8 @@ def gan_sandbox_latency(app, run_dir: Path, synchronous: bool, seconds: float) -
         "views_shown_per_s": shown[0] / elapsed,
         "step_ms": panel.last_step_ms,
         "snapshot_ms": panel.last_snapshot_ms,
+        "draw_ms_median": float(np.median(draws)) if not synchronous else None,
+        "draw_ms_max": float(np.max(draws)) if not synchronous else None,
         "seconds": seconds,
     }
     panel.close()  # stops the worker's thread

@@ -347,3 +347,37 @@ def test_worker_without_qt_steps_and_snapshots(tmp_path, what):
     assert ("d_loss" in snap.stats) == (what != "g") and ("g_loss" in snap.stats) == (what != "d")
     steps, d_loss, g_loss = worker.history_since(0)
     assert steps == [3.0] and len(d_loss) == len(g_loss) == 1 and worker.history_since(1) == ([], [], [])
+
+
+@pytest.mark.parametrize("on_gui_thread", [False, True], ids=["worker", "old-synchronous-path"])
+def test_an_image_gan_view_computes_d_scores_histograms_and_strips_off_the_gui_thread(qtbot, tmp_path, monkeypatch, on_gui_thread):
+    """While a DCGAN's sandbox steps and plays, D's forward pass on real and fake images, the histograms, the
+    ranking and the strips' pictures run on the worker's thread; the UI thread only draws them, and the run's
+    curves are drawn once, not at every view. The old synchronous path is shown caught by the same recording."""
+    from genstudio.ui.panels.gan import worker as worker_module
+    from genstudio.ui.panels.gan.panel import GanViewPanel
+
+    monkeypatch.setattr(GanViewPanel, "step_on_gui_thread", on_gui_thread)
+    run = tiny_run(tmp_path, "dcgan", "digits", steps=20, g_channels=8, d_channels=8, z_dim=16)
+    panel = open_panel(qtbot, run)
+    seen: list[tuple[str, threading.Thread]] = []
+    model = panel.data.model
+    discriminate, scores_view = model.discriminate, worker_module.scores_view
+    model.discriminate = lambda *a, **k: seen.append(("D forward", threading.current_thread())) or discriminate(*a, **k)
+    monkeypatch.setattr(worker_module, "scores_view", lambda *a, **k: seen.append(("scores view", threading.current_thread())) or scores_view(*a, **k))
+    view = panel.image_view
+    run_sets = []
+    original = view.run_curves["d_loss"].setData
+    view.run_curves["d_loss"].setData = lambda *a, **k: run_sets.append(1) or original(*a, **k)
+    shown = view.counts[1].copy(), view.strip_scores["fake_most"].copy()
+    play_and_step(qtbot, panel)
+    assert {label for label, _ in seen} == {"D forward", "scores view"}
+    on_gui = [label for label, t in seen if t is threading.main_thread()]
+    if on_gui_thread:
+        assert on_gui, "the recording must see the synchronous path's work on the GUI thread"
+        return
+    assert on_gui == [], f"on the GUI thread: {sorted(set(on_gui))}"
+    assert not np.array_equal(shown[0], view.counts[1]) or not np.allclose(shown[1], view.strip_scores["fake_most"])
+    assert run_sets == []  # the run's curves did not change: not redrawn at each view
+    assert len(panel.draw_costs_ms()) >= 2  # what the latency benchmark reads
+    assert view.sandbox_curves["d_loss"].opts["symbol"] is None or len(view.sandbox_curves["d_loss"].getData()[0]) <= 60

@@ -1,8 +1,11 @@
 """The GAN view's arithmetic, kept free of Qt so it is tested headless: the region of the plane shown, the
 heatmap's grid, the generator's gradient arrows, the sandbox notice, and on images the most / least real
-ranking, D's score histograms and the loss plots' step window."""
+ranking, D's score histograms and the loss plots' step window, and :func:`scores_view`, everything the image view
+draws made ready on the sandbox's worker thread (the UI thread then only hands arrays to the plots)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,3 +84,48 @@ def sandbox_window(checkpoint_step: int, sandbox_steps: int, first_step: float =
     """The step range shown once the sandbox has run: some training history before the checkpoint, all of the sandbox."""
     before = max(200, 10 * sandbox_steps)
     return max(first_step, checkpoint_step - before), checkpoint_step + sandbox_steps + 1
+
+
+#: The image view's strips: (key, which images, most or least real first).
+STRIPS = (("fake_most", "fake", "most"), ("fake_least", "fake", "least"), ("real_least", "real", "least"))
+
+
+def image_strip(images: np.ndarray, pad: int = 1, pad_value: int = 80) -> np.ndarray | None:
+    """N x C x H x W images in [0, 1] -> one H' x W' x C uint8 row with ``pad`` pixels between them (None for none)."""
+    x = np.asarray(images)
+    if not len(x):
+        return None
+    u8 = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    n, c, h, w = u8.shape
+    row = np.full((h + 2 * pad, n * (w + pad) + pad, c), pad_value, np.uint8)
+    for i in range(n):
+        x0 = pad + i * (w + pad)
+        row[pad : pad + h, x0 : x0 + w] = u8[i].transpose(1, 2, 0)
+    return row
+
+
+@dataclass
+class ScoresView:
+    """What the image view draws of D's scores, computed off the UI thread."""
+
+    kind: str
+    edges: np.ndarray
+    real_counts: np.ndarray
+    fake_counts: np.ndarray
+    means: tuple[float, float]
+    n_real: int
+    n_fake: int
+    strips: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(default_factory=dict)  # key -> (picture, scores shown)
+
+
+def scores_view(kind: str, d_real: np.ndarray, d_fake: np.ndarray, real: np.ndarray, fakes: np.ndarray) -> ScoresView:
+    """Histograms of D(x) and D(G(z)) on shared bins, their means, and the most / least real strips."""
+    edges, real_counts, fake_counts = score_histograms(d_real, d_fake, kind)
+    means = (float(np.mean(d_real)) if len(d_real) else float("nan"), float(np.mean(d_fake)) if len(d_fake) else float("nan"))
+    view = ScoresView(kind, edges, real_counts, fake_counts, means, len(d_real), len(d_fake))
+    ranked = {"fake": (fakes, d_fake, rank_by_score(d_fake)), "real": (real, d_real, rank_by_score(d_real))}
+    for key, which, end in STRIPS:
+        images, scores, (most, least) = ranked[which]
+        idx = most if end == "most" else least
+        view.strips[key] = (image_strip(images[idx]) if len(idx) else None, np.asarray(scores)[idx])
+    return view

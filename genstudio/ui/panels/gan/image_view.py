@@ -23,20 +23,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ...images import tile_grid
 from ...widgets import ImageView, style_plot
-from ..gan_math import rank_by_score, sandbox_window, score_histograms
+from ..gan_math import ScoresView, sandbox_window, scores_view
 from ..run_data import LossHistory
 
 REAL_COLOUR = (30, 60, 140)
 FAKE_COLOUR = (235, 100, 30)
-
-
-def _strip(images: np.ndarray) -> np.ndarray | None:
-    if not len(images):
-        return None
-    u8 = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return tile_grid(u8, ncols=len(u8), pad=1, pad_value=80)
+#: Sandbox steps drawn with a dot each; more are a plain line.
+SYMBOLS_UP_TO = 60
 
 
 class AdversarialImageView(QWidget):
@@ -56,6 +50,9 @@ class AdversarialImageView(QWidget):
         self.hist.getPlotItem().setLabel("left", "images")
         self.counts: tuple[np.ndarray, np.ndarray] | None = None
         self.means: tuple[float, float] = (float("nan"), float("nan"))
+        self._title = ""
+        self._kind = ""
+        self._run_shown: object = None  # the LossHistory drawn: redrawn only when another one comes
 
         self.loss_plots: dict[str, pg.PlotWidget] = {}
         self.run_curves: dict[str, pg.PlotDataItem] = {}
@@ -110,32 +107,36 @@ class AdversarialImageView(QWidget):
         self, kind: str, d_real: np.ndarray, d_fake: np.ndarray, real: np.ndarray, fakes: np.ndarray
     ) -> None:
         """Histograms and strips for D's outputs on ``real`` and ``fakes`` (images N x C x H x W in [0, 1])."""
-        edges, real_counts, fake_counts = score_histograms(d_real, d_fake, kind)
-        self.hist_real.setData(edges, real_counts)
-        self.hist_fake.setData(edges, fake_counts)
-        self.counts = (real_counts, fake_counts)
-        self.means = (float(np.mean(d_real)) if len(d_real) else float("nan"), float(np.mean(d_fake)) if len(d_fake) else float("nan"))
+        self.show_view(scores_view(kind, d_real, d_fake, real, fakes))
+
+    def show_view(self, view: ScoresView) -> None:
+        """Draw what :func:`..gan_math.scores_view` computed (on the sandbox's worker thread): no arithmetic here."""
+        self.hist_real.setData(view.edges, view.real_counts)
+        self.hist_fake.setData(view.edges, view.fake_counts)
+        self.counts = (view.real_counts, view.fake_counts)
+        self.means = view.means
         real_hex, fake_hex = ("#%02x%02x%02x" % c for c in (REAL_COLOUR, FAKE_COLOUR))
-        self.hist.getPlotItem().setTitle(
+        title = (
             # Two short lines: a long title sets the plot's minimum width and the layout then crops the axis.
-            f"<span style='color:{real_hex}'>D(x) on {len(d_real)} real images: mean {self.means[0]:.2f}</span><br>"
-            f"<span style='color:{fake_hex}'>D(G(z)) on {len(d_fake)} fakes: mean {self.means[1]:.2f}</span>"
+            f"<span style='color:{real_hex}'>D(x) on {view.n_real} real images: mean {self.means[0]:.2f}</span><br>"
+            f"<span style='color:{fake_hex}'>D(G(z)) on {view.n_fake} fakes: mean {self.means[1]:.2f}</span>"
         )
-        self.hist.getPlotItem().setLabel("bottom", "D's probability of real" if kind == "probability" else "D's score (higher: more real)")
+        plot = self.hist.getPlotItem()
+        if title != self._title:  # a new title re-lays the plot out: only when it changed
+            self._title = title
+            plot.setTitle(title)
+        if view.kind != self._kind:
+            self._kind = view.kind
+            plot.setLabel("bottom", "D's probability of real" if view.kind == "probability" else "D's score (higher: more real)")
+        edges = view.edges
         self.hist.setXRange(float(edges[0]), float(edges[-1]), padding=0.02)
-        self.hist.setYRange(0, max(int(real_counts.max(initial=0)), int(fake_counts.max(initial=0)), 1) * 1.08, padding=0)
-        most, least = rank_by_score(d_fake)
-        _, real_least = rank_by_score(d_real)
-        for key, images, idx, scores in (
-            ("fake_most", fakes, most, d_fake),
-            ("fake_least", fakes, least, d_fake),
-            ("real_least", real, real_least, d_real),
-        ):
-            self.strips[key].set_array(_strip(images[idx]) if len(idx) else None)
-            self.strip_scores[key] = np.asarray(scores)[idx]
-            shown = ", ".join(f"{s:.2f}" for s in self.strip_scores[key][:4])
+        self.hist.setYRange(0, max(int(view.real_counts.max(initial=0)), int(view.fake_counts.max(initial=0)), 1) * 1.08, padding=0)
+        for key, (picture, scores) in view.strips.items():
+            self.strips[key].set_array(picture)
+            self.strip_scores[key] = scores
+            shown = ", ".join(f"{s:.2f}" for s in scores[:4])
             base = self.strip_labels[key].text().split("\n")[0]
-            self.strip_labels[key].setText(f"{base}\nD: {shown}{'…' if len(idx) > 4 else ''}")
+            self.strip_labels[key].setText(f"{base}\nD: {shown}{'…' if len(scores) > 4 else ''}")
 
     def show_losses(self, run: LossHistory, checkpoint_step: int, sandbox: dict[str, list[float]]) -> None:
         """The run's curves, a dashed line at the checkpoint the sandbox started from, and the sandbox's steps after it.
@@ -145,11 +146,16 @@ class AdversarialImageView(QWidget):
         training steps); the mouse pans and zooms back out.
         """
         steps = checkpoint_step + np.asarray(sandbox.get("step", []), float)
+        new_run = run is not self._run_shown  # the run's curves change with a new checkpoint, not with sandbox steps
+        self._run_shown = run
         for key in ("d_loss", "g_loss"):
             p = self.loss_plots[key]
-            self.run_curves[key].setData(run.step, getattr(run, key))
+            if new_run:
+                self.run_curves[key].setData(run.step, getattr(run, key))
             values = np.asarray(sandbox.get(key, []), float)
             ok = np.isfinite(values)  # a G-only first step leaves d_loss unknown
+            # A dot per sandbox step while they can be told apart; past that the dots only cost drawing time.
+            self.sandbox_curves[key].setSymbol("o" if ok.sum() <= SYMBOLS_UP_TO else None)
             self.sandbox_curves[key].setData(steps[ok], values[ok])
             self.checkpoint_lines[key].setValue(checkpoint_step)
             if len(steps):

@@ -237,12 +237,16 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             self.history["d_loss"] += d_loss
             self.history["g_loss"] += g_loss
         if snap.kind != "points":
-            self.image_view.show_scores(d.model.d_output_kind, snap.d_real, snap.d_fake, snap.real_images, snap.fake_images)
+            if snap.scores is not None:  # computed with the snapshot, off the UI thread
+                self.image_view.show_view(snap.scores)
+            else:
+                self.image_view.show_scores(d.model.d_output_kind, snap.d_real, snap.d_fake, snap.real_images, snap.fake_images)
             self.hist_counts = self.image_view.counts
             self.image_view.show_losses(d.losses, d.step, self.history)
-        steps = np.asarray(self.history["step"], float)
-        self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
-        self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
+        if snap.kind == "points":  # on images the image view draws the sandbox's losses; this plot is hidden
+            steps = np.asarray(self.history["step"], float)
+            self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
+            self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
         self.status.setText(self._status_text())
         self.status.setToolTip("")
         self.readout.setText(self._readout_text())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,8 @@ THREAD_NAME = "genstudio-gan-sandbox"
 #: the curve view's throttle by cost, with a larger share since this view is what the user watches. On a busy
 #: 2-core machine a DCGAN view (histograms, three image strips, two loss plots) takes 100-200 ms to draw.
 DRAW_BUSY_FRACTION = 0.2
+#: Draw costs kept for :meth:`Sandbox.draw_costs_ms`.
+DRAW_COSTS_KEPT = 1000
 
 
 class Sandbox:
@@ -90,7 +93,16 @@ class Sandbox:
 
     def _draw_measured(self) -> None:
         cost = time.monotonic() - self._draw_started
+        self.draw_costs_ms().append(cost * 1000)
         self._ask_timer.start(round(1000 * cost * (1 / DRAW_BUSY_FRACTION - 1)))
+
+    def draw_costs_ms(self) -> deque:
+        """The UI thread's time for each of the last snapshots drawn (drawing and its paints), in ms: what the
+        latency benchmark reports beside the event loop's lateness."""
+        costs = self.__dict__.get("_draw_costs")
+        if costs is None:
+            costs = self.__dict__["_draw_costs"] = deque(maxlen=DRAW_COSTS_KEPT)
+        return costs
 
     def _ask_for_snapshot(self) -> None:
         if self.worker is not None:

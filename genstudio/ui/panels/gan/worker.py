@@ -33,7 +33,7 @@ import torch
 from genstudio.core.capabilities import Conditional
 from genstudio.core.data_types import Batch
 
-from ..gan_math import HEATMAP_SIZE, arrow_segments, heatmap_grid, view_extent
+from ..gan_math import HEATMAP_SIZE, ScoresView, arrow_segments, heatmap_grid, scores_view, view_extent
 from .diagnostics import model_diagnostics
 from .prepare import GanViewData, raw_generator_output
 
@@ -76,6 +76,7 @@ class SandboxSnapshot:
     d_fake: np.ndarray | None = None
     real_images: np.ndarray | None = None
     fake_images: np.ndarray | None = None
+    scores: ScoresView | None = None  # what the image view draws of them, made ready here
     # What the model's own view draws (wgan: the critic's weights; sgan: the classifier's accuracy), see model_views.py.
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
@@ -272,6 +273,8 @@ class SandboxWorker:
             snap.d_real = model.discriminate(real, real_labels).float().cpu().numpy() if len(real) else np.zeros(0)
             snap.d_fake = model.discriminate(fakes, labels).float().cpu().numpy()
         snap.real_images, snap.fake_images = real.numpy(), fakes.cpu().numpy()
+        # The histograms, the ranking and the strips' pictures here too: the UI thread only draws them.
+        snap.scores = scores_view(model.d_output_kind, snap.d_real, snap.d_fake, snap.real_images, snap.fake_images)
 
     # -- the worker's thread ------------------------------------------------------------------------------
     def run(self, state: JobState) -> None:
