@@ -22,6 +22,7 @@ from ..autoregressive_math import SPEED_STEPS, describe_positions, sample_column
 from ..jobs import PanelJob
 from .distribution_view import DistributionView
 from .generation_worker import Frame, GenerationWorker
+from .mixture_view import show_mixture
 from .pixel_grid import PixelGridView
 
 
@@ -382,6 +383,7 @@ class GenerationTab(QWidget):
             ch = f", channel {'RGB'[c]}" if self.model.colours == 3 else ""
             where = f"sample {k}, pixel ({i}, {j}){ch}, given the pixels before it"
         self.dist_view.show_probs(probs, value, where, f"p(x | before) at {'t = ' + str(j) if self.audio else f'({i}, {j})'}")
+        show_mixture(self.dist_view, None if self.audio else self.model, x, c, i, j)  # PixelCNN++: the components
         return probs
 
     def _wave_moved(self, args: tuple) -> None:
