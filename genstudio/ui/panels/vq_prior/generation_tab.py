@@ -68,17 +68,25 @@ class CodeStepper:
         return CodeFrame(self._codes.cpu().numpy(), self.drawn.numpy().copy(), decoded, probs, self._position)
 
 
+def grid_columns(n: int) -> int:
+    """Columns of the tiled grids and decodes: as square as the count allows (4 grids: 2 x 2)."""
+    return int(np.ceil(np.sqrt(n)))
+
+
 def grids_picture(codes: np.ndarray, drawn: np.ndarray, num_codes: int, current: tuple[int, int] | None) -> tuple[np.ndarray, list]:
-    """The code maps of all samples side by side, and captions numbering their drawn cells."""
+    """The code maps of all samples tiled (:func:`grid_columns` across), and captions numbering their drawn cells."""
     n, h, w = codes.shape
+    ncols = grid_columns(n)
+    nrows = int(np.ceil(n / ncols))
     cell_h, cell_w = h * CELL, w * CELL
-    pic = np.full((cell_h, n * cell_w + (n - 1) * GAP, 3), 20, np.uint8)
+    pic = np.full((nrows * cell_h + (nrows - 1) * GAP, ncols * cell_w + (ncols - 1) * GAP, 3), 20, np.uint8)
     captions: list = []
     for k in range(n):
-        x0 = k * (cell_w + GAP)
-        pic[:, x0 : x0 + cell_w] = code_grid_picture(codes[k], drawn, num_codes, current)
+        r, c = divmod(k, ncols)
+        x0, y0 = c * (cell_w + GAP), r * (cell_h + GAP)
+        pic[y0 : y0 + cell_h, x0 : x0 + cell_w] = code_grid_picture(codes[k], drawn, num_codes, current)
         if n * h * w <= 200:  # numbers stay readable only on a few small grids
-            captions += code_captions(codes[k], drawn, origin=(x0, 0))
+            captions += code_captions(codes[k], drawn, origin=(x0, y0))
     return pic, captions
 
 
@@ -105,6 +113,7 @@ class GenerationTab(QWidget):
         self.class_label = QLabel("class")
         self.class_combo = QComboBox()
         self.class_combo.setToolTip("Class label of a class-conditional prior")
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.1, 3.0)
         self.temperature.setSingleStep(0.1)
@@ -139,8 +148,8 @@ class GenerationTab(QWidget):
         play.addWidget(self.speed_slider, 1)
         play.addWidget(self.speed_label)
         views = QHBoxLayout()
-        views.addWidget(titled("code grids (colour and number: the code; grey: not drawn yet; red: just drawn)", self.grid_view, wrap=True), 3)
-        views.addWidget(titled("decoded by the frozen VQ-VAE (cells not drawn: the codebook's mean vector)", self.decoded_view, wrap=True), 2)
+        views.addWidget(titled("code grids (colour and number: the code; grey: not drawn yet; red: just drawn)", self.grid_view, wrap=True), 1)
+        views.addWidget(titled("decoded by the frozen VQ-VAE (cells not drawn: the codebook's mean vector)", self.decoded_view, wrap=True), 1)
         lay = QVBoxLayout(self)
         lay.addLayout(controls)
         lay.addLayout(play)
@@ -269,7 +278,7 @@ class GenerationTab(QWidget):
         pic, captions = grids_picture(data.codes, data.drawn, self.model.num_codes, data.position)
         self.grid_view.set_array(pic, captions)
         u8 = (np.clip(data.decoded, 0, 1) * 255 + 0.5).astype(np.uint8)
-        self.decoded_view.set_array(tile_grid(u8, ncols=len(u8), pad=1, pad_value=80))
+        self.decoded_view.set_array(tile_grid(u8, ncols=grid_columns(len(u8)), pad=1, pad_value=80))
         if data.probs is not None and data.position is not None:
             self._show_probs(data.probs[0], int(data.codes[0][data.position]))
         i, j = data.position if data.position is not None else (0, 0)

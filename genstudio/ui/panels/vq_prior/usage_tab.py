@@ -47,6 +47,7 @@ class UsageTab(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.setLabel("bottom", "codes, ranked by their use in the validation images")
         self.plot.setLabel("left", "share of grid cells")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.message = QLabel("blue: the validation images' code maps. Press Sample the prior to add its samples (orange).")
         self.message.setWordWrap(True)
