@@ -210,7 +210,24 @@ def _spec_from_args(args: argparse.Namespace):
         run = cfg.with_overrides(base.run, {**run_over, "model": model_id, "dataset": dataset_id})
         data = cfg.with_overrides(base.data, data_over)
         return RunSpec(run, mcfg, data)
-    return RunSpec.create(model_id, dataset_id, run_over, m, data_over)
+    return RunSpec.create(model_id, dataset_id, run_over, m, data_over, data_kind=_default_kind(model_id, dataset_id, run_over, data_over))
+
+
+def _default_kind(model_id: str, dataset_id: str, run_over: dict, data_over: dict) -> str | None:
+    """The data's kind, where the model's default steps depend on it and --steps did not say (the studio's form knows it).
+
+    Only then is the dataset loaded here (once more, by the engine, after); its
+    errors are the ones the run would give.
+    """
+    from genstudio.core.spec import run_defaults_vary_by_kind
+
+    if "steps" in run_over or not run_defaults_vary_by_kind(model_id):
+        return None
+    from genstudio.core.config import with_overrides
+    from genstudio.core.data_types import DataOptions
+    from genstudio.core.loading import load_data
+
+    return load_data(dataset_id, with_overrides(DataOptions(), data_over)).info.kind
 
 
 def cmd_train(args: argparse.Namespace) -> int:

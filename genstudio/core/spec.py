@@ -3,12 +3,17 @@
 This is what ``config.toml`` in a run folder holds, what ``--config`` reads
 and what the studio's forms edit. Building it validates every value, so a
 bad setting is refused before a run folder exists.
+
+Run settings nobody set come from the model's own run defaults
+(:func:`model_run_defaults`: its ``steps`` fit a few minutes on a 2-core
+CPU), then from :class:`RunConfig`.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ from . import config as cfg
 from .config import ConfigError, param
 from .data_types import DataOptions
 from .registry import UnknownIdError, get_dataset_loader, get_model_class
+from .resources import resource_path
 
 
 @dataclass
@@ -52,6 +58,41 @@ class RunConfig:
     compile: str = param("off", "torch.compile each sub-network (slow to start; see benchmarks/RESULTS.md)", choices=("auto", "on", "off"), advanced=True)
 
 
+@lru_cache(maxsize=None)
+def _defaults_table(model_id: str) -> dict[str, Any]:
+    """The ``[defaults]`` table of the model's packaged preset file (empty when it has none)."""
+    path = resource_path("presets", f"{model_id}.toml")
+    if "/" in model_id or "\\" in model_id or not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("defaults", {})
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"preset file '{path}' cannot be read: {e}") from None
+    return table if isinstance(table, dict) else {}
+
+
+def model_run_defaults(model_id: str, kind: str | None = None) -> dict[str, Any]:
+    """The run settings ``model_id`` starts from when nothing else sets them (``{"steps": 1200}`` for ddpm).
+
+    One place for the command line and the studio's form alike: ``[defaults.run]``
+    in the model's packaged preset file (``genstudio/resources/presets/<model>.toml``),
+    with ``[defaults.<kind>.run]`` over it for that kind of data (``points``: a
+    2-D step is far cheaper than an image step). The steps are sized to train for
+    a few minutes on a 2-core CPU. ``--steps``, ``--set``, a config file's [run]
+    table and the form's fields all win over them.
+    """
+    table = _defaults_table(model_id)
+    out = dict(table.get("run") or {})
+    if kind and isinstance(table.get(kind), dict):
+        out.update(table[kind].get("run") or {})
+    return out
+
+
+def run_defaults_vary_by_kind(model_id: str) -> bool:
+    """True when the model's run defaults depend on the kind of data (so the data must be known to choose them)."""
+    return any(isinstance(v, dict) and k != "run" for k, v in _defaults_table(model_id).items())
+
+
 @dataclass
 class RunSpec:
     run: RunConfig
@@ -70,11 +111,16 @@ class RunSpec:
         run_overrides: dict[str, Any] | None = None,
         model_overrides: dict[str, Any] | None = None,
         data_overrides: dict[str, Any] | None = None,
+        data_kind: str | None = None,
     ) -> "RunSpec":
-        """Build a validated spec from ids and overrides (unknown ids and bad values raise)."""
+        """Build a validated spec from ids and overrides (unknown ids and bad values raise).
+
+        Run settings not in ``run_overrides`` come from the model's run defaults for
+        ``data_kind`` (:func:`model_run_defaults`), then from :class:`RunConfig`.
+        """
         model_cls = get_model_class(model)
         get_dataset_loader(dataset)
-        run = cfg.with_overrides(RunConfig(model=model, dataset=dataset), run_overrides or {})
+        run = cfg.with_overrides(RunConfig(model=model, dataset=dataset), {**model_run_defaults(model, data_kind), **(run_overrides or {})})
         mcfg = cfg.with_overrides(model_cls.config_class(), model_overrides or {})
         data = cfg.with_overrides(DataOptions(seed=run.seed), data_overrides or {})
         return cls(run, mcfg, data)
@@ -90,7 +136,9 @@ class RunSpec:
         for section in ("run", "model", "data"):
             if not isinstance(d.get(section, {}), dict):
                 raise ConfigError(f"[{section}] in the config must be a table of settings (key = value lines), got {d[section]!r}")
-        run = cfg.from_dict(RunConfig, d.get("run", {}))
+        run_table = d.get("run", {})
+        # A file that leaves a run setting out gets the model's default, as the command line does.
+        run = cfg.from_dict(RunConfig, {**model_run_defaults(str(run_table.get("model", RunConfig.model))), **run_table})
         try:  # an unknown id in a file is a bad setting of that file
             get_dataset_loader(run.dataset)
             model_cls = get_model_class(run.model)

@@ -15,6 +15,7 @@ checkpoint, the data shape) and the reason shown when it does not fit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from PySide6.QtCore import Qt, Signal
@@ -250,6 +251,7 @@ class ConfigForm(QWidget):
         self.fields = {}
         self.labels = {}
         self.advanced = set()
+        self._explicit: set[str] = set()  # fields set_values set (not following the defaults)
         self.config_class = config_class
         body = QWidget(self)
         lay = QVBoxLayout(body)
@@ -357,9 +359,37 @@ class ConfigForm(QWidget):
         for name, v in values.items():
             if name in self.fields:
                 self.fields[name].set(v)
+                self._explicit.add(name)  # set on purpose: a change of defaults leaves it
         self._on_change()
 
     def reset(self) -> None:
         for f in self.fields.values():
             f.set(f.spec.default)
+        self._explicit.clear()
+        self._on_change()
+
+    def forget_set_values(self) -> None:
+        """Let every field that shows its default follow the next ``set_defaults`` (another model was chosen)."""
+        self._explicit.clear()
+
+    def set_defaults(self, defaults: dict[str, Any]) -> None:
+        """Make ``defaults`` the fields' defaults (a model's own run defaults), the dataclass's for the rest.
+
+        A field that shows its old default shows the new one; a value set on
+        purpose (``set_values``: a preset, an opened run's settings) or typed
+        stays. ``reset`` and ``changed_values`` use the new defaults.
+        """
+        declared = {s.name: s.default for s in specs(self.config_class)} if self.config_class is not None else {}
+        for name, f in self.fields.items():
+            new = defaults.get(name, declared.get(name, f.spec.default))
+            if new == f.spec.default:
+                continue
+            showing_default = name not in self._explicit and f.validate() == f.spec.default and f.error is None
+            f.spec = replace(f.spec, default=new)
+            f.tooltip = f.tooltip.rsplit("\ndefault: ", 1)[0] + f"\ndefault: {format_value(f.spec, new)}"
+            f.widget.setToolTip(f.tooltip)
+            if name in self.labels:
+                self.labels[name].setToolTip(f.tooltip)
+            if showing_default:
+                f.set(new)
         self._on_change()

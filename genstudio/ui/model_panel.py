@@ -24,7 +24,7 @@ from genstudio.core import registry
 from genstudio.core.config import specs
 from genstudio.core.recipes import Recipe, flagship, load_recipes
 from genstudio.core.resources import resource_path
-from genstudio.core.spec import RunConfig
+from genstudio.core.spec import RunConfig, model_run_defaults
 
 from .config_form import ConfigForm, humanize
 from .run_field import RunContext
@@ -248,6 +248,9 @@ class ModelPanel(QWidget):
     def _on_model(self, *_: Any) -> None:
         cls = self.model_class()
         self.model_form.set_config_class(cls.config_class if cls else None)
+        # Another model: a run setting still at the last model's default (a recipe's steps included) takes this one's.
+        self.run_form.forget_set_values()
+        self._apply_run_defaults()
         if cls is not None:
             kinds = ", ".join(cls.data_kinds)
             self.summary.setText(f"{cls.summary}<br><i>works on {kinds} data</i>")
@@ -262,8 +265,14 @@ class ModelPanel(QWidget):
         self._dataset_id, self._data_kind, self._data_info = dataset_id, kind, info
         self._data_shape = tuple(shape) if shape is not None else None
         self.model_form.set_run_context(self._run_context())
+        self._apply_run_defaults()
         self._refresh_presets()
         self._update_validity()
+
+    def _apply_run_defaults(self) -> None:
+        """The run form starts from the model's own run defaults for this kind of data (its steps fit a few minutes)."""
+        mid = self.model_id()
+        self.run_form.set_defaults(model_run_defaults(mid, self._data_kind) if mid else {})
 
     def set_runs_root(self, root: str | Path | None) -> None:
         """The folder whose runs the model's run fields (the ldm's autoencoder) list."""
