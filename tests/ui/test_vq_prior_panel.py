@@ -163,6 +163,27 @@ def test_completion_keeps_the_top_code_rows(qtbot, runs):
     panel.shutdown()
 
 
+def test_the_code_prior_tabs_fit_a_laptop_screen(qtbot, settings, tmp_path, monkeypatch, runs):
+    """The layout check of every other panel (tests/ui/test_layout_fits.py) on the Code prior tab at 1366x768."""
+    from genstudio.ui.main_window import MainWindow
+    from tests.ui.test_layout_fits import walk_tabs
+
+    monkeypatch.setattr(MainWindow, "COMPACT_BELOW", 1367)
+    window = MainWindow(settings=settings, runs_root=tmp_path / "runs")
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    try:
+        assert window.open_run(runs["mnist_prior"])
+        qtbot.wait(400)
+        seen: list[str] = []
+        problems = walk_tabs(qtbot, window, seen)
+        assert {"Code prior / Generation", "Code prior / Code usage", "Code prior / Completion"} <= set(seen), seen
+        assert not problems, "\n".join(dict.fromkeys(problems))
+    finally:
+        window.shutdown(30_000)
+
+
 @pytest.mark.skipif(not os.environ.get("GENSTUDIO_SCREENSHOTS"), reason="writes screenshots when GENSTUDIO_SCREENSHOTS names a folder")
 def test_screenshots(qtbot, runs):
     from pathlib import Path
