@@ -7,10 +7,16 @@ the screen size to check (the window opens at the size it picks for that screen)
     xvfb-run -s "-screen 0 1366x768x24" .venv/bin/python benchmarks/studio_tab_screenshots.py \\
         --runs /tmp/shotruns/ddpm /tmp/shotruns/vae ... --out resources/screenshots/1366x768
 
+and again with ``-screen 0 1920x1080x24`` and ``--out resources/screenshots/1920x1080``.
+
 Train the runs first with the CLI (short runs are enough: the pictures show the
 layout, not the quality), for example
 ``genstudio train --model ddpm --dataset mnist5k --minutes 2 --out /tmp/shotruns/ddpm``.
-PNGs are written as 256-colour palettes to keep the committed set small.
+Tabs a panel hides for the model shown (MADE masks of a PixelCNN) are skipped, as
+the user cannot reach them; each tab is grabbed once its background work (a
+model load, a first reverse chain, gradients) has finished or ``--settle-max``
+seconds passed. PNGs are written as 256-colour palettes to keep the committed
+set small.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ def main() -> int:
     ap.add_argument("--runs", nargs="+", required=True, help="run folders to open, one after the other")
     ap.add_argument("--out", required=True, help="folder for the PNGs")
     ap.add_argument("--settle", type=float, default=4.0, help="seconds each panel gets to load and draw")
+    ap.add_argument("--settle-max", type=float, default=45.0, help="at most this long for a tab's background work to finish")
     ap.add_argument("--full-colour", action="store_true", help="keep 24-bit PNGs (larger)")
     args = ap.parse_args()
 
@@ -60,7 +67,17 @@ def main() -> int:
     screen = app.primaryScreen()
     print(f"screen {screen.size().width()}x{screen.size().height()}, window {w.frameGeometry().width()}x{w.frameGeometry().height()}, platform {app.platformName()}")
 
+    from genstudio.ui.panels.jobs import PanelJob
+
+    def jobs_done() -> bool:
+        # A job on a thread of its own (a GAN sandbox, a paused generation) waits for the user: not waited for.
+        return not any(j.busy() and j._state is not None and not _own_thread(j) for j in w.findChildren(PanelJob))
+
+    def _own_thread(job) -> bool:
+        return getattr(job.parent(), "sandbox_job", None) is job or type(job.parent()).__name__ == "GenerationTab"
+
     def grab(name: str) -> None:
+        pump(args.settle_max, jobs_done)
         pump(0.3)
         g = w.frameGeometry()
         shot = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height())
@@ -89,6 +106,8 @@ def main() -> int:
                 continue
             for sub in inner[:1]:
                 for j in range(sub.count()):
+                    if not sub.isTabVisible(j):
+                        continue  # hidden for this model: the user never sees it
                     sub.setCurrentIndex(j)
                     pump(args.settle)
                     grab(f"{model}-{slug(tabs.tabText(i))}-{slug(sub.tabText(j))}")

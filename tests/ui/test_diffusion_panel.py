@@ -145,9 +145,9 @@ def test_reverse_chain_is_cached_scrubbed_and_exported(qtbot, image_run, tmp_pat
     for i in range(rev.slider.maximum() + 1):
         rev.slider.setValue(i)
         seen.append(rev.xt_view.image().copy())
-        assert f"frame {i}" in rev.frame_label.text()
+        assert f"frame {i}" in rev.frame_label.full_text()
     assert seen[0] != seen[-1]
-    assert "finished sample" in rev.frame_label.text()
+    assert "finished sample" in rev.frame_label.full_text()
     rev.back_button.click()
     assert rev.slider.value() == 9
     panel.grab().save(str(tmp_path / "reverse.png"))
@@ -233,7 +233,7 @@ def test_reverse_tab_samples_a_first_chain_by_itself_off_the_gui_thread(qtbot, i
     assert on_gui_thread and not any(on_gui_thread)
     assert rev.chain.options["sampler"] == "ddim" and rev.chain.nfe == 40  # the default: DDIM with min(50, T) steps
     assert rev.stack.currentWidget() is not rev.placeholder and rev.xt_view.has_image()
-    assert "sampled by itself" in rev.info_label.text()
+    assert "sampled by itself" in rev.info_label.full_text()
     first = rev.chain
     panel.tabs.setCurrentWidget(panel.forward)
     panel.tabs.setCurrentWidget(rev)
@@ -310,7 +310,7 @@ def test_sampling_can_be_stopped(qtbot, image_run, monkeypatch):
     panel = make_panel(qtbot, image_run)
     rev = panel.reverse
     assert stop_mid_chain(qtbot, panel) == 1  # of 40: the worker stopped at its next check
-    assert rev.chain is None and "stopped" in rev.info_label.text()
+    assert rev.chain is None and "stopped" in rev.info_label.full_text()
     # The same check rejects a worker that ignores the stop flag: it runs all 40 evaluations.
     views = sys.modules[type(rev).__module__]
     record_chain = views.record_chain
@@ -400,7 +400,7 @@ def test_score_model_shows_langevin_steps_and_sigma_schedule(qtbot, tmp_path):
     assert chain.num_frames == 5 * 2 + 1 + 1 and chain.nfe == 11
     assert chain.t[:4] == [4, 4, 3, 3] and chain.field is not None
     rev.slider.setValue(3)
-    assert "t = 3" in rev.frame_label.text()
+    assert "t = 3" in rev.frame_label.full_text()
     panel.tabs.setCurrentWidget(panel.schedule_view)
     panel.grab().save(str(tmp_path / "ncsn_schedule.png"))
 

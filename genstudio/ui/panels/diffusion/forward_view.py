@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSl
 from ...widgets import ElidedLabel, ImageView, caption, plot_widget, titled
 from ..diffusion_frames import images_grid, noise_picture
 from ..diffusion_math import forward_readout
+from .reverse_view import TopImageView
 
 #: Images in the forward strip.
 STRIP_LENGTH = 8
@@ -50,9 +51,10 @@ class ForwardView(QWidget):
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.x0_view = ImageView(placeholder="x_0")
-        self.noise_view = ImageView(placeholder="eps")
-        self.xt_view = ImageView(placeholder="x_t")
+        # Drawn at the top of their cells, right under the captions (centred, a tall cell left a gap above them).
+        self.x0_view = TopImageView(placeholder="x_0")
+        self.noise_view = TopImageView(placeholder="eps")
+        self.xt_view = TopImageView(placeholder="x_t")
         self.strip_view = ImageView(placeholder="x_t at evenly spaced t")
         self.strip_view.setMinimumHeight(80)
         images = QWidget()

@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
 
-from ...widgets import ImageView, caption, plot_widget, titled
+from ...widgets import ElidedLabel, ImageView, caption, plot_widget, titled
 from ..diffusion_frames import Chain, ChainInterrupted, ChainTooLarge, record_chain
 from ..diffusion_math import arrow_segments, trajectory_polylines, view_range
 from ..jobs import JobState, PanelJob
@@ -72,7 +72,8 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
-        self.info_label = QLabel("")
+        # Long (the chain's options, an export's path): it elides, full text in the tooltip, rather than widen every tab.
+        self.info_label = ElidedLabel("")
         self.job = PanelJob(self, self.run_button, self.info_label, failure=None)
         self.job.progress.connect(self._on_progress)
         self.job.done.connect(self._on_done)
@@ -123,7 +124,9 @@ class ReverseView(SamplerControls, ChainExport, QWidget):
         for fps in SPEEDS_FPS:
             self.speed_combo.addItem(f"{fps} fps", fps)
         self.speed_combo.setCurrentIndex(3)
-        self.frame_label = QLabel("no chain yet")
+        # Its text changes length with every frame: it must not move the row's buttons while scrubbing.
+        self.frame_label = ElidedLabel("no chain yet")
+        self.frame_label.setMinimumWidth(self.frame_label.fontMetrics().horizontalAdvance("frame 1000 · step 1000 of 1000 · t = 999"))
         scrub = QHBoxLayout()
         for w in (self.back_button, self.play_button, self.forward_button):
             w.setMaximumWidth(70)

@@ -58,11 +58,13 @@ class AdversarialImageView(QWidget):
         self.run_curves: dict[str, pg.PlotDataItem] = {}
         self.sandbox_curves: dict[str, pg.PlotDataItem] = {}
         self.checkpoint_lines: dict[str, pg.InfiniteLine] = {}
+        real_hex, fake_hex = ("#%02x%02x%02x" % c for c in (REAL_COLOUR, FAKE_COLOUR))
         for key, title in (("d_loss", "D loss"), ("g_loss", "G loss")):
-            p = pg.PlotWidget(title=title)
+            # The title names the colours: a legend box covered the curves in a plot this low (1366x768).
+            p = pg.PlotWidget(title=f"{title}: <span style='color:{real_hex}'>training run</span>, "
+                                    f"<span style='color:{fake_hex}'>sandbox</span>")
             p.setMenuEnabled(False)
             style_plot(p)
-            p.addLegend(offset=(10, 5), brush=pg.mkBrush(255, 255, 255, 210))  # top left: the sandbox grows on the right
             p.getPlotItem().setLabel("bottom", "step")
             self.run_curves[key] = p.plot(pen=pg.mkPen(*REAL_COLOUR, width=2), name="training run")
             self.sandbox_curves[key] = p.plot(pen=pg.mkPen(*FAKE_COLOUR, width=2), symbol="o", symbolSize=4, symbolBrush=FAKE_COLOUR, symbolPen=None, name="sandbox", connect="finite")
