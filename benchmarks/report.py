@@ -110,6 +110,12 @@ FAMILY = {"dcgan": "GAN", "gan": "GAN", "vae": "autoencoder", "ddpm": "diffusion
 TTQ_ORDER = ["dcgan", "vae", "ddpm", "gated-pixelcnn", "realnvp", "maf", "iaf", "gan"]
 
 
+def reference_of(point: dict[str, Any]) -> str:
+    """The real data a score was measured against (metrics/quality.py REFERENCE_DATA); rows scored before it was recorded used the data as loaded."""
+    data = point.get("reference_data", "as loaded")
+    return "grey digits" if data == "as loaded" and "fid" in point else data
+
+
 def time_to_quality(d: dict[str, Any] | None = None) -> str:
     """One table per machine: the metric at 1/4, 1/2 and the end of the run, the best point, the floor.
 
@@ -142,9 +148,9 @@ def time_to_quality(d: dict[str, Any] | None = None) -> str:
                 also.append(f"best: FID {num(best['fid'])} at {best['train_s'] / 60:.1f} min")
             name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
             body.append([FAMILY.get(r["model"], ""), name, r["dataset"], f"{r['steps']:,}", {"fid": "FID", "mmd2": "MMD²"}[metric],
-                         at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]), "; ".join(also)])
+                         at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]), reference_of(end), "; ".join(also)])
         out.append(table(["family", "model", "dataset", f"steps in {num(group[0].get('minutes', 10))} min", "metric",
-                          "at 1/4 of the time", "at 1/2", "at the end", "floor", "also at the end"], body))
+                          "at 1/4 of the time", "at 1/2", "at the end", "floor", "reference", "also at the end"], body))
         out.append("\n")
     return "".join(out).rstrip("\n") + "\n"
 

@@ -6,7 +6,8 @@ them), saving a checkpoint about every ``minutes / points`` of training. Then,
 outside the timed run, every checkpoint is scored with the in-training
 quality tracker (genstudio/metrics/quality.py: FID and KID in the dataset
 classifier's features for images, MMD^2 for points, at ``--n`` samples, with
-the preview sampler), so the curve's x axis is pure training time.
+the preview sampler, against the real data the model models: binarised for a
+model of binarised images), so the curve's x axis is pure training time.
 A 10-step probe sizes the checkpoint interval to the model's speed.
 
 Writes benchmarks/results/time_to_quality.json (rows of models not run this
@@ -114,15 +115,17 @@ def score_checkpoints(run_dir: Path, dataset: str, n: int) -> list[dict]:
     ds = load_dataset(dataset, spec.data)
     train_ds, val_ds = ds.split(spec.data.val_fraction, spec.data.seed)
     tracker = QualityTracker(dataset, train_ds, val_ds, n, torch.device("cpu"))
-    features = tracker.prepare()
+    features = None
     elapsed = train_elapsed(run)
     points = []
     for step in run.checkpoints():
         model, _, _ = load_run_model(run_dir, step, "cpu")
+        features = features or tracker.prepare(model)  # the reference of the model's data (binarised or as loaded)
         t0 = time.perf_counter()
         q = tracker.measure(model)
         near = min(elapsed, key=lambda s: abs(s - step)) if elapsed else None
-        points.append({"step": step, "train_s": elapsed.get(step, elapsed.get(near, math.nan)), "score_s": time.perf_counter() - t0, "features": features, **q})
+        points.append({"step": step, "train_s": elapsed.get(step, elapsed.get(near, math.nan)), "score_s": time.perf_counter() - t0, "features": features,
+                       "reference_data": tracker.reference.data, **q})
         print(json.dumps(points[-1]), flush=True)
     return points
 

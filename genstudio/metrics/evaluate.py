@@ -11,7 +11,9 @@
   class coverage, optionally the Inception FID; for 2-D points MMD^2,
   precision/recall in coordinates and, on 8gaussians, modes covered. Every
   score comes with its floor (real training data against the same held-out
-  data, at the same n), and ``features`` names the feature space.
+  data, at the same n), and ``features`` names the feature space;
+  ``reference_data`` says what the real side is (``binarised`` for a model of
+  binarised images, whose reference and floor are thresholded alike).
 - Sampling cost: ``sampling_seconds``, ``samples_per_second``, ``nfe``
   (network evaluations per sample) and the ``sampler`` / ``steps`` used, so
   NFE against quality can be plotted from ``evals.jsonl``. Audio has no
@@ -35,7 +37,7 @@ from genstudio.core.config import ConfigError
 from genstudio.core.loading import load_run_model
 from genstudio.data.dataset import load_dataset
 
-from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples, reference_sets  # noqa: F401  (EvaluationCancelled: raised here, caught by callers)
+from .quality import EvaluationCancelled, ImageReference, PointsReference, check_stop, count_nfe, draw_samples, reference_data, reference_sets  # noqa: F401  (EvaluationCancelled: raised here, caught by callers)
 
 EVALS_FILE = "evals.jsonl"
 #: Audio clips drawn to time sampling (one WaveNet clip is thousands of sequential passes).
@@ -45,7 +47,7 @@ AUDIO_TIMING_CLIPS = 4
 KEYS = (
     "run", "model", "dataset", "checkpoint_step", "n", "split", "time",
     "sampler", "steps", "nfe", "sampling_seconds", "samples_per_second",
-    "features", "fid", "fid_floor", "kid", "kid_std", "kid_floor",
+    "features", "reference_data", "fid", "fid_floor", "kid", "kid_std", "kid_floor",
     "precision", "recall", "precision_floor", "recall_floor", "pr_k",
     "classifier_score", "classifier_score_real", "confidence", "class_coverage", "num_classes", "label_accuracy",
     "fid_inception", "fid_inception_floor", "inception_weights",
@@ -166,13 +168,14 @@ def evaluate_run(
     # 2. Sample quality against real data, with floors.
     kind = model.data_info.kind
     if kind in ("image", "points"):
-        real, floor_set, ref_split = reference_sets(train_ds, val, n)
+        data = reference_data(model) if kind == "image" else "as loaded"
+        real, floor_set, ref_split = reference_sets(train_ds, val, n, data)
         if kind == "image":
             from .features import feature_extractor
 
             extractor = feature_extractor(ds, spec.run.dataset, model.device)
             inc = InceptionFeatures(inception_path, model.device) if inception_path is not None else None
-            reference: ImageReference | PointsReference = ImageReference(extractor, real, floor_set, inc)
+            reference: ImageReference | PointsReference = ImageReference(extractor, real, floor_set, inc, data=data)
         else:
             reference = PointsReference(real, floor_set, spec.run.dataset)
         samples, labels, seconds = draw_samples(model, len(real), kwargs, seed=seed, should_stop=should_stop)

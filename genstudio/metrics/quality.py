@@ -9,6 +9,15 @@ get). ``ImageReference`` compares in a feature space
 ``PointsReference`` compares 2-D points directly (MMD, precision/recall in
 coordinates, and mode coverage on 8gaussians).
 
+A fair ruler: a model of binarised images (``likelihood_data == "binarised"``:
+the Bernoulli autoregressive models, a VAE with ``binarize``) draws 0/1
+images, and grey real digits would charge it for their grey edges, which it
+was never asked to model; its FID would say how grey the reference is, not
+how good the digits are. So the reference is built from the data the model
+models (:func:`reference_data`): real images thresholded at 0.5 for those
+models, as loaded for the rest, for the held-out set and the floor set alike,
+and every score says which (``reference_data``).
+
 Both build their real-side numbers once, so ``score`` can be called at every
 in-training evaluation for the cost of the samples' features: that is
 :class:`QualityTracker`, which ``genstudio/metrics/quality_job.py`` runs at a
@@ -33,24 +42,53 @@ from .precision_recall import precision_recall
 PR_K = 3  # Kynkäänniemi et al. 2019's default neighbourhood size
 
 
-def reference_sets(train: Any, val: Any, n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(held-out examples, training examples for the floor, split name), both of the same size <= n.
+#: What the real side of a reference is made of, by the kind of data the model models.
+REFERENCE_DATA = {
+    "as loaded": "the real data as the dataset loads it (grey levels for images)",
+    "binarised": "the real images thresholded at 0.5, the data a model of binarised images models",
+}
+#: The threshold of the binarised models (models/autoregressive/common.py, models/autoencoders/vae.py).
+BINARY_THRESHOLD = 0.5
+
+
+def reference_data(model: Any) -> str:
+    """The key of :data:`REFERENCE_DATA` for ``model``: ``binarised`` for a model of binarised images, else ``as loaded``."""
+    return "binarised" if getattr(model, "likelihood_data", None) == "binarised" else "as loaded"
+
+
+def as_reference(x: torch.Tensor, data: str) -> torch.Tensor:
+    """Real examples ``x`` made into reference data of kind ``data`` (a key of :data:`REFERENCE_DATA`)."""
+    if data not in REFERENCE_DATA:
+        raise ValueError(f"unknown reference data {data!r}; choose from {', '.join(REFERENCE_DATA)}")
+    return (x > BINARY_THRESHOLD).to(x.dtype) if data == "binarised" else x
+
+
+def reference_sets(train: Any, val: Any, n: int, data: str = "as loaded") -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(held-out examples, training examples for the floor, split name), both of the same size <= n, as ``data``.
 
     Without a validation split the training set is cut in two disjoint halves.
+    Both sets are transformed alike (:func:`as_reference`), so the floor is
+    measured with the same ruler as the model.
     """
     if val is not None:
         m = min(n, len(val), len(train))
-        return val.get(slice(0, m)).x, train.get(slice(0, m)).x, "val"
-    m = min(n, len(train) // 2)
-    return train.get(slice(0, m)).x, train.get(slice(m, 2 * m)).x, "train-halves"
+        held, floor, split = val.get(slice(0, m)).x, train.get(slice(0, m)).x, "val"
+    else:
+        m = min(n, len(train) // 2)
+        held, floor, split = train.get(slice(0, m)).x, train.get(slice(m, 2 * m)).x, "train-halves"
+    return as_reference(held, data), as_reference(floor, data), split
 
 
 class ImageReference:
     """Features of the held-out and floor image sets, and the floor scores, for one feature space."""
 
-    def __init__(self, extractor: FeatureExtractor, held_out: torch.Tensor, floor_set: torch.Tensor, inception: Any = None):
+    def __init__(
+        self, extractor: FeatureExtractor, held_out: torch.Tensor, floor_set: torch.Tensor, inception: Any = None, data: str = "as loaded"
+    ):
+        """``held_out`` and ``floor_set`` are already ``data`` (:func:`reference_sets` makes them so); ``data`` labels the scores."""
         if len(held_out) < 2 or len(floor_set) < 2:
             raise ValueError(f"need at least 2 real images per set, got {len(held_out)} and {len(floor_set)}")
+        self.data = data
         self.extractor = extractor
         self.inception = inception
         self.real_f, self.real_p = extractor.features_and_probs(held_out)
@@ -76,7 +114,7 @@ class ImageReference:
     def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None, full: bool = True) -> dict[str, Any]:
         """FID and KID (and with ``full`` precision/recall, classifier score, Inception FID) of ``samples``."""
         f, probs = self.extractor.features_and_probs(samples)
-        out: dict[str, Any] = {"features": self.extractor.description}
+        out: dict[str, Any] = {"features": self.extractor.description, "reference_data": self.data}
         out["fid"] = fid_from_features(f, self.real_f)
         out["kid"], kid_std = kid(f, self.real_f)
         if kid_std is not None:  # only when subsets were drawn (sets larger than KID's subset size)
@@ -106,6 +144,7 @@ class PointsReference:
     def __init__(self, held_out: torch.Tensor, floor_set: torch.Tensor, dataset_id: str):
         if len(held_out) < 2 or len(floor_set) < 2:
             raise ValueError(f"need at least 2 real points per set, got {len(held_out)} and {len(floor_set)}")
+        self.data = "as loaded"
         self.real = held_out.double().cpu()
         self.dataset_id = dataset_id
         self.bandwidth = median_bandwidth(self.real)
@@ -125,7 +164,7 @@ class PointsReference:
     def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None, full: bool = True) -> dict[str, Any]:
         x = samples.detach().double().cpu().reshape(len(samples), -1)
         finite = torch.isfinite(x).all(1)
-        out: dict[str, Any] = {"features": "raw coordinates"}
+        out: dict[str, Any] = {"features": "raw coordinates", "reference_data": self.data}
         out["mmd2"] = mmd2_unbiased(x[finite], self.real, self.bandwidth) if int(finite.sum()) >= 2 else math.nan
         out["mmd2_floor"] = self.floor["mmd2_floor"]
         if self.dataset_id == "8gaussians":
@@ -254,25 +293,30 @@ class QualityTracker:
     def ready(self) -> bool:
         return self.reference is not None
 
-    def prepare(self) -> str:
-        """Build the reference (may train and cache the feature network); returns what it compares in."""
+    def prepare(self, model: Any = None) -> str:
+        """Build the reference for ``model``'s data (may train and cache the feature network); returns what it compares in.
+
+        Without a model the reference is the data as loaded.
+        """
         from genstudio.data.dataset import Dataset
 
         from .features import feature_extractor
 
-        real, floor_set, _ = reference_sets(self.train_ds, self.val_ds, self.n)
+        data = reference_data(model) if self.kind == "image" else "as loaded"
+        real, floor_set, _ = reference_sets(self.train_ds, self.val_ds, self.n, data)
         if self.kind == "image":
             parts = [d for d in (self.train_ds, self.val_ds) if d is not None]
             full = Dataset(torch.cat([d.x for d in parts]), torch.cat([d.y for d in parts]), self.train_ds.info)
-            self.reference = ImageReference(feature_extractor(full, self.dataset_id, self.device), real, floor_set)
-            return self.reference.extractor.description
+            self.reference = ImageReference(feature_extractor(full, self.dataset_id, self.device), real, floor_set, data=data)
+            where = self.reference.extractor.description
+            return where + (", against binarised real images" if data == "binarised" else "")
         self.reference = PointsReference(real, floor_set, self.dataset_id)
         return "raw coordinates"
 
     def measure(self, model: Any) -> dict[str, float]:
         """The in-training metrics of ``model`` now (training RNG and mode untouched)."""
-        if self.reference is None:
-            self.prepare()
+        if self.reference is None or (self.kind == "image" and self.reference.data != reference_data(model)):
+            self.prepare(model)
         assert self.reference is not None
         samples, labels, _ = draw_samples(model, self.reference.n, model.preview_kwargs(), seed=QUALITY_SEED)
         out = self.reference.score(samples, labels, full=False)

@@ -66,5 +66,5 @@ class QualityJob(Job):
         if self.tracker is None or not (state.step % rc.quality_every == 0 or state.step == state.total):
             return
         if not self.tracker.ready:
-            yield Notice(f"sample quality every {rc.quality_every} steps, n={rc.quality_n}, in {self.tracker.prepare()}", level="info")
+            yield Notice(f"sample quality every {rc.quality_every} steps, n={rc.quality_n}, in {self.tracker.prepare(state.model)}", level="info")
         yield state.record(self.tracker.measure(state.model), "val")

@@ -53,7 +53,10 @@ def test_eval_reports_what_each_family_supports(family, tmp_path):
         # Three training steps are far from the data by every score; real against real (the floors) is near.
         # Measured at n=120: FID 117-386 against a floor of 20, KID 27-33 against 0.8, precision 0.00-0.05.
         assert r["fid_floor"] < 40 and r["fid"] > 3 * r["fid_floor"], (r["fid"], r["fid_floor"])
-        assert r["kid"] > 5 * r["kid_floor"] and r["precision"] < 0.5, (r["kid"], r["kid_floor"], r["precision"])
+        assert r["kid"] > 5 * r["kid_floor"], (r["kid"], r["kid_floor"])
+        # The bernoulli pixelcnn is scored against binarised digits (metrics/quality.py, the fair ruler), whose
+        # k-NN balls in feature space are wider: its 3-step samples measured precision 0.62 there.
+        assert r["precision"] < (0.5 if r["reference_data"] == "as loaded" else 0.9 * r["precision_floor"]), (r["precision"], r["precision_floor"])
         assert "mmd2" not in r
     else:
         assert r["features"] == "raw coordinates"
