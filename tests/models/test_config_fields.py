@@ -30,6 +30,9 @@ OLD_CONFIGS = tomllib.loads((DATA / "old_run_configs.toml").read_text())
 CHANGED_DEFAULTS: dict[str, set[str]] = {
     # Issue 21 (ten CPU minutes to good samples): min-SNR loss weighting added (benchmarks/ddpm_methods.py).
     **{m: {"loss_weighting", "snr_gamma"} for m in ("ddpm", "cfg-ddpm", "ldm")},
+    # Issue 21: weight averages for sampling and bits/dim, the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
+    "gated-pixelcnn": {"ema_decay"},
+    **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},
 }
 
 

@@ -19,13 +19,18 @@ rest:
   the same logits gives the same samples for one seed.
 - masked convolutions with channel groups (R, G, B), shared by PixelCNN and
   PixelRNN.
+- an optional Polyak average (EMA) of the network's weights
+  (:meth:`ImageAutoregressive._setup_ema`), used for sampling and for the
+  validation likelihood as PixelCNN++ (Salimans et al. 2017) did; training
+  metrics stay those of the raw weights.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +38,7 @@ from torch import nn
 
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.ema import EMA, average_of, fill_missing_average
 from genstudio.core.model import DataMismatchError, GenerativeModel, optimizer_step, rand
 
 OUTPUTS = ("auto", "softmax256", "bernoulli")
@@ -55,6 +61,10 @@ class AutoregressiveTrainingConfig:
     output_hidden: int = param(64, "channels of the masked 1x1 layer before the output", min=3, max=1024)
     lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
     grad_clip: float = param(1.0, "clip the gradient norm to this (0 turns clipping off)", min=0.0, max=1000.0)
+    ema_decay: float = param(
+        0.0, "decay of the weight average (Polyak / EMA, warmed up as in core.ema) used for sampling and validation; 0 turns it off",
+        min=0.0, max=0.99999,
+    )
 
 
 def resolve_output(output: str, channels: int) -> str:
@@ -147,6 +157,35 @@ class ImageAutoregressive(GenerativeModel):
         self.levels = LEVELS if self.output_kind == "softmax256" else 1
         self.likelihood_data = "binarised" if self.output_kind == "bernoulli" else "8-bit"
 
+    # -- the weight average ------------------------------------------------------
+    def _setup_ema(self, decay: float) -> None:
+        """Keep an EMA of every child module built so far (call it last in ``__init__``, after the optimiser).
+
+        Checkpoints written before the average existed load with the average
+        started from their weights.
+        """
+        if decay <= 0:
+            return
+        self._averaged_names = [name for name, _ in self.named_children()]
+        self.ema = EMA(average_of(self, self._averaged_names), decay=decay)
+        self._register_load_state_dict_pre_hook(
+            lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", self._averaged_names)
+        )
+
+    def averaged(self) -> EMA | None:
+        """The weight average, or None when the model keeps none."""
+        return getattr(self, "ema", None)  # a registered child module when kept (nn.Module's lookup)
+
+    def _update_ema(self) -> None:
+        if self.averaged() is not None:
+            self.ema.update(average_of(self, self._averaged_names))
+
+    def sampling_weights(self, use_ema: bool = True) -> ContextManager[Any]:
+        """A ``with`` block in which the network holds the averaged weights (when kept and ``use_ema``)."""
+        if self.averaged() is None or not use_ema:
+            return nullcontext()
+        return self.ema.swapped(average_of(self, self._averaged_names))
+
     # -- data space <-> model space --------------------------------------------
     def targets(self, x: torch.Tensor) -> torch.Tensor:
         """The discrete data the model scores: 0..255 (long) or {0, 1} (float) for bernoulli."""
@@ -190,6 +229,7 @@ class ImageAutoregressive(GenerativeModel):
         with self.autocast():
             nll = self.nll_per_example(self.logits(self.net_input(t), self._labels_for(batch)), t).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=getattr(self.config, "grad_clip", None), name="nll")
+        self._update_ema()
         return {"loss": nll.item(), "nll": nll.item(), "bpd": nll.item() / (self.data_info.dim * math.log(2))}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -202,11 +242,12 @@ class ImageAutoregressive(GenerativeModel):
         return {"loss": nll, "nll": nll, "bpd": nll / (self.data_info.dim * math.log(2))}
 
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Exact log p(x) per example in nats, of the discrete data (8-bit values, or binarised)."""
+    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
+        """Exact log p(x) per example in nats, of the discrete data (8-bit values, or binarised); averaged weights where kept."""
         self.eval()
         t = self.targets(x.to(self.device))
-        return -self.nll_per_example(self.logits(self.net_input(t), labels), t)
+        with self.sampling_weights(use_ema):
+            return -self.nll_per_example(self.logits(self.net_input(t), labels), t)
 
     # -- generation -------------------------------------------------------------
     def _guided_logits(self, inp: torch.Tensor, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
@@ -248,10 +289,13 @@ class ImageAutoregressive(GenerativeModel):
     @torch.no_grad()
     def _generate(self, n: int, generator: torch.Generator | None, known: torch.Tensor | None = None,
                   mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, guidance: float = 1.0,
-                  cached: bool = True, temperature: float = 1.0) -> Iterator[torch.Tensor]:
+                  cached: bool = True, temperature: float = 1.0, use_ema: bool = True) -> Iterator[torch.Tensor]:
         """Yield the discrete partial sample (N x C x H x W) after each step of ``generation_order``.
 
         Where ``mask`` is 1 the value is taken from ``known`` instead of drawn.
+        The averaged weights (where kept and ``use_ema``) are lent to the
+        network for each step and given back before the yield, so a caller
+        that stops early leaves the live weights in place.
         """
         self.eval()
         dev = self.device
@@ -262,14 +306,15 @@ class ImageAutoregressive(GenerativeModel):
             t = self.targets(known.to(dev)).float() * mask
         position_logits = self.position_logits_fn(n, labels, guidance, cached)
         for step in self.generation_order():
-            for c, i, j in step:
-                if mask is not None and bool(mask[:, c, i, j].all()):
-                    continue
-                logits = position_logits(self.net_input(t), c, i, j) / temperature
-                value = self._draw(logits, u[:, c, i, j])
-                if mask is not None:
-                    value = torch.where(mask[:, c, i, j] > 0, t[:, c, i, j], value)
-                t[:, c, i, j] = value
+            with self.sampling_weights(use_ema):
+                for c, i, j in step:
+                    if mask is not None and bool(mask[:, c, i, j].all()):
+                        continue
+                    logits = position_logits(self.net_input(t), c, i, j) / temperature
+                    value = self._draw(logits, u[:, c, i, j])
+                    if mask is not None:
+                        value = torch.where(mask[:, c, i, j] > 0, t[:, c, i, j], value)
+                    t[:, c, i, j] = value
             yield t
 
     def generate_steps(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> Iterator[torch.Tensor]:
@@ -281,12 +326,13 @@ class ImageAutoregressive(GenerativeModel):
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         opts = {**self.sample_options(), **kwargs}
         t = None
-        for t in self._generate(n, generator, cached=bool(opts["cached"]), temperature=float(opts["temperature"])):
+        for t in self._generate(n, generator, cached=bool(opts["cached"]), temperature=float(opts["temperature"]),
+                                use_ema=bool(opts["use_ema"])):
             pass
         return self.to_data(t)
 
     def sample_options(self) -> dict[str, Any]:
-        return {"cached": True, "temperature": 1.0}
+        return {"cached": True, "temperature": 1.0, "use_ema": True}
 
     @torch.no_grad()
     def complete(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -309,7 +355,8 @@ class ImageAutoregressive(GenerativeModel):
         Only positions before (c, i, j) in generation order influence it.
         """
         self.eval()
-        logits = self.logits_at(self.net_input(self.targets(x.to(self.device))), c, i, j, labels, cached=False)
+        with self.sampling_weights():
+            logits = self.logits_at(self.net_input(self.targets(x.to(self.device))), c, i, j, labels, cached=False)
         if self.output_kind == "bernoulli":
             p1 = torch.sigmoid(logits[:, 0])
             return torch.stack([1 - p1, p1], -1)

@@ -56,6 +56,7 @@ class GatedPixelCNNConfig:
     label_dropout: float = param(0.1, "fraction of training labels replaced by a null class (enables guidance)", min=0.0, max=1.0)
     lr: float = param_of(AutoregressiveTrainingConfig, "lr")
     grad_clip: float = param_of(AutoregressiveTrainingConfig, "grad_clip")
+    ema_decay: float = param_of(AutoregressiveTrainingConfig, "ema_decay")
 
 
 def gate_groups(p: int, colours: int) -> torch.Tensor:
@@ -153,6 +154,7 @@ class GatedPixelCNN(ImageAutoregressive):
         reach = config.first_kernel // 2 + (config.layers - 1)
         self.context_reach = (reach + 1, reach)
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+        self._setup_ema(config.ema_decay)
 
     def _labels_for(self, batch: Batch) -> torch.Tensor | None:
         return batch.y if self.conditional else None
@@ -207,13 +209,14 @@ class GatedPixelCNN(ImageAutoregressive):
         labels = labels.to(self.device).long()
         t = None
         for t in self._generate(len(labels), generator, labels=labels, guidance=float(guidance_scale),
-                                cached=bool(opts["cached"]), temperature=float(opts["temperature"])):
+                                cached=bool(opts["cached"]), temperature=float(opts["temperature"]),
+                                use_ema=bool(opts["use_ema"])):
             pass
         return self.to_data(t)
 
-    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
         """Exact log p(x) (or log p(x | label) with labels) per example in nats, of the discrete data."""
-        return super().log_prob(x, labels)
+        return super().log_prob(x, labels, use_ema)
 
 
 class GatedRowCache:

@@ -37,19 +37,27 @@ Capabilities: Likelihood (exact), Invertible (``forward_with_logdet`` and
 flattened z; ``encode`` and ``decode`` are the two directions of the flow).
 ``fast_density`` and ``fast_sampling`` say which direction costs one pass and
 which costs one pass per dimension (MAF and IAF); the UI shows it.
+
+Optional, read from the config where a model declares them (RealNVP, Glow):
+``ema_decay`` keeps an average of the flow's weights (core.ema) that
+sampling, ``log_prob``, ``encode``, ``decode`` and the layer views use, as the
+diffusion models do; ``warmup_steps`` ramps the learning rate up linearly
+(Glow's code warms up too).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ContextManager
 
 import torch
 import torch.nn.functional as F
 
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
+from genstudio.core.ema import EMA, average_of, fill_missing_average
 from genstudio.core.model import GenerativeModel, optimizer_step, rand, randn
 from genstudio.models.nets import point_normalisation
 
@@ -133,9 +141,25 @@ class FlowModel(GenerativeModel):
             self.register_buffer("scale", scale)
         self.flow: FlowNetwork = self.build_flow()
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+        warmup = int(getattr(config, "warmup_steps", 0))
+        self.lr_schedule = (
+            torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warmup)) if warmup > 0 else None
+        )
+        self.ema: EMA | None = None
+        decay = float(getattr(config, "ema_decay", 0.0))
+        if decay > 0:
+            self.ema = EMA(average_of(self, ["flow"]), decay=decay)
+            # Checkpoints from before the average existed start it from their weights.
+            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", ["flow"]))
 
     def build_flow(self) -> FlowNetwork:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def sampling_weights(self, use_ema: bool = True) -> ContextManager[Any]:
+        """A ``with`` block in which the flow holds the averaged weights (when kept and ``use_ema``)."""
+        if self.ema is None or not use_ema:
+            return nullcontext()
+        return self.ema.swapped(average_of(self, ["flow"]))
 
     # -- data space <-> the flow's input ---------------------------------------------
     def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +191,7 @@ class FlowModel(GenerativeModel):
         return self._from_flow_input(h).reshape(z.shape[0], *self.data_info.shape)
 
     @torch.no_grad()
-    def layerwise(self, x: torch.Tensor, with_logdet: bool = False):
+    def layerwise(self, x: torch.Tensor, with_logdet: bool = False, use_ema: bool = True):
         """The data after each stage, for the layer-by-layer warp view.
 
         Entry 0 is ``x`` itself (data space), entry 1 the flow's input after the
@@ -179,7 +203,8 @@ class FlowModel(GenerativeModel):
         """
         self.eval()
         h, ld_pre = self._to_flow_input(x)
-        states, logdets = self.flow.layerwise(h)
+        with self.sampling_weights(use_ema):
+            states, logdets = self.flow.layerwise(h)
         states = [x.flatten(1)] + states
         logdets = [torch.zeros_like(ld_pre)] + [ld_pre + ld for ld in logdets]
         return (states, logdets) if with_logdet else states
@@ -188,8 +213,9 @@ class FlowModel(GenerativeModel):
     def invertibility_error(self, x: torch.Tensor) -> float:
         """max |inverse(forward(x)) - x| over a batch of continuous data: the flow panel's check."""
         self.eval()
-        z, _ = self.forward_with_logdet(x)
-        return float((self.inverse(z) - x).abs().max())
+        with self.sampling_weights():
+            z, _ = self.forward_with_logdet(x)
+            return float((self.inverse(z) - x).abs().max())
 
     def layer_labels(self) -> list[str]:
         """Labels for the entries of :meth:`layerwise`."""
@@ -207,13 +233,14 @@ class FlowModel(GenerativeModel):
         return self._prior_log_prob(z) + logdet
 
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         """log p(x) per example in nats; images: of the 8-bit data, with fixed-seed dequantisation noise."""
         self.eval()
         noise = None
         if self.is_image:
             noise = rand(x.shape, torch.Generator().manual_seed(EVAL_SEED), x.device)
-        return self._log_prob_with_noise(x, noise)
+        with self.sampling_weights(use_ema):
+            return self._log_prob_with_noise(x, noise)
 
     def _metrics(self, nll: torch.Tensor) -> dict[str, float]:
         out = {"loss": nll.item(), "nll": nll.item()}
@@ -228,10 +255,17 @@ class FlowModel(GenerativeModel):
         with self.autocast():
             nll = -self._log_prob_with_noise(batch.x, noise).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=self.config.clip_grad)
+        if self.lr_schedule is not None:
+            self.lr_schedule.step()
+        if self.ema is not None:
+            self.ema.update(average_of(self, ["flow"]))
         return self._metrics(nll.detach())
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"adam": self.opt}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"warmup": self.lr_schedule} if self.lr_schedule is not None else {}
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -242,12 +276,14 @@ class FlowModel(GenerativeModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = f(x) (N x D) for continuous data; images are taken as they are, not dequantised."""
         self.eval()
-        return self.forward_with_logdet(x)[0]
+        with self.sampling_weights():
+            return self.forward_with_logdet(x)[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         self.eval()
-        out = self.inverse(z.to(self.device))
+        with self.sampling_weights(use_ema):
+            out = self.inverse(z.to(self.device))
         return out.clamp(0, 1) if self.is_image else out
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
@@ -263,12 +299,12 @@ class FlowModel(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         opts = {**self.sample_options(), **kwargs}
-        return self.decode(self.prior_sample(n, generator, float(opts["temperature"])))
+        return self.decode(self.prior_sample(n, generator, float(opts["temperature"])), use_ema=bool(opts["use_ema"]))
 
     def sample_options(self) -> dict[str, Any]:
         # The previews and the in-training FID sample at temperature 1 too: cooling (Glow section 5) made
         # every checkpoint of our mnist5k RealNVPs worse, FID 207 -> 282 at 0.8 (benchmarks/RESULTS.md).
-        return {"temperature": 1.0}
+        return {"temperature": 1.0, "use_ema": True}
 
     @property
     def sampling_nfe(self) -> int:

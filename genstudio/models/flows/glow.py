@@ -51,6 +51,8 @@ class GlowConfig(FlowTrainingConfig):
     hidden: int = param(128, "points: width of each coupling's MLP", min=8, max=2048)
     hidden_layers: int = param(2, "points: hidden layers in each coupling's MLP", min=1, max=8)
     lu: bool = param(True, "LU-decomposed 1x1 convolutions (O(C) log-det, paper eq. 10)")
+    ema_decay: float = param(0.0, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
+    warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
 
 
 class Glow(FlowModel):

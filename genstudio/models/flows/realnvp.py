@@ -43,6 +43,8 @@ class RealNVPConfig(FlowTrainingConfig):
     # those 10 minutes and scored 207, drawing only specks (both at temperature 1).
     channels: int = param(64, "images: channels of each coupling's ResNet", min=4, max=512)
     blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
+    ema_decay: float = param(0.0, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
+    warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:
