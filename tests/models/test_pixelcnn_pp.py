@@ -203,3 +203,22 @@ def test_pixelcnn_pp_learns_8bit_digits():
     end = model.evaluate(vb)["bpd"]
     assert start > 4.5
     assert end < 3.65, end
+
+
+def test_eval_reports_exact_bits_per_dim_of_8bit_data(tmp_path):
+    """``genstudio eval`` (and the compare view, which reads its keys) labels the number an exact likelihood of 8-bit
+    images and computes it with the Polyak-averaged weights."""
+    from genstudio.core.engine import train
+    from genstudio.core.loading import load_run_model
+    from genstudio.core.spec import RunSpec
+    from genstudio.metrics.evaluate import evaluate_run
+
+    run = {"batch_size": 16, "steps": 3, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0,
+           "checkpoint_every": 0, "preview_n": 4}
+    events = list(train(RunSpec.create("pixelcnn++", "digits", run, {"filters": 8, "mixtures": 3, "scales": 2}), tmp_path / "r"))
+    assert events[-1].status == "completed", events[-1].message
+    out = evaluate_run(tmp_path / "r", n=8, device="cpu", save=False)
+    assert out["likelihood"] == "exact" and out["likelihood_data"] == "8-bit"
+    model, _, _ = load_run_model(tmp_path / "r", device="cpu")
+    assert model.polyak is not None and int(model.polyak.num_updates) == 3
+    assert 0 < out["bits_per_dim"] < 8 and out["bits_per_dim"] == pytest.approx(out["nll_nats"] / (64 * math.log(2)), rel=1e-6)
