@@ -230,19 +230,22 @@ class WindowLayoutMixin:
         laptop layout), floats or is collapsed keeps its width.
         """
         self.dataset_panel.set_compact(training)
-        d = self.data_dock
+        d, area = self.data_dock, self.data_dock.widget()
+        full = getattr(self, "_data_full_width", 0)
+        if not training and full:
+            area.setMinimumWidth(self._data_min_width)
+            self._data_full_width = 0
+            if d.is_collapsed():
+                d.expanded_size = full  # collapsed during the run: expanding gives the full view its width back
         alone = not d.isFloating() and not d.is_collapsed() and not any(t.isVisible() for t in self.tabifiedDockWidgets(d))
         if not alone:
             return
-        area = d.widget()
         if training and d.width() > self.DATA_STRIP_WIDTH:
             self._data_full_width, self._data_min_width = d.width(), area.minimumWidth()
             area.setMinimumWidth(min(self._data_min_width, self.DATA_STRIP_WIDTH))  # the form's width is not needed by the strip
             self.resizeDocks([d], [self.DATA_STRIP_WIDTH], Qt.Orientation.Horizontal)
-        elif not training and getattr(self, "_data_full_width", 0):
-            area.setMinimumWidth(self._data_min_width)
-            self.resizeDocks([d], [self._data_full_width], Qt.Orientation.Horizontal)
-            self._data_full_width = 0
+        elif not training and full:
+            self.resizeDocks([d], [full], Qt.Orientation.Horizontal)
 
     def _default_dock_sizes(self) -> None:
         if self._compact:

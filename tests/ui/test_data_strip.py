@@ -89,3 +89,21 @@ def test_a_run_that_fails_to_start_leaves_the_full_view(window, qtbot, errors, m
     window.start_training()
     qtbot.waitUntil(lambda: window.session is None, timeout=60_000)
     assert not panel.is_compact() and panel.scatter.isVisible()
+
+
+def test_collapsed_during_a_run_the_data_dock_expands_to_its_full_width_after(wide_window, qtbot):
+    w, panel = wide_window, wide_window.dataset_panel
+    fast_points_run(w, qtbot)
+    qtbot.wait(50)
+    full_width = w.data_dock.width()
+
+    def collapse_while_training():
+        qtbot.waitUntil(lambda: w.data_dock.width() <= w.DATA_STRIP_WIDTH + 40, timeout=5_000)
+        w.set_dock_collapsed(w.data_dock, True)
+        qtbot.waitUntil(lambda: w.data_dock.width() <= 40, timeout=5_000)
+
+    _train_then_stop(w, qtbot, collapse_while_training)
+    assert not panel.is_compact() and w.data_dock.is_collapsed()
+    w.set_dock_collapsed(w.data_dock, False)
+    qtbot.waitUntil(lambda: abs(w.data_dock.width() - full_width) <= 2, timeout=5_000)
+    assert panel.scatter.isVisible()

@@ -165,3 +165,26 @@ def test_a_floating_dock_does_not_collapse_and_a_collapsed_one_expands_when_floa
     assert not w.model_dock.title_bar.collapse_button.isEnabled()
     w.set_dock_collapsed(w.model_dock, True)
     assert not w.model_dock.is_collapsed()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_with_every_dock_collapsed_nothing_is_cut_or_outside_the_window(qtbot, settings, tmp_path, monkeypatch, size):
+    from genstudio.ui.main_window import MainWindow
+    from tests.ui.test_layout_fits import layout_problems
+
+    monkeypatch.setattr(MainWindow, "COMPACT_BELOW", size[0] + 1 if size[0] < 1600 else 0)
+    w = MainWindow(settings=settings, runs_root=tmp_path / "runs")
+    qtbot.addWidget(w)
+    try:
+        w.resize(*size)
+        w.show()
+        qtbot.waitExposed(w)
+        settle(qtbot, 100)
+        for d in (w.data_dock, w.model_dock, w.runs_dock):
+            w.set_dock_collapsed(d, True)
+        qtbot.waitUntil(lambda: w.data_dock.width() <= STRIP and w.model_dock.width() <= STRIP and w.runs_dock.height() <= STRIP, timeout=5_000)
+        settle(qtbot)
+        assert not layout_problems(w)
+        idle(qtbot, w)
+    finally:
+        w.shutdown(30_000)
