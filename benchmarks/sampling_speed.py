@@ -10,7 +10,9 @@ reported, so DDPM's 1000-step cost can be read off any step count.
 ``ldm`` needs a trained autoencoder run and is left out.
 
 Writes benchmarks/results/sampling_speed.json and prints a Markdown table.
-Usage: python benchmarks/sampling_speed.py [--n 16] [--threads 0] [--models made,vae,...]
+``--uncached`` adds a "no cache" row for models whose ``cached`` sampling
+option has an exact faster path (PixelCNN++: the u stream once per row).
+Usage: python benchmarks/sampling_speed.py [--n 16] [--threads 0] [--models made,vae,...] [--uncached]
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--models", default="")
+    ap.add_argument("--uncached", action="store_true",
+                    help="also time models with an exact sampling cache without it (sampler 'no cache')")
     args = ap.parse_args()
     threads = args.threads or cpu_count()
     torch.set_num_threads(threads)
@@ -76,6 +80,8 @@ def main() -> None:
         variants = [("default", {})]
         if isinstance(model, Denoiser) and "sampler" in model.sample_options():
             variants = [("ddim 50", {"sampler": "ddim", "steps": 50}), ("default", {})]
+        if args.uncached and "cached" in model.sample_options():
+            variants.append(("no cache", {"cached": False}))
         for label, kw in variants:
             n = args.n
             try:
