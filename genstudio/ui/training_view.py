@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QLabel, QSplitter, QTabW
 from .curves_view import CurvesView
 from .panels import PanelContext, panels_for
 from .panels.builtin import load_builtin_panels
+from .panels.controls import fitted
 from .samples_view import SamplesView
 from .widgets import ElidedLabel
 
@@ -96,7 +97,7 @@ class TrainingView(QWidget):
             holder = QScrollArea()
             holder.setWidgetResizable(True)
             holder.setFrameShape(QScrollArea.Shape.NoFrame)
-            holder.setWidget(_fitted(w))
+            holder.setWidget(fitted(w))  # sized by the panel's minimum height, see panels/controls.py
             self._panel_holders[id(w)] = holder
             self.tabs.addTab(holder, title)
 
@@ -105,25 +106,3 @@ class TrainingView(QWidget):
             handler = getattr(w, "on_event", None)
             if handler is not None:
                 handler(event)
-
-
-class _MinimumHeightLayout(QVBoxLayout):
-    """A layout that reports no height-for-width, so that a scroll area sizes its content by its minimum height.
-
-    A panel with a word-wrapped label has height-for-width; a resizable scroll area then gives it the
-    height its layout *prefers* at that width (the plots' size hints: 1,574 px for the GAN tab on a 430 px
-    high view at 1366x768), so every lab tab scrolled and its plots were stretched taller than the screen.
-    Sized by its minimum instead, a panel fills the view and scrolls only when it cannot fit.
-    """
-
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt naming)
-        return False
-
-
-def _fitted(panel: QWidget) -> QWidget:
-    """``panel`` in a box its scroll area sizes by the panel's minimum height (see :class:`_MinimumHeightLayout`)."""
-    box = QWidget()
-    lay = _MinimumHeightLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(panel)
-    return box

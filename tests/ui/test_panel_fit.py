@@ -36,10 +36,10 @@ def _shown(qtbot, content: QWidget, panel: QWidget) -> tuple[QScrollArea, QWidge
 
 
 def test_a_panel_with_wrapped_text_fills_its_view_instead_of_its_preferred_height(qtbot):
-    from genstudio.ui.training_view import _fitted
+    from genstudio.ui.panels.controls import fitted
 
     panel = _panel()
-    area, _ = _shown(qtbot, _fitted(panel), panel)
+    area, _ = _shown(qtbot, fitted(panel), panel)
     assert panel.minimumSizeHint().height() < area.viewport().height()
     assert panel.height() <= area.viewport().height() and not area.verticalScrollBar().isVisible()
     assert panel.height() >= area.viewport().height() - 2  # it fills the view

@@ -22,7 +22,8 @@ from ..jobs import PanelJob
 
 LEGEND = (
     "White: the input pixels the green pixel's activation depends on (brighter: larger gradient) · "
-    "<b>blue: earlier pixels within its reach that it cannot see, the blind spot</b> · red: later pixels (never, if causal)"
+    "<b>blue: earlier pixels within its reach that it cannot see, the blind spot</b> · red: later pixels (never, if causal) · "
+    "kernel taps: white open, grey open only from earlier colours, dark shut"
 )
 KERNEL_LEGEND = "Kernel taps: white open, grey open only from earlier colours, dark shut; green: the pixel written."
 
@@ -54,11 +55,11 @@ class CausalMasksTab(QWidget):
         self.kernels_row.setContentsMargins(0, 0, 0, 0)
         kernels = QWidget()
         kernels.setLayout(self.kernels_row)
-        kernels.setMaximumHeight(150)
+        kernels.setMaximumHeight(120)
         self.field_views = [ImageView(placeholder="receptive field") for _ in range(2)]
         self.depth_view = ImageView(placeholder="layer by layer")
         self.field_boxes = [titled("", v, wrap=True) for v in self.field_views]
-        self.depth_box = titled("the first layer that reaches each pixel", self.depth_view, wrap=True)
+        self.depth_box = titled("first layer reaching each pixel", self.depth_view, wrap=True)
         fields = QHBoxLayout()
         for box in (*self.field_boxes, self.depth_box):
             fields.addWidget(box, 1)
@@ -73,7 +74,6 @@ class CausalMasksTab(QWidget):
         controls.insertWidget(controls.count() - 1, self.layer_slider, 1)
         controls.insertWidget(controls.count() - 1, self.layer_label)
         lay.addLayout(controls)
-        lay.addWidget(caption(KERNEL_LEGEND))
         lay.addWidget(kernels)
         lay.addLayout(fields, 1)
         lay.addWidget(self.legend)
@@ -87,7 +87,7 @@ class CausalMasksTab(QWidget):
         super().resizeEvent(event)
         # Wrapped captions under stretching pictures were squeezed to one line: keep the height their text needs.
         for label in (self.legend, self.summary):
-            label.setMinimumHeight(label.heightForWidth(max(1, self.width() - 20)))
+            label.setMinimumHeight(max(0, label.heightForWidth(max(1, self.width() - 20))))
 
     def set_model(self, model: Any) -> None:
         first = self.model is None
@@ -130,7 +130,7 @@ class CausalMasksTab(QWidget):
         last_stack = self.stacks[-1]
         self.depth_view.set_array(depth_picture(self._stack(last_stack)))
         self.summary.setText(fields_summary(fields))
-        self.summary.setMinimumHeight(self.summary.heightForWidth(max(1, self.width() - 20)))
+        self.summary.setMinimumHeight(max(0, self.summary.heightForWidth(max(1, self.width() - 20))))
         self._draw_fields()
 
     def _stack(self, stack: str) -> list:
@@ -148,7 +148,7 @@ class CausalMasksTab(QWidget):
         if not self.fields:
             return
         k = self.layer_slider.value()
-        self.layer_label.setText(f"{k} of {len(self.layers)}")
+        self.layer_label.setText(f"{k} of {len(self.layers)}: {self.layers[k - 1].split(': ')[-1]}")
         for n, (box, view) in enumerate(zip(self.field_boxes, self.field_views)):
             if n >= len(self.stacks):
                 box.hide()
@@ -157,9 +157,9 @@ class CausalMasksTab(QWidget):
             stack = self.stacks[n]
             f = self.field(stack, k)
             title = box.findChild(QLabel)
-            what = {"vertical stack": "vertical stack, as the horizontal one receives it (a row lower)",
-                    "horizontal stack": "horizontal stack: what the output sees"}.get(stack, "the network")
-            title.setText(f"{what}, after {self.layers[k - 1]}")
+            what = {"vertical stack": "vertical stack (a row lower)", "horizontal stack": "horizontal stack: the output's view"}.get(stack, "the network")
+            title.setText(what)
+            title.setToolTip(f"{what}, after {self.layers[k - 1]}" + (": the vertical stack as the horizontal one receives it" if stack == "vertical stack" else ""))
             if f is None:
                 view.set_array(None)
                 continue

@@ -24,6 +24,7 @@ INTRO = (
     "the RMS distance to the run with the most steps, against the number of network evaluations."
 )
 LABELS = {"rms_to_finest": "RMS distance to the finest run"}
+EMPTY_TITLE = "press Run: the model samples at each step count and the quality is plotted here"
 
 
 class SweepNfeQualityView(NfeQualityView):
@@ -44,6 +45,11 @@ class SweepNfeQualityView(NfeQualityView):
         self.job = PanelJob(self, self.run_button, self.status, failure="failed: {exc}")
         self.job.done.connect(self._on_done)
         self.runRequested.connect(self.run)
+        self.plot.setTitle(EMPTY_TITLE)  # an empty plot says what fills it
+
+    def set_curves(self, *args: Any, **kwargs: Any) -> None:
+        self.plot.setTitle("")
+        super().set_curves(*args, **kwargs)
 
     def set_model(self, model: Any, reference: torch.Tensor) -> None:
         first = self.model is None

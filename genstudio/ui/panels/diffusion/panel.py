@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 from genstudio.core.capabilities import Conditional
 
 from .. import PanelContext, register_panel
+from ..controls import scrolled
 from ..live import CheckpointPanel
 from .forward_view import ForwardView
 from .guidance_sweep import GuidanceSweepView
@@ -44,7 +45,8 @@ class DiffusionPanel(CheckpointPanel):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.forward, "Forward process")
         self.tabs.addTab(self.reverse, "Reverse process")
-        self.tabs.addTab(self.compare, "Compare samplers")
+        # Two chains one above the other: scrolled on their own, so their height does not set every tab's.
+        self.tabs.addTab(scrolled(self.compare), "Compare samplers")
         self.tabs.addTab(self.schedule_view, "Schedule")
         self.tabs.addTab(self.sweep, "Guidance sweep")
         self.tabs.addTab(self.nfe_view, "NFE vs quality")
