@@ -37,7 +37,7 @@ def test_every_critic_weight_stays_within_the_clip_after_each_critic_update(info
         assert 0.0 <= float(stats["at_clip"]) <= 1.0
         model.train_step(_batch(info, seed=10 + step))
         assert _max_weight(model) <= config.clip, f"training step {step}"
-    # With such steps a large share of the weights sits at the bound (0.45 measured on points), the pile-up the GAN tab shows.
+    # With such steps a large share of the weights sits at the bound (measured: 0.48 on points, 0.99 on images), the pile-up the GAN tab shows.
     assert float(fraction_at_clip(model.discriminator, config.clip)) > 0.25
 
 

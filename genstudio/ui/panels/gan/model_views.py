@@ -40,11 +40,11 @@ def _plot(title: str) -> pg.PlotWidget:
     return p
 
 
-def weight_histogram(weights: np.ndarray, clip: float, bins: int = BINS) -> tuple[np.ndarray, np.ndarray, float]:
-    """(edges, counts, share of weights at +-clip) over [-RANGE_IN_CLIPS c, RANGE_IN_CLIPS c]."""
+def weight_histogram(weights: np.ndarray, clip: float, tolerance: float, bins: int = BINS) -> tuple[np.ndarray, np.ndarray, float]:
+    """(edges, counts, share of weights within ``tolerance`` c of +-clip) over [-RANGE_IN_CLIPS c, RANGE_IN_CLIPS c]."""
     edges = np.linspace(-RANGE_IN_CLIPS * clip, RANGE_IN_CLIPS * clip, bins + 1)
     counts, _ = np.histogram(np.clip(weights, edges[0], edges[-1]), edges)
-    at_bound = float(np.mean(np.abs(weights) >= clip * (1 - 1e-3))) if len(weights) else 0.0
+    at_bound = float(np.mean(np.abs(weights) >= clip * (1 - tolerance))) if len(weights) else 0.0
     return edges, counts, at_bound
 
 
@@ -59,7 +59,9 @@ class CriticWeightsView(QWidget):
         self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(*BAR_COLOUR, 120), pen=pg.mkPen(*BAR_COLOUR, width=1.5))
         self.plot.addItem(self.bars)
         pen = pg.mkPen(*BOUND_COLOUR, width=2, style=Qt.PenStyle.DashLine)
-        self.bounds = [pg.InfiniteLine(angle=90, pen=pen, label=text, labelOpts={"position": 0.9, "color": BOUND_COLOUR})
+        # Labels half-way up, on a light box: the piles of weights at the bounds reach the top of the plot.
+        self.bounds = [pg.InfiniteLine(angle=90, pen=pen, label=text,
+                                       labelOpts={"position": 0.5, "color": BOUND_COLOUR, "fill": (255, 255, 255, 200)})
                        for text in ("-c", "+c")]  # fmt: skip
         for line in self.bounds:
             self.plot.addItem(line)
@@ -72,15 +74,15 @@ class CriticWeightsView(QWidget):
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.caption)
 
-    def show_weights(self, weights: np.ndarray, clip: float) -> None:
-        edges, counts, self.at_bound = weight_histogram(np.asarray(weights, float), clip)
+    def show_weights(self, weights: np.ndarray, clip: float, tolerance: float = 0.05) -> None:
+        edges, counts, self.at_bound = weight_histogram(np.asarray(weights, float), clip, tolerance)
         self.counts = counts
         self.bars.setData(edges, counts)
         self.bounds[0].setValue(-clip)
         self.bounds[1].setValue(clip)
         self.plot.setXRange(float(edges[0]), float(edges[-1]), padding=0)
         self.plot.setYRange(0, max(int(counts.max(initial=0)), 1) * 1.08, padding=0)
-        self.plot.getPlotItem().setTitle(f"Critic weights: {self.at_bound:.0%} at ±c")
+        self.plot.getPlotItem().setTitle(f"Critic weights: {self.at_bound:.0%} at ±c (within {tolerance:.0%} of c)")
         self.caption.setText(
             f"{len(weights):,} critic weights, each clipped to [-c, c] with c = {clip:g} after every critic update "
             "(Arjovsky et al. 2017, Algorithm 1). Weights piled at ±c mean the clipping, not the data, shapes the critic."
@@ -172,6 +174,6 @@ class ModelDiagnosticsView(QWidget):
         self.classifier.setVisible(accuracy)
         self.setVisible(weights or accuracy)
         if weights:
-            self.critic.show_weights(diag["critic_weights"], float(diag["clip"]))
+            self.critic.show_weights(diag["critic_weights"], float(diag["clip"]), float(diag.get("at_clip_tolerance", 0.05)))
         if accuracy:
             self.classifier.show_accuracy(diag, self.validation.get("accuracy"), step)
