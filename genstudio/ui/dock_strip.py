@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QBoxLayout, QDockWidget, QLabel, QMainWindow, QSizePolicy, QStyle, QToolButton, QWidget
+from PySide6.QtWidgets import QBoxLayout, QDockWidget, QLabel, QMainWindow, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget
 
 #: Qt's QWIDGETSIZE_MAX: "no maximum" for setMaximumWidth / setMaximumHeight.
 NO_MAX = 16777215
@@ -154,6 +154,7 @@ class StripDock(QDockWidget):
     def __init__(self, title: str, parent: QMainWindow):
         super().__init__(title, parent)
         self._window = parent
+        self._content: QWidget | None = None
         self._collapsed = False
         self.expanded_size = 0  # width (side docks) or height (top / bottom) before collapsing; 0: not known
         self.title_bar = DockTitleBar(self)
@@ -161,6 +162,24 @@ class StripDock(QDockWidget):
         self.dockLocationChanged.connect(lambda _area: self._apply())
         self.topLevelChanged.connect(self._on_floating)
         self.featuresChanged.connect(lambda _f: self.title_bar.update_state())
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt's name
+        """Hold ``widget`` in a holder: collapsed, the holder stays (empty, without a maximum size).
+
+        Hidden outright, the content would take the dock's maximum size down to
+        its title bar's in both directions, and a collapsed bottom dock would
+        shrink to a button's width instead of spanning the window.
+        """
+        holder = QWidget(self)
+        lay = QVBoxLayout(holder)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(widget)
+        self._content = widget
+        super().setWidget(holder)
+
+    def widget(self) -> QWidget | None:
+        """The content given to :meth:`setWidget` (not its holder)."""
+        return self._content
 
     def area(self) -> Qt.DockWidgetArea:
         return self._window.dockWidgetArea(self)

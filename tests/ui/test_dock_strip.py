@@ -79,6 +79,10 @@ def test_the_bottom_dock_collapses_to_its_title_bar(window, qtbot):
     assert window.start_dock.is_collapsed()  # tabbed with it: they share the strip
     assert centre.height() > before + 40
     assert not window.runs_dock.title_bar.vertical_title.isVisible()  # a bar, not a vertical strip
+    shown = next(d for d in (window.runs_dock, window.start_dock) if not d.visibleRegion().isEmpty())
+    assert shown.width() >= window.width() - 20  # the bar spans the window, its name readable
+    title = shown.title_bar.title
+    assert title.isVisible() and title.width() >= title.fontMetrics().horizontalAdvance(shown.windowTitle())
     window.set_dock_collapsed(window.runs_dock, False)
     qtbot.waitUntil(lambda: not window.runs_dock.is_collapsed() and window.runs_dock.widget().isVisible(), timeout=5_000)
     qtbot.waitUntil(lambda: abs(centre.height() - before) <= 4, timeout=5_000)
