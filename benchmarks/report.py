@@ -296,7 +296,29 @@ def gan_sandbox_table(g: dict | None) -> str:
         ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "UI thread per view drawn", "target"], rows)
 
 
+def sgan_accuracy() -> str:
+    """Issue 22: SGAN's validation accuracy with 10 labels per class against a plain classifier trained on the
+    same labelled examples, at one step budget (sgan_accuracy.py)."""
+    d = load("sgan_accuracy")
+    out = []
+    for machine, rows in by_machine(sorted(d["rows"], key=lambda r: r["seed"])).items():
+        r0 = rows[0]
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; {d['dataset']}, {d['labelled_per_class']} labels per class "
+                   f"({r0['labelled']} labelled examples, the same for both in each row), {r0['steps']:,} steps each, "
+                   f"accuracy on the {r0['val_examples']} validation digits with the final weights.\n\n")
+        body = [[str(r["seed"]), f"**{r['sgan_accuracy']:.1%}**", f"{r['classifier_accuracy']:.1%}",
+                 f"{100 * (r['sgan_accuracy'] - r['classifier_accuracy']):+.1f} points", f"{r['sgan_seconds']:.0f}"] for r in rows]
+        if len(rows) > 1:
+            mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sgan_accuracy", "classifier_accuracy")}
+            body.append(["mean", f"**{mean['sgan_accuracy']:.1%}**", f"{mean['classifier_accuracy']:.1%}",
+                         f"{100 * (mean['sgan_accuracy'] - mean['classifier_accuracy']):+.1f} points", ""])
+        out.append(table(["seed", "SGAN (labelled + unlabelled)", "plain classifier (labelled only)", "difference",
+                          "SGAN training s (shared CPU)"], body))
+    return "".join(out)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "sgan_accuracy": sgan_accuracy,
     "train_speed": train_speed, "engine_overhead": engine_overhead, "time_to_quality": time_to_quality,
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
