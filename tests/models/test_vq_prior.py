@@ -202,6 +202,7 @@ def test_vq_prior_learns_the_codes_of_a_tiny_vq_vae(tmp_path):
     codes = trained.codes(batch.x)
     p = torch.bincount(codes.flatten(), minlength=trained.num_codes).float() / codes.numel()
     marginal = -(p[p > 0] * p[p > 0].log()).sum().item() * codes[0].numel()  # nats per image if positions were independent
+    # Measured: 8.28 nats per image (a 2 x 2 grid of 32 codes) against 13.89 untrained and 11.16 for the marginal.
     assert nll_trained < 0.7 * nll_untrained, (nll_trained, nll_untrained)
     assert nll_trained < 0.9 * marginal, (nll_trained, marginal)
     x = trained.sample(8, torch.Generator().manual_seed(0))
