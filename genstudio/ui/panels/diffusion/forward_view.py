@@ -63,7 +63,7 @@ class ForwardView(QWidget):
         # Captions wrap and the columns stretch alike: the long x_t caption must not make its picture the largest.
         grid.addWidget(titled("x_0 (data)", self.x0_view, wrap=True), 0, 0)
         grid.addWidget(titled("eps (the noise added)", self.noise_view, wrap=True), 0, 1)
-        grid.addWidget(titled("x_t = sqrt(alpha-bar) x_0 + sqrt(1 - alpha-bar) eps", self.xt_view, wrap=True), 0, 2)
+        grid.addWidget(titled("x_t = √ᾱ x_0 + √(1 − ᾱ) eps", self.xt_view, wrap=True), 0, 2)
         for col in range(3):
             grid.setColumnStretch(col, 1)
         self.strip_label = caption("x_t at t = …")

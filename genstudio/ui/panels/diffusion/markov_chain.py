@@ -37,7 +37,7 @@ class MarkovChainView(QWidget):
         self.result.setWordWrap(True)
         self.plot = plot_widget("p_k(state) = (p_0 P^k)(state); dashed: stationary pi")
         self.plot.setLabel("bottom", "step k")
-        self.plot.addLegend()
+        self.plot.addLegend(offset=(-10, 5), colCount=3)  # one row, top right: the curves start top left and settle lower
         colours = [(40, 110, 200), (220, 90, 40), (60, 160, 80)]
         self.curves = [self.plot.plot(pen=pg.mkPen(c, width=2), name=f"state {k}") for k, c in enumerate(colours)]
         self.stationary_lines = [pg.InfiniteLine(angle=0, pen=pg.mkPen(c, width=1, style=Qt.PenStyle.DashLine)) for c in colours]
