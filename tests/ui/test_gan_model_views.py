@@ -111,3 +111,18 @@ def test_wgan_and_wgan_gp_compare_on_the_wasserstein_estimate(qtbot, tmp_path):
     finally:
         v.shutdown()
         qtbot.waitUntil(lambda: not v.queue.busy(), timeout=60_000)
+
+
+def test_the_studio_window_passes_the_loaded_data_to_the_check(window, qtbot):
+    """The main window hands the loaded dataset's DataInfo to the form: Train is off for sgan on swissroll, on for moons."""
+    panel = window.model_panel
+    window.dataset_panel.select("swissroll")
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
+    assert panel.select("sgan")
+    qtbot.waitUntil(lambda: panel.compatibility_error() is not None, timeout=5_000)
+    assert "'swissroll' has no class labels" in panel.compatibility_error()
+    assert not window.act_train.isEnabled()
+    window.dataset_panel.select("moons")
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
+    qtbot.waitUntil(window.act_train.isEnabled, timeout=10_000)
+    assert panel.compatibility_error() is None
