@@ -177,6 +177,7 @@ class VQPrior(GenerativeModel):
         book = vq.codebook.detach()
         z_q = book[codes.to(self.device).long()]  # N x h x w x D
         z_q = torch.where(drawn.to(self.device)[None, :, :, None], z_q, book.mean(0))
+        # The VQ-VAE's decoder on code vectors directly: its public decode would snap the mean back to a code.
         return torch.sigmoid(vq._decode_grid(z_q.permute(0, 3, 1, 2)))
 
     # -- training ------------------------------------------------------------------------------
