@@ -126,3 +126,12 @@ def test_the_studio_window_passes_the_loaded_data_to_the_check(window, qtbot):
     qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
     qtbot.waitUntil(window.act_train.isEnabled, timeout=10_000)
     assert panel.compatibility_error() is None
+
+
+def test_wgan_on_images_opens_with_its_convolutional_critic(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "wgan", "digits", steps=4, channels=8, d_steps=2)
+    panel = open_panel(qtbot, run)
+    assert panel.image_view.isVisible() and panel.model_view.critic.isVisible()
+    assert int(panel.model_view.critic.counts.sum()) == sum(p.numel() for p in panel.data.model.discriminator.parameters())
+    click(qtbot, panel, panel.step_g)
+    assert panel.sandbox_steps == 1 and "g_loss" in panel.last_stats
