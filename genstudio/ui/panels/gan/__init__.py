@@ -1,7 +1,7 @@
 """The GAN view: what GAN Lab (Kahng et al., "GAN Lab: Understanding Complex
 Deep Generative Models using Interactive Visual Experimentation", IEEE VIS
 2018) shows, on our engine, for every model with the ``Adversarial``
-capability (gan, cgan, lsgan, wgan-gp, dcgan).
+capability (gan, cgan, lsgan, wgan, wgan-gp, sgan, dcgan).
 
 On 2-D data: real points and generated points G(z) (from a fixed batch of z,
 so the cloud moves rather than flickers) over the discriminator's output as a
@@ -30,7 +30,9 @@ tens of milliseconds). Loading runs on the thread pool.
 Where things live: ``panel.py`` loads the model, puts the views together
 and draws the worker's snapshots; the stepping and the snapshots in
 ``worker.py`` (no Qt), the controls and Play in ``sandbox.py``, painting 2-D data in ``drawing.py`` (both mixins of the
-panel); D's view of images in ``image_view.py``; the load in ``prepare.py``;
+panel); D's view of images in ``image_view.py``; a model's own numbers beside the game (wgan's critic
+weights against the clip, sgan's classifier accuracy) in ``model_views.py``, computed with each snapshot
+by ``diagnostics.py``; the load in ``prepare.py``;
 the arithmetic with no Qt in :mod:`..gan_math`, the run's logged losses in
 :mod:`..run_data`.
 """
