@@ -10,7 +10,10 @@ Opens the panel offscreen on a run folder (a ``gated-pixelcnn`` on
   completions each.
 
 With ``--pixelcnn-run`` also the receptive field of a plain PixelCNN (the
-blind spot), and with ``--made-run`` the MADE mask matrices. Prints the
+blind spot), and with ``--made-run`` the MADE mask matrices. ``--causal-only`` grabs
+only the Causal masks tab of the run (and of ``--pixelcnn-run``): the masked kernels
+and the receptive field layer by layer, which need no training to be right, and
+writes no numbers. Prints the
 exact validation NLL (nats and bits/dim) and the sampling speed with and
 without the row cache as the panel measures them, and writes
 benchmarks/results/autoregressive_panel.json.
@@ -70,12 +73,26 @@ def main() -> None:
     ap.add_argument("--pixelcnn-run", type=Path)
     ap.add_argument("--made-run", type=Path)
     ap.add_argument("--prefix", default="autoregressive")
+    ap.add_argument("--causal-only", action="store_true", help="only the Causal masks tab of the run(s); no numbers written")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.causal_only:
+        for run, name in ((args.run, "causal-masks"), (args.pixelcnn_run, "pixelcnn-causal-masks")):
+            if run is None:
+                continue
+            p = open_panel(app, run)
+            p.tabs.setCurrentWidget(p.causal)
+            wait(app, lambda: bool(p.causal.fields))
+            settle(app)
+            path = OUT / f"{args.prefix}-{name}.png"
+            p.grab().save(str(path))
+            print("wrote", path, "·", p.causal.summary.text())
+            p.shutdown()
+        return
     panel = open_panel(app, args.run)
     model = panel.model
     results: dict = {"run": str(args.run), "model": type(model).__name__, "checkpoint_step": panel.loaded.step,
