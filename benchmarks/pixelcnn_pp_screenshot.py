@@ -2,7 +2,7 @@
 
 Opens the panel offscreen on a run folder (a ``pixelcnn++`` on ``mnist5k``
 trained with the CLI), draws four samples down to the middle row, hovers the
-next pixel of one of them (its mixture's components and their sum), and grabs
+most uncertain drawn pixel of the last rows (its mixture's components and their sum), and grabs
 resources/screenshots/autoregressive-pixelcnn-pp-mixture.png; then the
 receptive field of a pixel in the lower middle
 (resources/screenshots/autoregressive-pixelcnn-pp-receptive-field.png).
@@ -70,8 +70,18 @@ def main() -> None:
     gen.new_run()
     gen.task.request(upto)
     wait(app, lambda: gen.frame is not None and gen.frame.index >= upto)
-    _, i, j = gen.stepper.next_positions()[0]
-    gen.show_distribution(1, i, j)
+    # Hover the drawn pixel of the last rows whose distribution is the most uncertain (a stroke's edge, where
+    # several components share the mass), rather than a background pixel with all its mass in bin 0.
+    _, i_next, _ = gen.stepper.next_positions()[0]
+    best = (-1.0, 0, i_next, 0)
+    for i in range(max(0, i_next - 3), i_next):
+        for j in range(model.width):
+            probs = model.pixel_distribution(gen.frame.data, i, j).double()
+            entropies = -(probs * probs.clamp_min(1e-30).log()).sum(-1)
+            entropy, k = float(entropies.max()), int(entropies.argmax())
+            best = max(best, (entropy, k, i, j))
+    _, k, i, j = best
+    gen.show_distribution(k, i, j)
     settle(app)
     path = OUT / "autoregressive-pixelcnn-pp-mixture.png"
     panel.grab().save(str(path))
@@ -80,10 +90,13 @@ def main() -> None:
     panel.tabs.setCurrentWidget(panel.receptive)
     rf_tab = panel.receptive
     target_row = (2 * model.height) // 3
-    rf_tab.example_spin.setValue(1)
+    done: list[tuple] = []
+    rf_tab.computed.connect(lambda: done.append(rf_tab.rf.target))
+    rf_tab.example_spin.setValue(1)  # one computation for the old target, then ours
+    wait(app, lambda: bool(done))
     rf_tab.set_target(0, target_row, model.width // 2)
-    wait(app, lambda: rf_tab.rf is not None and rf_tab.rf.target[1] == target_row)
-    settle(app)
+    wait(app, lambda: done[-1] == (0, target_row, model.width // 2))
+    settle(app, 1000)
     path = OUT / "autoregressive-pixelcnn-pp-receptive-field.png"
     panel.grab().save(str(path))
     print("wrote", path, "·", rf_tab.rf.summary())
