@@ -21,7 +21,7 @@ The paper's five changes to PixelCNN, all here, sized for 28 x 28 digits on a CP
    matching layer of the way up, so the detail lost to downsampling comes back.
 5. Dropout in the residual blocks (section 2.5) against overfitting.
 
-No blind spot (section 2.2 and figure 2 of the reference code's design): two
+No blind spot (the paper's network, as its reference implementation openai/pixel-cnn builds it): two
 streams, one of *down-shifted* convolutions (u: 2 x 3 kernels over the rows
 above, shifted down one row, so u at row i sees every row before it) and one
 of *down-right-shifted* convolutions (ul: 2 x 2 kernels over the row above and
@@ -29,8 +29,8 @@ the pixels to the left on this row), the u stream feeding the ul stream at
 every block. Every layer is a gated residual block
 (``x + a * sigmoid(b)`` with concatenated ELUs, as in the reference code).
 
-Polyak averaging (section 3, "we use Polyak averaging of the parameters"):
-an exponential moving average of the weights is kept and used for sampling,
+Polyak averaging (Polyak & Juditsky 1992; the paper evaluates with it): an exponential moving average
+of the weights is kept and used for sampling,
 ``evaluate`` and ``log_prob``; training uses the raw weights.
 
 Bits/dim are exact, of the 8-bit data: -log2 p(x) / (C H W) with p the
