@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--n", type=int, default=64)
     sm.add_argument("--out", required=True, help="output .npz (or .wav for audio models: the clips one after another)")
     sm.add_argument("--seed", type=int, default=0)
-    sm.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim)")
+    sm.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim); default: the one the previews and eval use")
     sm.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM)")
     sm.add_argument("--eta", type=float, help="DDIM eta")
     sm.add_argument("--label", type=int, help="class label, for conditional models")
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=1000, help="validation examples to use")
     e.add_argument("--checkpoint", type=int)
     e.add_argument("--device", default="auto")
-    e.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim)")
+    e.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim); default: the one the previews use")
     e.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM), to measure NFE against quality")
     e.add_argument("--seed", type=int, default=0, help="seed of the samples")
     e.add_argument("--inception", help="local torchvision inception_v3 state dict for the standard FID (default $GENSTUDIO_INCEPTION_WEIGHTS; never downloaded)")
@@ -380,7 +380,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from genstudio.core.capabilities import Conditional
     from genstudio.core.loading import load_run_model
-    from genstudio.core.previews import images_to_grid, save_png
+    from genstudio.core.previews import images_to_grid, sampling_settings, save_png
 
     if args.n < 1:
         raise CLIError(f"--n must be at least 1, got {args.n}")
@@ -411,6 +411,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     schedule = getattr(model, "schedule", None)
     if "steps" in kwargs and schedule is not None and kwargs["steps"] > schedule.num_timesteps:
         raise CLIError(f"--steps must be at most the model's {schedule.num_timesteps} diffusion steps, got {kwargs['steps']}")
+    # The settings the previews and eval use, with the options given here over them.
+    kwargs = sampling_settings(model, **kwargs)
     g = torch.Generator().manual_seed(args.seed)
     chunks, label_chunks = [], []
     chunk = 256

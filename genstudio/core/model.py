@@ -108,7 +108,10 @@ class GenerativeModel(nn.Module):
         return {}
 
     def preview_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the cheap preview grids made during training."""
+        """The sampler the studio shows and scores (over ``sample_options``): previews, in-training metrics, eval, sample.
+
+        Keep it cheap enough for a preview grid; ``core.previews.sampling_settings`` resolves it.
+        """
         return {}
 
     @property

@@ -5,6 +5,12 @@ replay its training as a film; sampling runs under ``fork_rng`` and in eval
 mode, so a preview never changes what the run trains on (exact resume).
 The drawing helpers (``images_to_grid``, ``points_to_image``) also serve
 ``genstudio sample`` and the studio.
+
+What the user sees is what the numbers describe: a preview grid, the
+in-training FID, ``genstudio eval`` and ``genstudio sample`` all draw with
+the settings :func:`sampling_settings` resolves (the model's ``sample_options``
+with its ``preview_kwargs`` over them: DDPM's DDIM steps, the EMA weights
+where the model keeps them), unless the user asks for another sampler.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +29,22 @@ from .model import GenerativeModel
 from .runs import RunFolder, atomic_write_bytes
 
 PREVIEW_SEED = 1234  # one fixed seed, so the grids of a run can be replayed as a film
+
+
+def sampling_settings(model: GenerativeModel, **overrides: Any) -> dict[str, Any]:
+    """The keyword arguments of ``model.sample`` for previews, in-training metrics, eval and sample alike.
+
+    The model's ``sample_options`` (every option with its default), then its
+    ``preview_kwargs`` (the sampler the studio shows and scores, e.g. DDIM 20
+    steps), then ``overrides`` (options the user set, None meaning unset). An
+    override that names another sampler drops the preview's settings, which
+    belong to the preview's sampler (its step count is no DDPM chain length).
+    """
+    asked = {k: v for k, v in overrides.items() if v is not None}
+    shown = dict(model.preview_kwargs())
+    if "sampler" in asked and asked["sampler"] != shown.get("sampler", asked["sampler"]):
+        shown = {}
+    return {**model.sample_options(), **shown, **asked}
 
 
 def images_to_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
@@ -82,7 +105,7 @@ def make_preview(model: GenerativeModel, n: int, data_info: DataInfo, step: int,
         try:
             g = torch.Generator().manual_seed(PREVIEW_SEED)
             with torch.no_grad():
-                samples = model.sample(n, generator=g, **model.preview_kwargs())
+                samples = model.sample(n, generator=g, **sampling_settings(model))
         finally:
             model.train(was_training)
     samples = samples.detach().float().cpu()

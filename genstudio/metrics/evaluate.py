@@ -57,7 +57,14 @@ KEYS = (
 
 
 def sampling_kwargs(model: Any, sampler: str | None, steps: int | None) -> dict[str, Any]:
-    """Validated ``sampler`` / ``steps`` keyword arguments for ``model.sample`` (ConfigError when they do not apply)."""
+    """Keyword arguments for ``model.sample``: the previews' settings with the validated ``sampler`` / ``steps`` over them.
+
+    ConfigError when an option does not apply. Without options this is what
+    the preview grids and the in-training metrics draw with
+    (``core.previews.sampling_settings``), so eval scores what the user saw.
+    """
+    from genstudio.core.previews import sampling_settings
+
     kwargs: dict[str, Any] = {}
     options = model.sample_options()
     name = type(model).__name__
@@ -77,7 +84,7 @@ def sampling_kwargs(model: Any, sampler: str | None, steps: int | None) -> dict[
         total = getattr(schedule, "num_timesteps", None)
         if total is not None and kwargs["steps"] > total:
             raise ConfigError(f"steps must be at most the model's {total} diffusion steps, got {kwargs['steps']}")
-    return kwargs
+    return sampling_settings(model, **kwargs)
 
 
 def _likelihood(result: dict[str, Any], model: Any) -> None:
@@ -135,7 +142,6 @@ def evaluate_run(
     train_ds, val = ds.split(spec.data.val_fraction, spec.data.seed)
     held_out = val if val is not None else ds
     n_used = min(n, len(held_out))
-    options = model.sample_options()
     result: dict[str, Any] = {
         "run": str(run_dir),
         "model": spec.run.model,
@@ -144,8 +150,8 @@ def evaluate_run(
         "n": n_used,
         "split": "val" if val is not None else "train",
         "time": time.time(),
-        "sampler": kwargs.get("sampler", options.get("sampler")),
-        "steps": kwargs.get("steps", options.get("steps")),
+        "sampler": kwargs.get("sampler"),
+        "steps": kwargs.get("steps"),
     }
 
     # 1. The model's own validation metrics, averaged over held-out batches with fixed noise.

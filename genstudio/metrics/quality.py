@@ -278,9 +278,10 @@ QUALITY_SEED = 4321
 class QualityTracker:
     """FID/KID (images) or MMD^2 (points) during training, at a fixed n, with the floors computed once.
 
-    Samples use the model's cheap preview sampler (``preview_kwargs``, e.g.
-    20 DDIM steps), so the curve tracks progress; ``genstudio eval`` gives the
-    full-sampler number. Audio has no sample metric and is skipped.
+    Samples use the sampler the previews and ``genstudio eval`` use
+    (``core.previews.sampling_settings``: the model's ``preview_kwargs``, e.g.
+    20 DDIM steps), so the curve scores what the preview grids show. Audio
+    has no sample metric and is skipped.
     """
 
     def __init__(self, dataset_id: str, train_ds: Any, val_ds: Any, n: int, device: torch.device):
@@ -318,7 +319,9 @@ class QualityTracker:
         if self.reference is None or (self.kind == "image" and self.reference.data != reference_data(model)):
             self.prepare(model)
         assert self.reference is not None
-        samples, labels, _ = draw_samples(model, self.reference.n, model.preview_kwargs(), seed=QUALITY_SEED)
+        from genstudio.core.previews import sampling_settings
+
+        samples, labels, _ = draw_samples(model, self.reference.n, sampling_settings(model), seed=QUALITY_SEED)
         out = self.reference.score(samples, labels, full=False)
         keep = ("fid", "fid_floor", "kid", "kid_floor", "mmd2", "mmd2_floor", "modes_covered", "high_quality_fraction")
         return {k: float(out[k]) for k in keep if k in out}
