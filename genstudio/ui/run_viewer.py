@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog
 
 from genstudio.core.config import ConfigError
 from genstudio.core.loading import run_capabilities
@@ -32,7 +32,7 @@ class RunViewerMixin:
             view = CompareView([self.runs_browser.root])
             self.compare_dock = self._dock("Compare runs", "dock_compare", view, Qt.DockWidgetArea.BottomDockWidgetArea)
             self.compare_dock.setFloating(True)
-            self.compare_dock.resize(1300, 850)
+            self._fit_floating(self.compare_dock, 1300, 850)
             self.runs_browser.rootChanged.connect(lambda root: view.set_roots([root]))
         view = self.compare_dock.widget()
         view.set_roots([self.runs_browser.root])
@@ -40,6 +40,18 @@ class RunViewerMixin:
         self.compare_dock.show()
         self.compare_dock.raise_()
         return self.compare_dock
+
+    def _fit_floating(self, dock: QDockWidget, width: int, height: int) -> None:
+        """Size a floating dock to ``width`` x ``height`` or the screen's free area, whichever is smaller, and place it
+        on that screen (a 1300x850 Compare window would hang off the bottom of a 1366x768 laptop)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            dock.resize(width, height)
+            return
+        avail = screen.availableGeometry()
+        w, h = min(width, avail.width() - 16), min(height, avail.height() - 40)  # room for the frame and title bar
+        dock.resize(w, h)
+        dock.move(avail.x() + (avail.width() - w) // 2, avail.y() + max(0, (avail.height() - h - 30) // 2))
 
     def _open_run_dialog(self) -> None:
         p = QFileDialog.getExistingDirectory(self, "Open run folder", str(self.runs_browser.root))
