@@ -148,7 +148,7 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     w.setLogMode(y=log)
     w.addLegend(offset=(-10, 10))
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-    floor = None
+    floors: dict[str, float] = {}  # one floor per reference (grey and binarised real data differ)
     for i, r in enumerate(x for x in results if x["dataset"] == dataset):
         pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and (p[metric] > 0 or not log)]
         if not pts:
@@ -157,10 +157,15 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
         ys = [p[metric] for p in pts]
         w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
                symbolBrush=colours[i % len(colours)], name=label(r))
-        floor = pts[-1].get(f"{metric}_floor", floor)
-    if floor is not None and (floor > 0 or not log):
-        w.addLine(y=math.log10(floor) if log else floor, pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
-        w.plotItem.legend.addItem(pg.PlotDataItem(pen=pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)), f"floor (real vs real) {floor:.3g}")
+        if f"{metric}_floor" in pts[-1]:
+            floors[pts[-1].get("reference_data", "as loaded")] = pts[-1][f"{metric}_floor"]
+    styles = [pg.QtCore.Qt.PenStyle.DashLine, pg.QtCore.Qt.PenStyle.DotLine]
+    for j, (data, floor) in enumerate(sorted(floors.items())):
+        if floor > 0 or not log:
+            pen = pg.mkPen("#555", width=1, style=styles[j % len(styles)])
+            w.addLine(y=math.log10(floor) if log else floor, pen=pen)
+            what = "" if len(floors) == 1 else f", {data}"
+            w.plotItem.legend.addItem(pg.PlotDataItem(pen=pen), f"floor (real vs real{what}) {floor:.3g}")
     app.processEvents()
     exporter = pg.exporters.ImageExporter(w.plotItem)
     exporter.parameters()["width"] = 900
