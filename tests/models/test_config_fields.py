@@ -28,8 +28,10 @@ OLD_CONFIGS = tomllib.loads((DATA / "old_run_configs.toml").read_text())
 #: changed default is a change users see: each entry says why). An old run's config.toml still loads,
 #: and every other default is still the one it wrote.
 CHANGED_DEFAULTS: dict[str, set[str]] = {
-    # Issue 21 (ten CPU minutes to good samples): min-SNR loss weighting added (benchmarks/ddpm_methods.py).
-    **{m: {"loss_weighting", "snr_gamma"} for m in ("ddpm", "cfg-ddpm", "ldm")},
+    # Issue 21 (ten CPU minutes to good samples): min-SNR loss weighting added, and v-prediction with the
+    # cosine schedule and min-SNR the default (benchmarks/ddpm_methods.py, RESULTS.md).
+    **{m: {"loss_weighting", "snr_gamma", "prediction", "schedule"} for m in ("ddpm", "cfg-ddpm")},
+    "ldm": {"loss_weighting", "snr_gamma"},  # the latent diffusion keeps eps / linear / uniform
     # Issue 21: weight averages for sampling and bits/dim, the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
     "gated-pixelcnn": {"ema_decay"},
     **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import torch
 
 from genstudio.core.capabilities import Encoder
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import DataMismatchError, GenerativeModel
 from genstudio.core.registry import get_model_class
@@ -51,6 +51,11 @@ AUTOENCODER_MODELS = ("vae", "beta-vae", "ae", "dae", "sparse-ae", "vq-vae")
 
 @dataclass
 class LDMConfig(DDPMConfig):
+    # DDPM's original parameterisation: the v / cosine / min-SNR defaults were measured on pixels
+    # (benchmarks/ddpm_methods.py), not in an autoencoder's latent space.
+    schedule: str = param_of(DDPMConfig, "schedule", default="linear")
+    prediction: str = param_of(DDPMConfig, "prediction", default="eps")
+    loss_weighting: str = param_of(DDPMConfig, "loss_weighting", default="uniform")
     autoencoder_run: str = param(
         "",
         "run folder of a trained autoencoder (for example a vae run on the same dataset) whose latent space the diffusion runs in",
