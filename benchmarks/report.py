@@ -317,11 +317,47 @@ def sgan_accuracy() -> str:
     return "".join(out)
 
 
+def ddpm_methods() -> str:
+    """Issue 21's DDPM methods at compute-matched step budgets (ddpm_methods.py): FID per method, kept or rejected."""
+    d = load("ddpm_methods")
+    verdicts = d.get("verdicts", {})
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        fractions = sorted({r["fraction"] for r in rows})
+
+        def cell(method: str, fraction: float) -> str:
+            got = sorted((r for r in rows if r["method"] == method and r["fraction"] == fraction), key=lambda r: r["seed"])
+            if not got:
+                return "—"
+            fids = ", ".join(f"{num(r['fid'])} (s{r['seed']})" if len(got) > 1 else num(r["fid"]) for r in got)
+            return f"{fids} @ {got[0]['steps']:,}"
+
+        def cost(method: str) -> str:
+            r = next(r for r in rows if r["method"] == method)
+            measured = d.get("ratios", {}).get(method)
+            if measured is not None and measured != r["ratio"]:
+                return f"{r['ratio']:.2f} (measured {measured:.2f})"
+            return f"{r['ratio']:.2f}"
+
+        def frac(f: float) -> str:
+            return "full budget" if f == 1 else f"{f:g} of the budget"
+
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; budget {d['budget']:,} baseline steps; "
+                   "FID at n=500, DDIM 50 unless the method is a sampler, cell: FID (seed) @ steps.\n\n")
+        out.append(table(
+            ["method", "what", "step cost vs baseline"] + [f"FID, {frac(f)}" for f in fractions] + ["verdict"],
+            [[m, next(r["what"] for r in rows if r["method"] == m), cost(m)] + [cell(m, f) for f in fractions] + [verdicts.get(m, "not decided")]
+             for m in methods]))
+    return "".join(out)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "sgan_accuracy": sgan_accuracy,
     "train_speed": train_speed, "engine_overhead": engine_overhead, "time_to_quality": time_to_quality,
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
+    "ddpm_methods": ddpm_methods,
 }
 
 
