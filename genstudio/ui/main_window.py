@@ -65,6 +65,8 @@ class MainWindow(
             [self.act_train, self.act_pause, self.act_step, self.act_stop, self.act_save, self.act_resume_run]
         )
         self.setCentralWidget(self.training_view)
+        # "ddpm on mnist5k · stopped · step 352 / 1,200 · <folder>": cut the folder's end, never the step in the middle.
+        self.training_view.title.elide_mode = Qt.TextElideMode.ElideRight
         self.dataset_panel = DatasetPanel()
         self.model_panel = ModelPanel(settings=self.settings)
         self.runs_browser = RunsBrowser(runs_root if runs_root is not None else default_runs_root())
@@ -157,7 +159,12 @@ class MainWindow(
     def _estimate_soon(self) -> None:
         """Measure the configured run's step time again (debounced; the previous measurement is dropped)."""
         if self.session is not None or self.model_panel.is_read_only():
+            measuring = self.estimator.busy()
             self.estimator.cancel()
+            if measuring or self.model_panel.is_read_only():
+                # An opened run's settings are not the next run's, and a dropped measurement must not
+                # leave "Estimating the time of the run…" on the form for good.
+                self.model_panel.estimate_label.setText("")
             return
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
         if ds is None or self.model_panel.compatibility_error() is not None or not (self.model_panel.model_form.is_valid() and self.model_panel.run_form.is_valid()):

@@ -179,6 +179,8 @@ class ElidedLabel(QLabel):
     def __init__(self, text: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self._full = ""
+        #: Where the "…" goes; a title whose most useful words come first elides on the right.
+        self.elide_mode = Qt.TextElideMode.ElideMiddle
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
@@ -203,7 +205,7 @@ class ElidedLabel(QLabel):
             super().setText(self._full)
             self.setToolTip("")
         else:
-            super().setText(fm.elidedText(plain, Qt.TextElideMode.ElideMiddle, self.width()))
+            super().setText(fm.elidedText(plain, self.elide_mode, self.width()))
             self.setToolTip(plain)
 
     def resizeEvent(self, event) -> None:  # noqa: N802

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_compare_window_fits_the_screen(window, qtbot):
     """Compare runs opens as a floating window; on a small screen it must not hang off the bottom or the side."""
@@ -11,3 +13,41 @@ def test_compare_window_fits_the_screen(window, qtbot):
     geo = dock.frameGeometry()
     assert dock.isFloating()
     assert avail.contains(geo), (geo, avail)
+
+
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory):
+    """A two-step ddpm run on mnist5k: the dataset the first launch loads, so opening it changes no data."""
+    from genstudio.core.engine import train
+    from genstudio.core.spec import RunSpec
+
+    run = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
+    spec = RunSpec.create("ddpm", "mnist5k", run, {"base_channels": 8, "timesteps": 40, "attention": False}, {})
+    out = tmp_path_factory.mktemp("walkthrough") / "ddpm-mnist5k-20261206-152243"
+    events = list(train(spec, out))
+    assert events[-1].status == "completed", events[-1].message
+    return out
+
+
+def test_an_opened_run_leaves_no_estimate_in_progress_on_the_form(window, qtbot, ddpm_run):
+    """Opening a run fills the form read-only; the measurement its settings started is dropped, and so is its
+    "Estimating the time of the run…" (it stayed on the form for good)."""
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=60_000)
+    assert window.dataset_panel.dataset_id() == "mnist5k"
+    assert window.open_run(ddpm_run)
+    assert window.model_panel.is_read_only()
+    label = window.model_panel.estimate_label
+    assert "Estimating" not in label.text(), label.text()
+    qtbot.wait(1_500)  # past the debounce: nothing comes back to write on the read-only form
+    assert label.text() == "", label.text()
+
+
+def test_a_narrow_run_title_keeps_its_step_and_cuts_the_folder(window, qtbot, ddpm_run):
+    """The run title elides at its end (the folder name), never in the middle of "step 352 / 1,200"."""
+    assert window.open_run(ddpm_run)
+    title = window.training_view.title
+    window._show_meta({"model": "ddpm", "dataset": "mnist5k", "status": "stopped", "step": 352, "total_steps": 1200})
+    title.resize(title.fontMetrics().horizontalAdvance("ddpm on mnist5k · stopped · step 352 / 1,200 · ddpm-mn"), title.height())
+    shown = title.text()
+    assert shown.endswith("…") and shown.startswith("ddpm on mnist5k · stopped · step 352 / 1,200 · "), shown
+    assert title.toolTip().endswith("ddpm-mnist5k-20261206-152243")
