@@ -381,6 +381,8 @@ class DatasetPanel(QWidget):
         self._scatter_item.clear()
         self.summary_label.setText("")
         self.histogram.set_counts({})
+        # No data, no classes: an empty histogram of the previous set's axes only pushed the problem list out of sight.
+        self.histogram.setVisible(False)
         self._show_problems(problems or [])
         self._set_usable(False)
 

@@ -51,3 +51,21 @@ def test_a_narrow_run_title_keeps_its_step_and_cuts_the_folder(window, qtbot, dd
     shown = title.text()
     assert shown.endswith("…") and shown.startswith("ddpm on mnist5k · stopped · step 352 / 1,200 · "), shown
     assert title.toolTip().endswith("ddpm-mnist5k-20261206-152243")
+
+
+def test_a_folder_that_loads_nothing_hides_the_previous_sets_histogram(window, qtbot, tmp_path):
+    """After mnist5k, a folder with no readable image: the empty class histogram (mnist5k's axes) goes, so the
+    list of skipped files sits right under the message instead of below an empty plot."""
+    dp = window.dataset_panel
+    qtbot.waitUntil(dp.is_usable, timeout=60_000)
+    assert dp.histogram.isVisibleTo(dp)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"not a png")
+    (folder / "b.jpg").write_bytes(b"")
+    dp.source_box.setCurrentIndex(2)
+    dp.path_edit.setText(str(folder))
+    dp.reload()
+    qtbot.waitUntil(lambda: dp.error is not None and not dp.is_loading(), timeout=20_000)
+    assert not dp.histogram.isVisibleTo(dp)
+    assert dp.problems.isVisibleTo(dp) and dp.problems.count() == 2
