@@ -69,3 +69,34 @@ def test_a_folder_that_loads_nothing_hides_the_previous_sets_histogram(window, q
     qtbot.waitUntil(lambda: dp.error is not None and not dp.is_loading(), timeout=20_000)
     assert not dp.histogram.isVisibleTo(dp)
     assert dp.problems.isVisibleTo(dp) and dp.problems.count() == 2
+
+
+def test_the_estimate_times_steps_with_the_threads_the_run_will_use(qtbot, monkeypatch):
+    """The form's estimate ran with torch's default (every core) before the first run, the run with one core
+    fewer: on a busy 2-core machine the first launch read 15 s a step for a 0.6 s step."""
+    import torch
+
+    from genstudio.core import device
+    from genstudio.core.estimate import StepTiming
+    from genstudio.core.spec import RunSpec
+    from genstudio.ui import estimate_job
+
+    seen: list[int] = []
+
+    def fake_measure(spec, dataset, cancel):
+        seen.append(torch.get_num_threads())
+        return StepTiming(0.5, 3, spec.run.batch_size, spec.run.batch_size)
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(estimate_job, "measure_step", fake_measure)
+    monkeypatch.setattr(device, "default_threads", lambda gui: 1 if gui else 3)
+    torch.set_num_threads(3)  # torch's default on a 3-core machine: every core
+    try:
+        est = estimate_job.StepEstimator(debounce_ms=0)
+        spec = RunSpec.create("toy", "moons", {"steps": 100}, {}, {"n_points": 200})
+        est.request(lambda: spec, object())
+        qtbot.waitUntil(lambda: est.measurements == 1, timeout=20_000)
+        assert seen == [1]
+        assert "Estimated time" in est.last_text
+    finally:
+        torch.set_num_threads(before)
