@@ -13,7 +13,9 @@ from typing import Iterable
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetricsF, QTextOption
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from .metric_store import MetricStore, ema, ema_continue, nearest_index
@@ -28,9 +30,15 @@ PALETTE = [
 class TimedGraphicsLayout(pg.GraphicsLayoutWidget):
     """A GraphicsLayoutWidget that remembers how long its last paints took (for the redraw throttle)."""
 
+    resized = Signal()
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.paint_s = 0.0  # seconds painting since the last redraw
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def paintEvent(self, event) -> None:  # noqa: N802
         t0 = time.perf_counter()
@@ -38,31 +46,85 @@ class TimedGraphicsLayout(pg.GraphicsLayoutWidget):
         self.paint_s += time.perf_counter() - t0
 
 
-class StepAxis(pg.AxisItem):
-    """A bottom axis whose labelled ticks are at least ``MIN_PX`` apart, so labels never run together.
+class FittedAxis(pg.AxisItem):
+    """An axis whose labelled ticks are as dense as their text allows, and never denser.
 
-    pyqtgraph picks about log(width) ticks and labels its minor level too when it
-    thinks there is room, which on a narrow plot printed "0 200400 600"; here the
-    tick count follows the plot's width in pixels and only the major level has text.
+    pyqtgraph picks about log(length) ticks whatever the labels' size and labels
+    its minor level too when it thinks there is room: on a narrow plot that printed
+    "0 200400 600", and on a short run (steps 10-50 in 150 px) a single "50". Here
+    the spacing is the smallest of 1, 2, 5 x 10^k whose labels, measured with the
+    tick font, keep a gap of ``GAP_EM`` between them and, where that still leaves two
+    labels in view, lie ``COMFORT_EM`` apart; only that level has text.
     """
 
-    MIN_PX = 70
+    GAP_EM = 1.0  # free space between two labels, in widths of an "M": never less
+    COMFORT_EM = 5.0  # labels at least this far apart (centre to centre) read without effort
+
+    def __init__(self, orientation: str, *args, **kwargs):
+        super().__init__(orientation, *args, **kwargs)
+        from PySide6.QtWidgets import QApplication
+
+        # Measured and drawn with the same font, so what fits here fits on screen.
+        self.setStyle(maxTextLevel=0, tickFont=QFont(QApplication.font()))
+
+    def _label_extent(self, values: np.ndarray, spacing: float) -> float:
+        """Pixels the widest (bottom/top) or tallest (left/right) label of ``values`` takes, plus the gap."""
+        fm = QFontMetricsF(self.style["tickFont"])
+        gap = self.GAP_EM * fm.horizontalAdvance("M")
+        if self.orientation in ("left", "right"):
+            return fm.height() + gap / 2
+        strings = self.tickStrings(list(values), self.autoSIPrefixScale * self.scale, spacing)
+        return max((fm.horizontalAdvance(str(t)) for t in strings), default=0.0) + gap
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
+        if self._tickLevels is not None or self.logMode:
+            return super().tickSpacing(minVal, maxVal, size)
+        span = abs(maxVal - minVal)
+        if not np.isfinite(span) or span <= 0 or size <= 0:
+            return []
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        comfort = self.COMFORT_EM * QFontMetricsF(self.style["tickFont"]).horizontalAdvance("M")
+        if self.orientation in ("left", "right"):
+            comfort /= 2  # rows of text stack closer than words in a line
+        fits = None  # the densest spacing whose labels do not touch
+        k = int(np.floor(np.log10(span / max(size, 1.0))))  # a spacing of one pixel or less: too dense
+        for _ in range(40):  # bounded: each round multiplies the spacing by 10
+            for m in (1, 2, 5):
+                spacing = m * 10.0**k
+                px = spacing / span * size
+                first = np.ceil(lo / spacing) * spacing
+                values = first + spacing * np.arange(min(50, int((hi - first) / spacing) + 1))
+                if fits is None and px >= self._label_extent(values, spacing):
+                    fits = (spacing, m, len(values))
+                if fits is not None and px >= comfort:
+                    # Sparser for comfort, unless that would leave fewer than two labels in view.
+                    chosen = (spacing, m) if len(values) >= 2 or fits[2] < 2 else fits[:2]
+                    spacing, m = chosen
+                    minor = spacing / 5 if m in (1, 5) else spacing / 2
+                    return [(spacing, 0), (minor, 0)]
+            k += 1
+        return super().tickSpacing(minVal, maxVal, size)
+
+
+class StepViewBox(pg.ViewBox):
+    """A view box whose automatic x range spans every plot's steps, not only its own.
+
+    The plots share their x axis (linked), and a linked view follows the first
+    plot's range: when that plot held a validation series measured from step 25,
+    every training curve lost its first steps from view.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.setStyle(maxTextLevel=0)
+        self.shared_x: tuple[float, float] | None = None
 
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
-        if self._tickLevels is not None:
-            return super().tickSpacing(minVal, maxVal, size)
-        span = abs(maxVal - minVal)
-        if span <= 0 or size <= 0:
-            return []
-        ideal = span / max(2.0, size / self.MIN_PX)
-        p10 = 10 ** np.floor(np.log10(ideal))
-        major = next(m * p10 for m in (1, 2, 5, 10) if m * p10 >= ideal)
-        minor = major / 5 if major / p10 in (1, 10) else major / 2
-        return [(major, 0), (minor, 0)]
+    def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):  # noqa: N802, N803
+        bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        if self.shared_x is not None and items is None:
+            lo, hi = self.shared_x
+            own = bounds[0]
+            bounds[0] = [lo, hi] if own is None else [min(own[0], lo), max(own[1], hi)]
+        return bounds
 
 
 class Curve:
@@ -92,10 +154,82 @@ class Curve:
         self.smoothed = np.empty(0)
 
 
+class TitleKey:
+    """The plot's title followed by its series' names in their colours: the key sits above the data, never on it.
+
+    A legend box inside the view box covered the curves of a plot 200 px wide
+    (1366x768). The title wraps to the plot's width (a second line when the names
+    do not fit) instead of widening the plot; a single series needs no key.
+    """
+
+    ENTRY_SIZE = "8pt"
+
+    def __init__(self, item: pg.PlotItem, title: str):
+        self.item, self.title = item, title
+        self.html = ""
+        label = item.titleLabel
+        label.item.document().setDefaultTextOption(QTextOption(Qt.AlignmentFlag.AlignHCenter))
+        # pyqtgraph's label asks for its text's full width as its minimum (and sets it again on every
+        # setText, style_plot's included): the plot could then never be narrower than its title.
+        label.updateMin = self._label_min
+        # Queued: resizing the title's row from inside the layout pass that resized the plot crashed Qt.
+        item.geometryChanged.connect(self.fit, Qt.ConnectionType.QueuedConnection)
+
+    def entries(self, curves: dict) -> list[str]:
+        if len(curves) < 2:
+            return []
+        out = []
+        for (name, split), c in curves.items():
+            colour = c.smooth.opts["pen"].color().name()
+            glyph = "&#9679;&#8211;&#8211;" if split != "train" else "&#9473;&#9473;"  # dotted-dashed val, solid train
+            label = name if split == "train" else f"{name} ({split})"
+            out.append(f"<span style='color:{colour}'>{glyph}</span>&nbsp;{label}")
+        return out
+
+    def update(self, curves: dict) -> None:
+        parts = self.entries(curves)
+        key = f" &nbsp;<span style='font-size:{self.ENTRY_SIZE}'>" + " &nbsp; ".join(parts) + "</span>" if parts else ""
+        self.html = self.title + key
+        self.item.setTitle(self.html)
+        self.fit()
+
+    def _label_min(self) -> None:
+        """The title's size hints: any width (the plot's decides), the height of its wrapped text."""
+        label = self.item.titleLabel
+        h = label.itemRect().height()
+        label.setMinimumWidth(0)
+        label.setMinimumHeight(h)
+        label._sizeHint = {
+            Qt.SizeHint.MinimumSize: (0, h),
+            Qt.SizeHint.PreferredSize: (0, h),
+            Qt.SizeHint.MaximumSize: (-1, -1),
+            Qt.SizeHint.MinimumDescent: (0, 0),
+        }
+        label.updateGeometry()
+
+    def fit(self) -> None:
+        """Wrap the title to the plot's width and give its row the height the wrapped text takes."""
+        if not shiboken6.isValid(self.item):
+            return  # the plot was cleared (a new run) before this queued call arrived
+        label = self.item.titleLabel
+        if not label.isVisible():
+            return
+        width = max(40.0, self.item.width() - 8.0)
+        if abs(label.item.textWidth() - width) > 0.5:
+            label.item.setTextWidth(width)
+        self._label_min()
+        height = max(24.0, label.itemRect().height() + 2.0)
+        if abs(label.maximumHeight() - height) > 0.5:
+            label.setMaximumHeight(height)
+            self.item.layout.setRowFixedHeight(0, height)
+        label.resizeEvent(None)
+
+
 class MetricPlot:
     def __init__(self, item: pg.PlotItem, title: str, names: list[str]):
         self.item, self.title, self.names = item, title, list(names)
         self.curves: dict[tuple[str, str], Curve] = {}
+        self.key = TitleKey(item, title)
         self.placed = False
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128), style=Qt.PenStyle.DotLine))
         self.cursor.setVisible(False)
@@ -156,6 +290,9 @@ class CurvesView(QWidget):
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.log_y.toggled.connect(self._on_log)
         self.fit_button.clicked.connect(self.fit)
+        # The plots' own width decides the columns: hidden until the first metrics, the plots first
+        # took a stale width (two columns of 200 px at 1366x768) and the view's size never changed after.
+        self.graphics.resized.connect(lambda: self._regrid())
         self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
         self._timer = QTimer(self, interval=50)
         self._timer.timeout.connect(self._tick)
@@ -215,23 +352,23 @@ class CurvesView(QWidget):
                 continue
             if not create_empty and not any(self.store.get(n, s) for n in names for s in ("train", "val")):
                 continue  # a metric group the model never reports gets no plot
-            item = pg.PlotItem(title=title, axisItems={"bottom": StepAxis("bottom")})
+            item = pg.PlotItem(title=title, viewBox=StepViewBox(), axisItems={"bottom": FittedAxis("bottom"), "left": FittedAxis("left")})
             item.showGrid(x=True, y=True, alpha=0.2)
-            # One row at the top right: losses fall from the top left, so the legend covers the least there.
-            legend = item.addLegend(offset=(-5, 5), labelTextSize="8pt", labelTextColor=_text_color(), brush=_legend_brush())
-            legend.setColumnCount(max(1, len(names) * 2))
-            item.setLabel("bottom", "step")
+            # No legend box inside the plot (it covered the curves): the title names the series, see TitleKey.
+            # No "step" under the bottom axis either: every x axis here is the step (the hover readout
+            # says so), and at 1366x768 the label's row was a fifth of a plot's data height.
             item.setLogMode(y=self.log_y.isChecked())
             style_plot(item)
             self.plots[title] = MetricPlot(item, title, names)
+            self.plots[title].key.update({})
         # Plots enter the grid once they have data, so a group with nothing yet leaves no hole.
         placed = [p for p in self.plots.values() if p.placed]
         for plot in self.plots.values():
             if plot.placed or not any(self.store.get(n, sp) for n in plot.names for sp in ("train", "val")):
                 continue
-            self._regrid()  # the earlier plots first, in the columns the width allows now
             k = len(placed)
-            cols = self._grid_cols = self._columns()
+            self._regrid(k + 1)  # the earlier plots first, in the columns that suit one more plot
+            cols = self._grid_cols
             self.graphics.ci.addItem(plot.item, row=k // cols, col=k % cols)
             if placed:
                 plot.item.setXLink(placed[0].item)
@@ -241,27 +378,40 @@ class CurvesView(QWidget):
         self.graphics.setVisible(has_data)
         self.empty_label.setVisible(not has_data)
 
-    #: Below this width the plots stack in one column: two columns of narrow plots overlap their axes.
-    ONE_COLUMN_BELOW = 620
+    #: A plot narrower than this overlaps its axes' labels: fewer columns then, whatever the height.
+    MIN_PLOT_WIDTH = 180
+    #: The width : height a curve reads best at; the columns chosen bring the plots closest to it.
+    ASPECT = 1.6
 
-    def _columns(self) -> int:
-        return 1 if 0 < self.graphics.width() < self.ONE_COLUMN_BELOW else self.COLUMNS
+    def _columns(self, n: int) -> int:
+        """Columns for ``n`` plots in the view's size: the plots' smaller side (height, or width / ASPECT)
+        as large as it can be, so four plots in 420 x 450 px go 2 x 2 and two go one above the other."""
+        width, height = self.graphics.width(), self.graphics.height()
+        if n <= 1 or width <= 0 or height <= 0:
+            return min(max(n, 1), self.COLUMNS)
+        best, best_side = 1, -1.0
+        for cols in range(1, min(n, self.COLUMNS) + 1):
+            w, h = width / cols, height / -(-n // cols)
+            if cols > 1 and w < self.MIN_PLOT_WIDTH:
+                break
+            side = min(w / self.ASPECT, h)
+            if side > best_side + 0.5:
+                best, best_side = cols, side
+        return best
 
-    def _regrid(self) -> None:
-        """Lay the placed plots out again in the number of columns the width allows."""
+    def _regrid(self, n: int | None = None) -> None:
+        """Lay the placed plots out again in the columns that suit ``n`` plots (default: those placed)."""
         placed = [p for p in self.plots.values() if p.placed]
-        cols = self._columns()
-        if not placed or self._grid_cols == cols:
+        cols = self._columns(n if n is not None else len(placed))
+        if self._grid_cols == cols:
             return
         self._grid_cols = cols
+        if not placed:
+            return
         for p in placed:
             self.graphics.ci.removeItem(p.item)
         for k, p in enumerate(placed):
             self.graphics.ci.addItem(p.item, row=k // cols, col=k % cols)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._regrid()
 
     # -- drawing ---------------------------------------------------------------------
     #: The curves may keep the UI thread (and the GIL, which the training thread needs) busy
@@ -298,6 +448,7 @@ class CurvesView(QWidget):
                     if curve is None:
                         color = PALETTE[ci % len(PALETTE)]
                         curve = plot.curves[(name, split)] = Curve(plot.item, name, split, color)
+                        plot.key.update(plot.curves)
                     if curve.drawn == (series.version, w):
                         continue
                     steps, values = series.steps, series.values
@@ -326,6 +477,12 @@ class CurvesView(QWidget):
                     curve.smooth.setData(steps, smooth)
                     curve.drawn = (series.version, w)
                     changed.add(plot.title)
+        span = self._step_span()
+        for plot in self.plots.values():
+            if plot.item.vb.shared_x != span:
+                plot.item.vb.shared_x = span
+                changed.add(plot.title)
+                plot.item.vb.queueUpdateAutoRange()
         for title in changed:
             vb = self.plots[title].item.vb
             if vb._autoRangeNeedsUpdate:
@@ -334,6 +491,13 @@ class CurvesView(QWidget):
                 vb.updateAutoRange()
         self.last_redraw_s = time.perf_counter() - t0
         return self.last_redraw_s
+
+    def _step_span(self) -> tuple[float, float] | None:
+        """The first and last step of every curve drawn (the x range all plots show when fitted)."""
+        ends = [(c.steps[0], c.steps[-1]) for p in self.plots.values() for c in p.curves.values() if len(c.steps)]
+        if not ends:
+            return None
+        return float(min(e[0] for e in ends)), float(max(e[1] for e in ends))
 
     def fit(self) -> None:
         for plot in self.plots.values():
@@ -385,29 +549,11 @@ class CurvesView(QWidget):
     def restyle(self) -> None:
         for plot in self.plots.values():
             style_plot(plot.item)
-            if plot.item.legend is not None:
-                plot.item.legend.setLabelTextColor(_text_color())
-                plot.item.legend.setBrush(_legend_brush())
+            plot.key.update(plot.curves)  # style_plot set the title's text again: wrap it again
         from PySide6.QtGui import QPalette
         from PySide6.QtWidgets import QApplication
 
         self.graphics.setBackground(QApplication.palette().color(QPalette.ColorRole.Window))
-
-
-def _text_color():
-    from PySide6.QtGui import QPalette
-    from PySide6.QtWidgets import QApplication
-
-    return QApplication.palette().color(QPalette.ColorRole.Text)
-
-
-def _legend_brush():
-    from PySide6.QtGui import QColor, QPalette
-    from PySide6.QtWidgets import QApplication
-
-    c = QColor(QApplication.palette().color(QPalette.ColorRole.Base))
-    c.setAlpha(170)  # the legend stays readable over the curves it may cover
-    return pg.mkBrush(c)
 
 
 def add_metric_events(store: MetricStore, events: Iterable) -> int:
