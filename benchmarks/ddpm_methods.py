@@ -88,6 +88,10 @@ METHODS: dict[str, dict] = {
     "ddim25": {"what": "sampler DDIM 25 steps (baseline weights)", "eval": ("ddim", 25), "same_as": "baseline"},
     "dpm2m50": {"what": "sampler DPM-Solver++(2M) 50 steps (baseline weights)", "eval": ("dpm++2m", 50), "same_as": "baseline"},
     "dpm2m25": {"what": "sampler DPM-Solver++(2M) 25 steps (baseline weights)", "eval": ("dpm++2m", 25), "same_as": "baseline"},
+    "vcm-dpm2m20": {"what": "sampler DPM-Solver++(2M) 20 steps (v-cosine-min-snr weights)", "eval": ("dpm++2m", 20),
+                    "same_as": "v-cosine-min-snr", "model": {"prediction": "v", "schedule": "cosine", "loss_weighting": "min-snr"}},
+    "vcm-ddim20": {"what": "sampler DDIM 20 steps (v-cosine-min-snr weights)", "eval": ("ddim", 20),
+                   "same_as": "v-cosine-min-snr", "model": {"prediction": "v", "schedule": "cosine", "loss_weighting": "min-snr"}},
     "ddpm1000": {"what": "sampler DDPM ancestral 1000 steps (baseline weights)", "eval": ("ddpm", 1000), "same_as": "baseline"},
 }
 

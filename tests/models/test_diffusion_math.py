@@ -218,14 +218,21 @@ def test_nfe_is_counted_and_sampling_can_be_interrupted():
     assert steps[-1].nfe == 100 and steps[-1].is_last and steps[-1].num_steps == 100
 
 
-def test_model_ddim_inversion_round_trips_through_a_network():
-    """DDPM.ddim_invert on a (randomised) MLP denoiser: invert a sample, run DDIM from the result, get the sample back."""
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_model_ddim_inversion_round_trips_through_a_network(prediction):
+    """DDPM.ddim_invert on a (randomised) MLP denoiser: invert a sample, run DDIM from the result, get the sample back.
+
+    On the linear schedule: the cosine schedule's last alpha_bar is 2.4e-7, so the first DDIM step from x_T
+    divides the inversion's residual by sqrt(alpha_bar_T) (about 2,000x) and the round trip is ill-conditioned
+    by construction (max error 3e-4 to 4e-2 here), which says nothing about the inversion's mechanics.
+    """
     from genstudio.core import config as cfg
     from genstudio.core.data_types import DataInfo
     from genstudio.models.diffusion.ddpm import DDPM, DDPMConfig
 
     torch.manual_seed(0)
-    model = DDPM(cfg.with_overrides(DDPMConfig(), {"timesteps": 100, "mlp_hidden": 16}), DataInfo("points", (2,), name="p", extent=(-2, 2, -1, 1))).eval()
+    settings = {"timesteps": 100, "mlp_hidden": 16, "schedule": "linear", "prediction": prediction}
+    model = DDPM(cfg.with_overrides(DDPMConfig(), settings), DataInfo("points", (2,), name="p", extent=(-2, 2, -1, 1))).eval()
     for p in model.ema.shadow.parameters():
         p.data.normal_(0, 0.2)
     x0 = torch.randn(32, 2) * torch.tensor([1.0, 0.5])

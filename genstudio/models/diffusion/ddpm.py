@@ -12,7 +12,11 @@ and sampling runs the learned reverse chain from x_T ~ N(0, I) (algorithm 2),
 or the DDIM sampler (Song et al. 2021) in any number of steps. The schedule
 and the samplers are pure math in ``schedule.py`` and ``samplers.py``; the
 networks in ``unet.py``. The network can also predict x_0 or the velocity v
-(Salimans & Ho 2022); the samplers always receive the implied eps.
+(Salimans & Ho 2022); the samplers always receive the implied eps. The loss
+can weight each timestep by min(SNR, gamma) on the x_0 error (min-SNR, Hang
+et al. 2023). The defaults, v-prediction with the cosine schedule and min-SNR,
+reached in 585 CPU steps on mnist5k a FID that eps / linear / uniform did not
+reach in 2,341 (benchmarks/RESULTS.md, DDPM methods).
 
 Images are scaled to [-1, 1] (DDPM section 4); 2-D points are normalised into
 [-1, 1] from the data's extent. Odd image sizes are padded (with zeros, the
