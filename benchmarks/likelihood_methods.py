@@ -79,8 +79,19 @@ def train_steps(model_id: str, overrides: dict, steps: int, points: int, seed: i
     return time.perf_counter() - t0
 
 
-def bits_per_dim(model: Any, held_out: Any, n: int) -> float | None:
-    """Validation bits/dim as ``genstudio eval`` averages it (fixed noise, the sampling weights)."""
+def bits_per_dim(model: Any, held_out: Any, n: int, use_ema: bool = True) -> float | None:
+    """Validation bits/dim as ``genstudio eval`` averages it (fixed noise; the sampling weights, or the raw ones)."""
+    average = getattr(model, "ema", None)
+    if not use_ema and average is not None:
+        model.ema = None  # the models fall back to their live weights when they keep no average
+    try:
+        return _bits_per_dim(model, held_out, n)
+    finally:
+        if average is not None:
+            model.ema = average
+
+
+def _bits_per_dim(model: Any, held_out: Any, n: int) -> float | None:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         total, seen = 0.0, 0
@@ -113,6 +124,10 @@ def score_run(run_dir: Path, n: int, last: int, also: list[dict], also_every: bo
         settings = [{}] + (also if (also_every or step == steps[-1]) else [])
         bpd = bits_per_dim(model, val, min(n, len(val)))
         for kwargs in settings:
+            if kwargs.get("use_ema") is False:
+                bpd = bits_per_dim(model, val, min(n, len(val)), use_ema=False)
+            elif kwargs:
+                bpd = bits_per_dim(model, val, min(n, len(val)))
             t0 = time.perf_counter()
             samples, labels, _ = draw_samples(model, len(real), kwargs, seed=seed)
             q = reference.score(samples, labels)
@@ -185,6 +200,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="--time-ratio: steps timed per model")
     ap.add_argument("--verdict", choices=["kept", "rejected"], help="record the decision on --model/--method rows")
     ap.add_argument("--note", default="")
+    ap.add_argument("--sampling", help="--verdict on this extra sampling setting of the row (e.g. use_ema=False)")
+    ap.add_argument("--at-steps", type=int, help="--verdict only on the row of this step count")
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     overrides = parse_overrides(args.set)
@@ -197,8 +214,12 @@ def main() -> None:
         return
     if args.verdict:
         for r in data["rows"]:
-            if r["model"] == args.model and r["method"] == args.method:
-                r["verdict"], r["note"] = args.verdict, args.note or r.get("note", "")
+            if r["model"] == args.model and r["method"] == args.method and (args.at_steps is None or r["steps"] == args.at_steps):
+                if args.sampling:  # the verdict on one extra sampling setting of the row
+                    r.setdefault("verdicts", {})[args.sampling] = args.verdict
+                    r.setdefault("notes", {})[args.sampling] = args.note
+                else:
+                    r["verdict"], r["note"] = args.verdict, args.note or r.get("note", "")
         RESULTS.write_text(json.dumps(data, indent=2) + "\n")
         return
     if args.time_ratio:

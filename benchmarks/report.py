@@ -296,27 +296,6 @@ def gan_sandbox_table(g: dict | None) -> str:
         ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "UI thread per view drawn", "target"], rows)
 
 
-def sgan_accuracy() -> str:
-    """Issue 22: SGAN's validation accuracy with 10 labels per class against a plain classifier trained on the
-    same labelled examples, at one step budget (sgan_accuracy.py)."""
-    d = load("sgan_accuracy")
-    out = []
-    for machine, rows in by_machine(sorted(d["rows"], key=lambda r: r["seed"])).items():
-        r0 = rows[0]
-        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; {d['dataset']}, {d['labelled_per_class']} labels per class "
-                   f"({r0['labelled']} labelled examples, the same for both in each row), {r0['steps']:,} steps each, "
-                   f"accuracy on the {r0['val_examples']} validation digits with the final weights.\n\n")
-        body = [[str(r["seed"]), f"**{r['sgan_accuracy']:.1%}**", f"{r['classifier_accuracy']:.1%}",
-                 f"{100 * (r['sgan_accuracy'] - r['classifier_accuracy']):+.1f} points", f"{r['sgan_seconds']:.0f}"] for r in rows]
-        if len(rows) > 1:
-            mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sgan_accuracy", "classifier_accuracy")}
-            body.append(["mean", f"**{mean['sgan_accuracy']:.1%}**", f"{mean['classifier_accuracy']:.1%}",
-                         f"{100 * (mean['sgan_accuracy'] - mean['classifier_accuracy']):+.1f} points", ""])
-        out.append(table(["seed", "SGAN (labelled + unlabelled)", "plain classifier (labelled only)", "difference",
-                          "SGAN training s (shared CPU)"], body))
-    return "".join(out)
-
-
 def ddpm_methods() -> str:
     """Issue 21's DDPM methods at compute-matched step budgets (ddpm_methods.py): FID per method, kept or rejected."""
     d = load("ddpm_methods")
@@ -352,12 +331,96 @@ def ddpm_methods() -> str:
     return "".join(out)
 
 
+def likelihood_methods(d: dict[str, Any] | None = None) -> str:
+    """Issue 21's Gated PixelCNN and flow methods at compute-matched step budgets (likelihood_methods.py).
+
+    One row per run (and per extra sampling setting scored on its checkpoints): FID at the end, the last
+    checkpoints' FIDs and spread, bits/dim at the end, the verdict.
+    """
+    d = d if d is not None else load("likelihood_methods")
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        body = []
+        for r in rows:
+            what = ", ".join(f"{k}={v}" for k, v in r["set"].items()) or "defaults"
+            cost = "" if r["ratio"] == 1 else f" / {r['ratio']:.2f}"
+            run = f"{r['steps']:,} ({r['fraction']:g} of {r['budget']:,}{cost}), seed {r['seed']}"
+            variants = [("", r["fid_last"])] + [(k[len("fid_last_"):], v) for k, v in r.items() if k.startswith("fid_last_")]
+            for name, fids in variants:
+                tail = fids[-3:]
+                spread = (max(tail) - min(tail)) / min(tail) if len(tail) > 1 else None
+                last = [p for p in r["points"] if ",".join(f"{k}={v}" for k, v in p["sampling"].items()) == name][-1]
+                verdict = (r.get("verdicts") or {}).get(name, r.get("verdict") or "not decided")
+                body.append([r["model"], r["method"] + (f", sampled with {name}" if name else ""), what, run,
+                             f"**{num(fids[-1])}**", ", ".join(num(f) for f in fids), "—" if spread is None else f"{spread:.0%}",
+                             num(last["bits_per_dim"]), verdict, (r.get("notes") or {}).get(name, r.get("note", ""))])
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; n={rows[0]['n']}, FID against {rows[0]['reference']} "
+                   "in the mnist5k classifier's features; bits/dim of the validation set with the sampling weights.\n\n")
+        out.append(table(["model", "method", "settings", "steps (budget fraction), seed", "FID at the end", "FID at the checkpoints scored",
+                          "spread of the last three", "bits/dim at the end", "verdict", "note"], body))
+    for r in d.get("ratios", []):
+        out.append(f"\nStep cost: {r['variant']} {r['variant_set'] or ''} / {r['baseline']} {r['baseline_set'] or ''} = "
+                   f"**{r['ratio']:.2f}** ({num(r['variant_s_per_step'])} s against {num(r['baseline_s_per_step'])} s a step, "
+                   f"{r['steps_each']} steps each, interleaved in one process).\n")
+    return "".join(out)
+
+
+def sgan_accuracy() -> str:
+    """Issue 22: SGAN's validation accuracy with 10 labels per class against a plain classifier trained on the
+    same labelled examples, at one step budget (sgan_accuracy.py)."""
+    d = load("sgan_accuracy")
+    out = []
+    for machine, rows in by_machine(sorted(d["rows"], key=lambda r: r["seed"])).items():
+        r0 = rows[0]
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; {d['dataset']}, {d['labelled_per_class']} labels per class "
+                   f"({r0['labelled']} labelled examples, the same for both in each row), {r0['steps']:,} steps each, "
+                   f"accuracy on the {r0['val_examples']} validation digits with the final weights.\n\n")
+        body = [[str(r["seed"]), f"**{r['sgan_accuracy']:.1%}**", f"{r['classifier_accuracy']:.1%}",
+                 f"{100 * (r['sgan_accuracy'] - r['classifier_accuracy']):+.1f} points", f"{r['sgan_seconds']:.0f}"] for r in rows]
+        if len(rows) > 1:
+            mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sgan_accuracy", "classifier_accuracy")}
+            body.append(["mean", f"**{mean['sgan_accuracy']:.1%}**", f"{mean['classifier_accuracy']:.1%}",
+                         f"{100 * (mean['sgan_accuracy'] - mean['classifier_accuracy']):+.1f} points", ""])
+        out.append(table(["seed", "SGAN (labelled + unlabelled)", "plain classifier (labelled only)", "difference",
+                          "SGAN training s (shared CPU)"], body))
+    return "".join(out)
+
+
+def vae_methods() -> str:
+    """Issue 21's VAE methods at compute-matched step budgets (vae_methods.py): FID from each prior, kept or rejected."""
+    d = load("vae_methods")
+    verdicts = d.get("verdicts", {})
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        variants = list(dict.fromkeys(r["variant"] for r in rows))
+
+        def cell(variant: str, prior: str) -> str:
+            got = sorted((r for r in rows if r["variant"] == variant), key=lambda r: (r["fraction"], r["seed"]))
+            return ", ".join(f"{num(r[prior]['fid'])} (s{r['seed']}, {r['steps']:,} steps)" for r in got)
+
+        def bpd(variant: str) -> str:
+            got = [r for r in rows if r["variant"] == variant]
+            if any(r["settings"].get("likelihood") == "gaussian" for r in got):
+                return "not comparable (a density of grey levels)"
+            return ", ".join(num(r["val_at_end"]["bpd"]) for r in got if "bpd" in r["val_at_end"]) or "—"
+
+        floors = sorted({round(r["fid_floor"], 2) for r in rows})
+        fractions = sorted({r["fraction"] for r in rows})
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; budget {d.get('budget', 21864):,} baseline steps, "
+                   f"{' and '.join(f'{f:g}' for f in fractions)} of it; FID at n=500 (floor {', '.join(map(str, floors))}).\n\n")
+        out.append(table(
+            ["method", "what", "step cost vs baseline", "FID, N(0, I) prior", "FID, fitted mixture", "bits/dim (grey as Bernoulli)", "verdict"],
+            [[v, next(r["what"] for r in rows if r["variant"] == v), f"{next(r['cost_ratio'] for r in rows if r['variant'] == v):.2f}",
+              cell(v, "standard"), cell(v, "mixture"), bpd(v), verdicts.get(v, "not decided")] for v in variants]))
+    return "".join(out)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "sgan_accuracy": sgan_accuracy,
     "train_speed": train_speed, "engine_overhead": engine_overhead, "time_to_quality": time_to_quality,
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
-    "ddpm_methods": ddpm_methods,
+    "ddpm_methods": ddpm_methods, "vae_methods": vae_methods, "likelihood_methods": likelihood_methods,
 }
 
 

@@ -35,6 +35,9 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     # Issue 21: weight averages for sampling and bits/dim, the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
     "gated-pixelcnn": {"ema_decay"},
     **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},
+    # Issue 21: the VAEs sample from a mixture fitted to the encoded training set, with a KL warm-up
+    # (benchmarks/vae_methods.py); a wider decoder can be asked for.
+    **{m: {"kl_warmup", "decoder_channels", "prior", "mixture_components", "code_bank"} for m in ("vae", "beta-vae", "cvae")},
 }
 
 

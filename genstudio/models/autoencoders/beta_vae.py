@@ -27,6 +27,8 @@ from genstudio.models.autoencoders.vae import VAE, VAEConfig
 class BetaVAEConfig(VAEConfig):
     latent_dim: int = param_of(VAEConfig, "latent_dim", default=10, help="dimension of the latent z (the beta-VAE paper uses 10)")
     beta: float = param_of(VAEConfig, "beta", default=4.0, help="weight of the KL term (Higgins et al. use 4 on dSprites; 1 is the plain VAE)")
+    # The paper's objective from the first step: the VAE's KL warm-up would weaken the pressure that disentangles.
+    kl_warmup: int = param_of(VAEConfig, "kl_warmup", default=0)
 
 
 class BetaVAE(VAE):

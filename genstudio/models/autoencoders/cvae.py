@@ -10,7 +10,7 @@ hold what the label does not say ("style"):
 
 The label enters the encoder as K constant one-hot channels stacked on the
 image (or K extra inputs for points) and the decoder as a one-hot vector
-concatenated to z. Sampling fixes a class and draws z ~ N(0, I); a fixed z
+concatenated to z. Sampling fixes a class and draws z (from the VAE's ``prior`` option); a fixed z
 swept across classes keeps the style and changes the digit.
 
 Without a label, ``encode`` first asks the model which class explains x best,
@@ -163,5 +163,5 @@ class CVAE(VAE):
             raise ValueError(f"cvae has no guidance; guidance_scale must be 1.0, got {guidance_scale}")
         opts = {**self.sample_options(), **kwargs}
         labels = labels.to(self.device).long()
-        z = self.prior_sample(labels.shape[0], generator) * float(opts["temperature"])
+        z = self.latent_sample(labels.shape[0], generator, str(opts["prior"]), float(opts["temperature"]))
         return self.decode(z, generator, noise=bool(opts["decoder_noise"]), labels=labels)

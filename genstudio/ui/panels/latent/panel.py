@@ -21,6 +21,7 @@ from .interpolation_tab import InterpolationTab
 from .manifold_tab import ManifoldTab
 from .map_tab import MapTab
 from .prepare import ExplorerData, prepare_explorer
+from .priors_tab import PriorsTab, has_priors
 from .traversal_tab import TraversalTab
 
 
@@ -62,6 +63,7 @@ class LatentExplorerPanel(CheckpointPanel):
         self.interp_tab = InterpolationTab(self)
         self.class_tab = ClassTab(self)
         self.codebook_tab = CodebookTab(self)
+        self.priors_tab = PriorsTab(self)
         self.tabs.addTab(self.map_tab, "Map")
         self.tabs.addTab(self.manifold_tab, "Manifold")
         self.tabs.addTab(self.traversal_tab, "Traversals")
@@ -97,9 +99,10 @@ class LatentExplorerPanel(CheckpointPanel):
         self.class_combo.setVisible(conditional)
         self._show_optional_tab(self.class_tab, "Classes", conditional)
         self._show_optional_tab(self.codebook_tab, "Codebook", hasattr(data.model, "decode_codes"))
+        self._show_optional_tab(self.priors_tab, "Priors", has_priors(data.model))
         self.tabs.setEnabled(True)
         self.update_status()
-        for tab in (self.map_tab, self.manifold_tab, self.traversal_tab, self.interp_tab, self.class_tab, self.codebook_tab):
+        for tab in (self.map_tab, self.manifold_tab, self.traversal_tab, self.interp_tab, self.class_tab, self.codebook_tab, self.priors_tab):
             if self.tabs.indexOf(tab) >= 0:
                 tab.refresh(first)
         self.data_ready.emit()

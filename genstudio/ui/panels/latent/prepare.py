@@ -50,6 +50,8 @@ def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples
     """Load the run's latest checkpoint, encode its validation set (or draw prior latents) and project them."""
     model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
     model.eval()
+    if hasattr(model, "fitted_mixture"):
+        model.fitted_mixture()  # fit the VAE's sampling mixture here, off the UI thread (the Priors tab draws from it)
     info = model.data_info
     d = int(model.latent_dim)
     notes: list[str] = []

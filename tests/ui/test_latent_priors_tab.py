@@ -1,0 +1,34 @@
+"""The latent explorer's Priors tab: one seed decoded from N(0, I) and from the fitted mixture, for VAEs only."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tests.ui.test_latent_explorer import open_panel, tiny_run, wait_ready
+
+
+def test_vae_shows_both_priors_with_one_seed(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "vae", "digits", latent_dim=4, channels=8, hidden=32, iw_samples=2, iw_examples=2)
+    panel = open_panel(qtbot, run)
+    wait_ready(qtbot, panel)
+    tab = panel.priors_tab
+    assert panel.tabs.indexOf(tab) >= 0
+    assert panel.data.model.fitted_mixture() is not None  # fitted while loading, off the UI thread
+    tab.count.setValue(9)
+    panel.tabs.setCurrentWidget(tab)
+    standard, mixture = tab.views["standard"].array, tab.views["mixture"].array
+    assert standard.shape == mixture.shape == (9, 1, 8, 8)
+    assert not np.allclose(standard, mixture)  # the same seed, another prior: other digits
+    g = torch.Generator().manual_seed(tab.seed.value())
+    expected = panel.decode(panel.data.model.latent_sample(9, g, "mixture").numpy())
+    assert np.allclose(mixture, expected)  # what the model's own sampler draws for that seed
+    tab.seed.setValue(3)
+    assert not np.allclose(mixture, tab.views["mixture"].array)
+
+
+def test_models_without_a_fitted_prior_have_no_priors_tab(qtbot, tmp_path):
+    run = tiny_run(tmp_path, "ae", "digits", latent_dim=4, channels=8, hidden=32)
+    panel = open_panel(qtbot, run)
+    wait_ready(qtbot, panel)
+    assert panel.tabs.indexOf(panel.priors_tab) < 0
