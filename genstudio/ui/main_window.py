@@ -27,7 +27,7 @@ from genstudio.core.runs import default_runs_root
 
 from .alarm_banner import AlarmBannerMixin
 from .dataset_panel import DatasetPanel
-from .estimate_job import StepEstimator
+from .estimate_job import StepEstimator, run_facts_text
 from .model_panel import ModelPanel
 from .recipe_start import RecipeStartMixin
 from .run_controller import RunControllerMixin
@@ -161,9 +161,11 @@ class MainWindow(
         if self.session is not None or self.model_panel.is_read_only():
             measuring = self.estimator.busy()
             self.estimator.cancel()
-            if measuring or self.model_panel.is_read_only():
-                # An opened run's settings are not the next run's, and a dropped measurement must not
-                # leave "Estimating the time of the run…" on the form for good.
+            if self.model_panel.is_read_only():
+                # An opened run's settings are not the next run's: the form says what this run took instead,
+                # and a dropped measurement leaves no "Estimating the time of the run…" behind.
+                self.model_panel.estimate_label.setText(run_facts_text(self.shown_meta))
+            elif measuring:
                 self.model_panel.estimate_label.setText("")
             return
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
