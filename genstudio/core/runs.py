@@ -178,16 +178,37 @@ class RunFolder:
     def create(cls, path: str | Path, spec: Any, meta: dict[str, Any]) -> "RunFolder":
         """Make a new run folder; refuses to touch one that already holds files."""
         p = Path(path)
-        if p.exists() and any(q.name != run_lock.LOCK_NAME for q in p.iterdir()):  # its own lock may be there already
+        run = cls(p)
+        if p.exists() and not run._creation_never_finished():  # its own lock may be there already
             raise RunError(f"'{p}' already exists and is not empty; choose another --out, or pass --resume to continue it")
         p.mkdir(parents=True, exist_ok=True)
-        run = cls(p)
         run.checkpoint_dir.mkdir(exist_ok=True)
         run.samples_dir.mkdir(exist_ok=True)
         atomic_write_bytes(run.config_path, spec.to_toml().encode())
-        run.write_meta({"status": "created", "created": time.time(), **meta})
+        # meta.json last: a folder without it is a creation that was cut off (see _creation_never_finished).
         run.metrics_path.touch()
+        run.write_meta({"status": "created", "created": time.time(), **meta})
         return run
+
+    def _creation_never_finished(self) -> bool:
+        """Whether the folder holds nothing but what an interrupted ``create`` leaves: no meta.json yet, at
+        most the lock, config.toml, an empty metrics file and the empty checkpoint and sample folders.
+
+        A process killed inside ``create`` left such a folder, which neither a new run (it was "not
+        empty") nor ``--resume`` (no meta.json) could use; nothing in it was ever trained, so creating
+        the run again over it loses nothing.
+        """
+        if self.meta_path.exists():
+            return False
+        for q in self.path.iterdir():
+            if q.name in (run_lock.LOCK_NAME, self.config_path.name):
+                continue
+            if q == self.metrics_path and q.is_file() and q.stat().st_size == 0:
+                continue
+            if q in (self.checkpoint_dir, self.samples_dir) and q.is_dir() and not any(q.iterdir()):
+                continue
+            return False
+        return True
 
     # -- meta -----------------------------------------------------------------
     @property
