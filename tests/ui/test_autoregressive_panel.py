@@ -49,6 +49,12 @@ def make_panel(qtbot, run_dir):
     return panel
 
 
+def pause_autoplay(gen):
+    """The tab plays by itself when first shown: the stepping tests start from a paused, fresh run."""
+    gen.play_button.setChecked(False)
+    gen.reset()
+
+
 def step_once(qtbot, gen):
     with qtbot.waitSignal(gen.frame_shown, timeout=10_000):
         gen.step_button.click()
@@ -66,6 +72,7 @@ def test_stepping_changes_exactly_the_next_pixels_in_order_and_hover_shows_a_dis
     gen = panel.generation
     model = panel.model
     assert "NLL (exact)" in panel.info.text() and "bits/dim" in panel.info.text()
+    pause_autoplay(gen)
     gen.n_spin.setValue(4)
     gen.class_combo.setCurrentIndex(gen.class_combo.findData("cycle"))
     h, w, n, ncols = model.height, model.width, 4, 2
@@ -103,9 +110,58 @@ def test_stepping_changes_exactly_the_next_pixels_in_order_and_hover_shows_a_dis
     panel.shutdown()
 
 
+def test_the_tab_plays_by_itself_once_shown_and_its_plot_follows_the_drawing(qtbot, runs):
+    from genstudio.models.autoregressive import inspect as ar
+    from genstudio.ui.panels import PanelContext, panels_for
+    from genstudio.ui.panels.builtin import load_builtin_panels
+
+    load_builtin_panels()
+    factory = dict(panels_for(["Autoregressive", "Likelihood"]))["Autoregressive"]
+    panel = factory(PanelContext(run_dir=runs["gated-pixelcnn"], capabilities=["Autoregressive", "Likelihood"]))
+    qtbot.addWidget(panel)
+    panel.resize(1100, 720)
+    panel.tabs.setCurrentWidget(panel.receptive)  # the Generation tab is hidden: it waits, costing no CPU
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=30_000)
+    gen = panel.generation
+    qtbot.wait(200)
+    assert gen.task is None and gen.frame is None and not gen.play_button.isChecked()
+    gen.speed_slider.setValue(gen.speed_slider.maximum())
+    panel.tabs.setCurrentWidget(gen)  # shown: it plays without a press
+    assert gen.play_button.isChecked() and gen.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: gen.frame is not None and gen.frame.finished, timeout=30_000)
+    frame = gen.frame
+    # The plot shows the distribution the last drawn pixel of sample 0 came from, computed on the worker.
+    assert frame.followed is not None and frame.followed.position == frame.positions[-1]
+    c, i, j = frame.followed.position
+    labels = gen.labels()
+    expected = ar.position_distribution(panel.model, frame.data[:1], c, i, j, None if labels is None else labels[:1])
+    assert np.allclose(gen.distribution, expected, atol=1e-6)
+    text = gen.dist_label.text()
+    assert f"sample 0, pixel ({i}, {j})" in text and "just drawn" in text and "drawn:" in text
+    assert gen.dist_view.value_line.isVisible()
+    # A second showing does not start another run; the cursor takes over the plot from the worker.
+    panel.tabs.setCurrentWidget(panel.receptive)
+    panel.tabs.setCurrentWidget(gen)
+    assert gen.frame is frame and not gen.play_button.isChecked()
+    gen.show_distribution(1, 2, 3)
+    assert gen.task.follow is None and "sample 1, pixel (2, 3), given the pixels before it" in gen.dist_label.text()
+    # A new setting while playing starts over and keeps playing; while paused it waits for Step or Play.
+    gen.speed_slider.setValue(0)
+    gen.play_button.setChecked(True)  # finished: New run is needed, and the button says so
+    assert not gen.play_button.isChecked()
+    gen.seed_spin.setValue(3)
+    assert gen.frame is None and not gen.play_button.isChecked()
+    gen.play_button.setChecked(True)
+    gen.seed_spin.setValue(4)
+    assert gen.play_button.isChecked() and gen.task is not None and gen.task.stepper.seed == 4
+    panel.shutdown()
+
+
 def test_pause_stop_and_row_steps(qtbot, runs):
     panel = make_panel(qtbot, runs["pixelcnn"])
     gen = panel.generation
+    pause_autoplay(gen)
     gen.n_spin.setValue(2)
     gen.unit_combo.setCurrentIndex(gen.unit_combo.findData("row"))
     step_once(qtbot, gen)

@@ -1,7 +1,11 @@
 """The generation tab: the sample fills in, in the model's order (a pixel, a row for the Row LSTM, or a
 chunk of audio samples per step), with play / pause, single steps and a speed slider; hovering a
 position plots its distribution given the positions before it. A worker thread draws
-(:mod:`.generation_worker`); the UI only paints, and Stop or a new run interrupts it between two steps."""
+(:mod:`.generation_worker`); the UI only paints, and Stop or a new run interrupts it between two steps.
+
+The first time the tab is shown with a model it plays by itself, and until the cursor is on the samples
+the plot follows the drawing (the distribution each pixel of the first sample was just drawn from, with
+the drawn value), so a newcomer meets the model painting rather than an empty canvas waiting for Play."""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ from ...widgets import plot_widget
 from ..autoregressive_math import SPEED_STEPS, describe_positions, sample_columns, speed_of
 from ..jobs import PanelJob
 from .distribution_view import DistributionView
-from .generation_worker import Frame, GenerationWorker
-from .mixture_view import show_mixture
+from .generation_worker import Followed, Frame, GenerationWorker
+from .mixture_view import has_mixture, overlay_of, show_mixture
 from .pixel_grid import PixelGridView
 
 
@@ -46,6 +50,7 @@ class GenerationTab(QWidget):
         self.job.failed.connect(self._on_failed)
         self.hover: tuple[int, int, int] | None = None
         self.distribution: np.ndarray | None = None
+        self._autoplay_pending = False  # set by the first model; spent by the first showing with it
 
         self.n_spin = QSpinBox()
         self.n_spin.setRange(1, 64)
@@ -87,7 +92,7 @@ class GenerationTab(QWidget):
         self.export_button.setToolTip("Write the generated waveforms as 16-bit PCM at the model's sample rate")
         self.progress_label = QLabel("press Step or Play")
 
-        self.image_view = PixelGridView(placeholder="Press Step or Play: the samples fill in here in the model's order")
+        self.image_view = PixelGridView(placeholder="The samples fill in here in the model's order")
         self.image_view.setMinimumSize(280, 280)
         self.wave_plot = plot_widget("generated waveforms (hover a time to see its distribution)")
         self.wave_plot.setLabel("bottom", "time (samples)")
@@ -137,10 +142,10 @@ class GenerationTab(QWidget):
         self.channel_combo.currentIndexChanged.connect(self._channel_changed)
         self.wave_proxy = pg.SignalProxy(self.wave_plot.scene().sigMouseMoved, rateLimit=30, slot=self._wave_moved)
         for w in (self.n_spin, self.seed_spin, self.chunk_spin):
-            w.valueChanged.connect(lambda _v: self.reset())
+            w.valueChanged.connect(lambda _v: self._settings_changed())
         for w in (self.class_combo, self.unit_combo):
-            w.currentIndexChanged.connect(lambda _i: self.reset())
-        self.cached_check.toggled.connect(lambda _c: self.reset())
+            w.currentIndexChanged.connect(lambda _i: self._settings_changed())
+        self.cached_check.toggled.connect(lambda _c: self._settings_changed())
         self._speed_changed(self.speed_slider.value())
         self.setEnabled(False)
 
@@ -148,6 +153,8 @@ class GenerationTab(QWidget):
     def set_model(self, model: Any) -> None:
         first = self.model is None
         self.model = model
+        if first:
+            self._autoplay_pending = True
         self.audio = ar.is_audio(model)
         self.image_view.setVisible(not self.audio)
         self.wave_plot.setVisible(self.audio)
@@ -185,6 +192,7 @@ class GenerationTab(QWidget):
         self.setEnabled(True)
         if first or self.frame is None:
             self.reset()
+        self._autoplay()
         # A reloaded checkpoint leaves the run on screen (it keeps the weights it started with);
         # the next New run, and the distributions under the cursor, use the new weights.
 
@@ -218,6 +226,26 @@ class GenerationTab(QWidget):
         self.reset()
         self._ensure_task()
 
+    def _settings_changed(self) -> None:
+        """A new setting starts over; a run that was playing goes on playing with it."""
+        playing = self.play_button.isChecked()
+        self.reset()
+        if playing and self.model is not None:
+            self.play_button.setChecked(True)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self._autoplay()
+
+    def _autoplay(self) -> None:
+        """Play once by itself, the first time the tab is on screen with a model (not while hidden: it costs CPU
+        that a training run on the same machine needs)."""
+        if not self._autoplay_pending or self.model is None or not self.isVisible():
+            return
+        self._autoplay_pending = False
+        if self.task is None and self.frame is None:
+            self.play_button.setChecked(True)
+
     def _make_stepper(self) -> ar.GenerationStepper:
         unit = "pixel" if self.audio else (self.unit_combo.currentData() or "pixel")
         chunk = self.chunk_spin.value() if self.audio else 1
@@ -232,7 +260,7 @@ class GenerationTab(QWidget):
         if self.task is not None and self.task.finished:
             return None  # finished: New run starts again
         self.stepper = self._make_stepper()
-        self.task = GenerationWorker(self.stepper)
+        self.task = GenerationWorker(self.stepper, follow=None if self.hover is not None else self._follower())
         self.progress_label.setText(f"0 of {self.stepper.total} steps · next: {self._describe(self.stepper.next_positions())}")
         self._job_state = self.job.start(self.task.run, thread_name="genstudio-ar-generation")
         return self.task
@@ -335,6 +363,8 @@ class GenerationTab(QWidget):
             self.play_button.blockSignals(False)
         if self.hover is not None:
             self.show_distribution(*self.hover, self.channel())
+        elif frame.followed is not None:
+            self._show_followed(frame.followed)
         self.frame_shown.emit()
 
     def _on_failed(self, exc: object, _tb: str) -> None:
@@ -353,11 +383,41 @@ class GenerationTab(QWidget):
         return None if self.frame is None else self.frame.data
 
     # -- the distribution under the cursor ------------------------------------------------------------
+    def _follower(self):
+        """The worker's function for the distribution of the last position drawn in sample 0 (its thread, its model)."""
+        model, audio, channel = self.model, self.audio, self.channel()
+        labels = self.labels()
+        lab = None if labels is None else labels[:1]
+
+        def follow(data: torch.Tensor, positions: list) -> Followed:
+            c, i, j = ([p for p in positions if p[0] == channel] or positions)[-1]
+            x = data[:1]
+            if audio:
+                return Followed((0, 0, j), ar.position_distribution(model, x, 0, 0, j))
+            mixture = model.mixture_at(x, c, i, j) if has_mixture(model) else None
+            return Followed((c, i, j), ar.position_distribution(model, x, c, i, j, lab), mixture)
+
+        return follow
+
+    def _show_followed(self, followed: Followed) -> None:
+        c, i, j = followed.position
+        self.distribution = followed.probs
+        self._plot(followed.probs, 0, c, i, j, "just drawn; hover a pixel to see another" if not self.audio else
+                   "just drawn; hover a time to see another")
+        overlay = getattr(self.dist_view, "_mixture_overlay", None)
+        if followed.mixture is not None:
+            note = f" for channel {'RGB'[c]} (weights given the pixel's earlier channels)" if self.model.colours == 3 else ""
+            overlay_of(self.dist_view).show(followed.mixture, note)
+        elif overlay is not None:
+            overlay.hide()
+
     def show_distribution(self, k: int, i: int, j: int, c: int = 0) -> np.ndarray | None:
         """Plot p(position | positions before it) for sample ``k`` of the current run (audio: i = 0, j = t)."""
         if self.model is None or self.frame is None or k >= len(self.frame.data):
             return None
         self.hover = (k, i, j)
+        if self.task is not None:
+            self.task.follow = None  # the cursor leads now: the worker stops computing the followed pixel
         x = self.frame.data[k : k + 1]
         labels = self.labels()
         lab = None if labels is None else labels[k : k + 1]
@@ -366,6 +426,12 @@ class GenerationTab(QWidget):
         else:
             probs = ar.position_distribution(self.model, x, c, i, j, lab)
         self.distribution = probs
+        self._plot(probs, k, c, i, j, f"given the {j} samples before it" if self.audio else "given the pixels before it")
+        show_mixture(self.dist_view, None if self.audio else self.model, x, c, i, j)  # PixelCNN++: the components
+        return probs
+
+    def _plot(self, probs: np.ndarray, k: int, c: int, i: int, j: int, given: str) -> None:
+        x = self.frame.data[k : k + 1]
         drawn = bool(self.frame.drawn[0, j]) if self.audio else bool(self.frame.drawn[c, i, j])
         value = None
         if drawn:
@@ -378,13 +444,11 @@ class GenerationTab(QWidget):
             else:
                 value = int(round(float(x[0, c, i, j]) * 255))
         if self.audio:
-            where = f"sample {k}, t = {j}, given the {j} samples before it (mu-law levels 0..255)"
+            where = f"sample {k}, t = {j}, {given} (mu-law levels 0..255)"
         else:
             ch = f", channel {'RGB'[c]}" if self.model.colours == 3 else ""
-            where = f"sample {k}, pixel ({i}, {j}){ch}, given the pixels before it"
+            where = f"sample {k}, pixel ({i}, {j}){ch}, {given}"
         self.dist_view.show_probs(probs, value, where, f"p(x | before) at {'t = ' + str(j) if self.audio else f'({i}, {j})'}")
-        show_mixture(self.dist_view, None if self.audio else self.model, x, c, i, j)  # PixelCNN++: the components
-        return probs
 
     def _wave_moved(self, args: tuple) -> None:
         if self.model is None or not self.audio or self.frame is None:
