@@ -45,7 +45,8 @@ from .pausing import pause_point
 from .periodic import standard_jobs
 from .run_lock import LOCK_NAME
 from .run_state import Clock, RunState
-from .runs import RunError, RunFolder, atomic_write_bytes, disk_full
+from .run_files import atomic_write_bytes, disk_full
+from .runs import RunError, RunFolder
 from .spec import RunSpec
 
 

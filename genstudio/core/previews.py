@@ -26,7 +26,8 @@ import torch
 from .data_types import DataInfo
 from .events import Preview
 from .model import GenerativeModel
-from .runs import RunFolder, atomic_write_bytes
+from .run_files import atomic_write_bytes
+from .runs import RunFolder
 
 PREVIEW_SEED = 1234  # one fixed seed, so the grids of a run can be replayed as a film
 

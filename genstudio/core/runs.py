@@ -14,7 +14,8 @@ Checkpoint files are written to a temporary name, fsynced and renamed, and
 ``latest.json`` is switched last, so a process killed mid-save leaves the
 previous checkpoint as the latest. A full disk (ENOSPC) during a write
 removes what that save had written and raises :class:`DiskFullError`, which
-names the file. A training process holds ``.lock`` (core/run_lock.py) for the
+names the file (the safe writes live in ``run_files.py``, the checks that a checkpoint's files are
+whole in ``checkpoint_files.py``). A training process holds ``.lock`` (core/run_lock.py) for the
 whole run; :meth:`RunFolder.prune_checkpoints` applies the retention rule and
 skips checkpoints that a reader has pinned.
 """
@@ -22,7 +23,6 @@ skips checkpoints that a reader has pinned.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import tempfile
@@ -36,38 +36,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import run_lock
+from .checkpoint_files import load_trainer_state, safetensors_problem, state_problem
 from .config import ConfigError
+from .run_files import DiskFullError, RunError, atomic_write_bytes, atomic_write_json, disk_full, fsync_dir
 
 STATUSES = ("created", "running", "paused", "completed", "stopped", "diverged", "failed")
-
-#: errno values that mean "no room left": a full disk, or the user's quota.
-NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-
-
-class RunError(ValueError):
-    """A run folder or checkpoint cannot be used; the message says why."""
-
-
-class DiskFullError(RunError):
-    """A write into a run folder found no space left; what that write had started is removed."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        super().__init__(f"disk full while writing '{self.path}': free some space, then resume the run (--resume, or Resume in the studio)")
-
-
-def disk_full(e: BaseException, path: str | Path | None = None) -> DiskFullError | None:
-    """``e`` as a DiskFullError when it (or what caused it) is a full disk, else None."""
-    seen: BaseException | None = e
-    for _ in range(8):  # a bounded walk down __cause__ / __context__
-        if seen is None:
-            return None
-        if isinstance(seen, DiskFullError):
-            return seen
-        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
-            return DiskFullError(path or seen.filename or "the run folder")
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def retained_steps(steps: list[int], keep_last: int, keep_every: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> set[int]:
@@ -94,53 +67,6 @@ def retained_steps(steps: list[int], keep_last: int, keep_every: int = 0, keep: 
 
 def default_runs_root() -> Path:
     return Path(os.environ.get("GENSTUDIO_RUNS", "runs"))
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, rename over it.
-
-    On a full disk the temporary file is removed, ``path`` keeps its old
-    content and DiskFullError names ``path``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        full = disk_full(e, path)
-        if full is None:
-            raise
-        raise full from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        full = disk_full(e, path)
-        if full is not None:
-            raise full from e
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 class RunFolder:
@@ -344,7 +270,7 @@ class RunFolder:
                     os.fsync(f.fileno())
                 os.replace(tmp, wpath)
                 written.append(wpath)
-                _fsync_dir(self.checkpoint_dir)
+                fsync_dir(self.checkpoint_dir)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -493,9 +419,9 @@ class RunFolder:
         so it is cheap enough to run before every load.
         """
         stem = f"step_{step:08d}"
-        problem = _safetensors_problem(self.checkpoint_dir / f"{stem}.safetensors")
+        problem = safetensors_problem(self.checkpoint_dir / f"{stem}.safetensors")
         if problem is None and with_state:
-            problem = _state_problem(self.checkpoint_dir / f"{stem}.state.pt")
+            problem = state_problem(self.checkpoint_dir / f"{stem}.state.pt")
         return problem
 
     def newest_complete_checkpoint(self, with_state: bool = True) -> int | None:
@@ -548,70 +474,6 @@ class RunFolder:
         if older:
             return f"; the newest complete checkpoint is step {older[-1]} (e.g. --checkpoint {older[-1]})"
         return "; the run has no other complete checkpoint"
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    """Why a safetensors file is unusable (missing, empty, cut short), judged from its header; None if whole.
-
-    The format is an 8-byte little-endian header length, a JSON header whose
-    ``data_offsets`` place every tensor, then the data: a whole file ends
-    exactly where its last tensor does.
-    """
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return "empty (0 bytes; the save that wrote it did not finish)"
-        with open(path, "rb") as f:
-            head = f.read(8)
-            n = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if n < 0 or 8 + n > size:
-                return f"cut short or corrupt ({size} bytes, shorter than its own header says)"
-            header = json.loads(f.read(n))
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as e:
-        return f"unreadable ({e.strerror or e})"
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return "corrupt (its header is not a safetensors header)"
-    if 8 + n + end != size:
-        return f"cut short or corrupt ({size} bytes where its header places {8 + n + end})"
-    return None
-
-
-def _state_problem(path: Path) -> str | None:
-    """Why a trainer-state file is unusable (missing, empty, a cut-short zip); None if it may be loaded.
-
-    ``torch.save`` writes a zip whose directory sits at the end, so a cut
-    file loses it. A file that is not a zip at all is left to the loader,
-    which refuses what it cannot read safely (``weights_only=True``).
-    """
-    import zipfile
-
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return "missing its trainer state (empty file)"
-        with open(path, "rb") as f:
-            is_zip = f.read(4) == b"PK\x03\x04"
-    except FileNotFoundError:
-        return "missing its trainer state"
-    except OSError as e:
-        return f"missing its trainer state (unreadable: {e.strerror or e})"
-    if is_zip and not zipfile.is_zipfile(path):
-        return "missing its trainer state (cut short)"
-    return None
-
-
-def load_trainer_state(path: Path) -> dict[str, Any]:
-    """Optimiser and RNG state; ``weights_only=True`` so a crafted pickle cannot run code."""
-    if not path.is_file():
-        raise RunError(f"trainer state '{path}' does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... all mean "unusable"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunError(f"trainer state '{path}' was refused or is corrupt ({type(e).__name__}: {first})") from None
 
 
 def list_runs(root: str | Path | None = None) -> list[RunFolder]:
