@@ -115,7 +115,10 @@ def load_run_model(run_dir: str | Path, step: int | None = None, device: str = "
         raise RunError(f"'{run.meta_path}' has no data_info; the run folder is incomplete")
     info = DataInfo.from_dict(meta["data_info"])
     dev = devmod.resolve_device(device)
-    model = build_model(spec, info, dev)
+    # The checkpoint replaces the initial weights, so the build's seeding only matters to others: a panel
+    # loading a run while another trains must not reseed the global generator the training thread draws from.
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(spec, info, dev)
     with run.pin(step) as chosen:  # a live run's retention skips the checkpoint while it is read
         ckpt_step, weights, _ = run.load_checkpoint(chosen, with_state=False)
     restore(model, {k: v.to(dev) for k, v in weights.items()}, None)
