@@ -9,13 +9,14 @@ row of examples and the summary line, so the curves and lab tabs get the room.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -188,6 +189,7 @@ class DatasetPanel(QWidget):
         self.preview.addWidget(self.image_view)
         self.preview.addWidget(self.scatter)
         self.preview.setMinimumHeight(200)
+        self.preview.installEventFilter(self)  # its width decides its height: see _fit_preview
         self.histogram = ClassHistogram()
         self.problems = QListWidget()
         self.problems.setMaximumHeight(110)
@@ -206,6 +208,7 @@ class DatasetPanel(QWidget):
         lay.addWidget(self.histogram)
         lay.addWidget(self.problems_label)
         lay.addWidget(self.problems)
+        lay.addStretch(0)  # the room the preview does not need, below everything instead of around the grid
         self.strip_view = QWidget()
         self.strip_view.setObjectName("data_strip")
         sl = QVBoxLayout(self.strip_view)
@@ -426,6 +429,7 @@ class DatasetPanel(QWidget):
             self.image_view.set_array(None)
             self.image_view.placeholder = f"{info.kind} data: no preview"
             self.preview.setCurrentWidget(self.image_view)
+        self._fit_preview()
         shape = tuple(d["shape"])
         parts = [f"<b>{d['size']:,}</b> examples", f"shape {' × '.join(map(str, shape))}"]
         if info.kind == "image":
@@ -440,6 +444,30 @@ class DatasetPanel(QWidget):
         self._show_problems(d.get("problems", []))
         if self._compact:
             self._fill_strip()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if obj is self.preview and event.type() == QEvent.Type.Resize:
+            self._fit_preview()
+        return super().eventFilter(obj, event)
+
+    def _fit_preview(self) -> None:
+        """The preview is as tall as its picture at the dock's width (a square for a scatter), no taller.
+
+        Stretched to the dock's height, the grid sat between two empty bands and
+        pushed the class histogram below the fold (cut at 1920x1080); the room it
+        does not need now goes below the histogram and the problem list.
+        """
+        width = self.preview.width()
+        if self.preview.currentWidget() is self.scatter:
+            height = width
+        elif self.image_view.has_image():
+            image = self.image_view.image()
+            height = math.ceil(width * image.height() / image.width())
+        else:
+            height = 16_777_215  # Qt's QWIDGETSIZE_MAX: a placeholder takes what there is
+        height = max(self.preview.minimumHeight(), height)
+        if height != self.preview.maximumHeight():
+            self.preview.setMaximumHeight(height)
 
     # -- the strip shown while a run trains ---------------------------------------------
     def set_compact(self, compact: bool) -> None:

@@ -8,16 +8,20 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QScrollArea, QTabBar, Q
 from genstudio.core.recipes import load_recipes
 
 from .dock_strip import StripDock
+from .panels.controls import fitted
 from .theme import apply_theme
 
 SETTINGS_VERSION = 1
 
 
 def _scrolled(w: QWidget) -> QScrollArea:
+    """A dock's scroll area: it sizes ``w`` by its minimum height, not by the height its word-wrapped labels
+    prefer at the dock's width (that made the Data dock 853 px tall in a 761 px view at 1920x1080, so the
+    class histogram was cut at the bottom with room to spare)."""
     area = QScrollArea()
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setMinimumWidth(w.minimumSizeHint().width() + 20)
-    area.setWidget(w)
+    area.setWidget(fitted(w))
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
@@ -208,16 +212,28 @@ class WindowLayoutMixin:
             QTimer.singleShot(0, self._default_dock_sizes)
         QTimer.singleShot(0, self, self._hide_stray_tab_bars)
 
+    #: Below this available screen height (a 1366x768 laptop: 728), a run put on screen collapses the bottom
+    #: docks to their bar: their smallest list still took ~160 px of the centre's ~520.
+    SHORT_BELOW = 900
+
     def _centre_room(self) -> None:
         """A run is on screen: the bottom dock gives its height back to the curves and lab tabs.
 
         The Start page's recipe cards are for choosing a run, not for watching one;
         the Runs list (behind the same tab) is raised and the strip shrinks to its minimum.
+        On a short screen the bottom docks collapse to their bar, once: a user who
+        expands them again keeps them open for the next run opened.
         """
         if self.start_dock in self.tabifiedDockWidgets(self.runs_dock):
             self.runs_dock.raise_()
-        if not self.runs_dock.isFloating():
-            self.resizeDocks([self.runs_dock], [self.runs_dock.minimumSizeHint().height()], Qt.Orientation.Vertical)
+        if self.runs_dock.isFloating() or self.runs_dock.is_collapsed():
+            return
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None and screen.availableGeometry().height() < self.SHORT_BELOW and not getattr(self, "_bottom_collapsed_once", False):
+            self._bottom_collapsed_once = True
+            self.set_dock_collapsed(self.runs_dock, True)
+            return
+        self.resizeDocks([self.runs_dock], [self.runs_dock.minimumSizeHint().height()], Qt.Orientation.Vertical)
 
     #: The Data dock's width while a run trains and it shows its strip of examples.
     DATA_STRIP_WIDTH = 240
