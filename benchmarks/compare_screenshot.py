@@ -63,6 +63,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from genstudio.metrics import compare as cmp
+    from genstudio.metrics import nfe_sweep
     from genstudio.ui.compare.view import CompareView
     from genstudio.ui.theme import apply_theme
 
@@ -90,7 +91,7 @@ def main() -> int:
     ddpm = next(r for r in v.visible_rows() if r.is_diffusion)
     v.select_paths([str(ddpm.path)])
     v.nfe.steps_edit.setText(args.nfe)
-    missing = cmp.missing_steps(ddpm.path, cmp.parse_steps(args.nfe), v.nfe.checkpoint)
+    missing = nfe_sweep.missing_steps(ddpm.path, nfe_sweep.parse_steps(args.nfe), v.nfe.checkpoint)
     if missing:
         t0 = time.perf_counter()
         v.compute_nfe(str(ddpm.path), missing, args.n)

@@ -10,11 +10,8 @@ the other. A score's floor (``fid_floor``: real data against held-out real
 data) travels with the score: an FID means little without the FID a perfect
 model would get at the same n.
 
-"NFE against quality" (how sample quality falls as DDIM steps drop; DDIM
-reaches near-full quality at 50 steps, Song et al. 2021) is a sweep of
-evaluations at several step counts, each cached as an ``evals.jsonl`` line
-tagged ``"sweep": "nfe"``, so reopening the plot reads instead of
-recomputing.
+"NFE against quality", the sweep of DDIM step counts that reads and writes
+the same ``evals.jsonl``, lives in ``nfe_sweep.py``.
 
 Plain Python: the compare view (Qt) and tests use the same functions.
 """
@@ -60,7 +57,6 @@ KNOWN: dict[str, tuple[str, bool]] = {
     "modes_covered": ("modes covered", False),
 }
 LIKELIHOOD_KEYS = ("bits_per_dim", "nll_nats")
-DEFAULT_NFE_STEPS = (5, 10, 20, 50, 100)
 
 
 # -- reading a run ------------------------------------------------------------------
@@ -104,7 +100,7 @@ def _jsonable(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _number(v: Any) -> float | None:
+def as_number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     v = float(v)
@@ -121,7 +117,7 @@ def metric_values(record: dict[str, Any], skip: set[str]) -> dict[str, float]:
     for k, v in record.items():
         if k in skip:
             continue
-        x = _number(v)
+        x = as_number(v)
         if x is None:
             continue
         name = ALIASES.get(k, k)
@@ -238,17 +234,17 @@ class RowCache:
         row.dataset = str(meta.get("dataset", "?"))
         row.status = str(meta.get("status", "?"))
         row.family = str(meta.get("family", ""))
-        row.step = _int_or_none(meta.get("step"))
-        row.total_steps = _int_or_none(meta.get("total_steps"))
-        row.wall_time_s = _number(meta.get("wall_time_s"))
+        row.step = as_int(meta.get("step"))
+        row.total_steps = as_int(meta.get("total_steps"))
+        row.wall_time_s = as_number(meta.get("wall_time_s"))
         if row.status in LIVE:
             # meta.json of a live run is written at checkpoints and pauses: the metrics log is newer.
             live = last_progress(run.metrics_path)
             if live is not None and live[0] >= (row.step or 0):
                 row.step, row.wall_time_s = live
         row.device = str(meta.get("device", ""))
-        row.num_params = _int_or_none(meta.get("num_params"))
-        row.created = _number(meta.get("created")) or 0.0
+        row.num_params = as_int(meta.get("num_params"))
+        row.created = as_number(meta.get("created")) or 0.0
         row.capabilities = [str(c) for c in meta.get("capabilities") or []]
         if row.status == "failed" and meta.get("message"):
             row.error = str(meta["message"])
@@ -261,21 +257,21 @@ class RowCache:
         if evals:
             rec = evals[-1]
             row.metrics = metric_values(rec, DESCRIPTIVE_KEYS)
-            row.source, row.source_step = "eval", _int_or_none(rec.get("checkpoint_step"))
+            row.source, row.source_step = "eval", as_int(rec.get("checkpoint_step"))
             parts = [f"n={rec['n']}" if "n" in rec else "", f"sampler {rec['sampler']}" if rec.get("sampler") else "", str(rec.get("features") or "")]
-            when = _number(rec.get("time"))
+            when = as_number(rec.get("time"))
             if when:
                 parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(when)))
             row.source_detail = "; ".join(p for p in parts if p)
             row.likelihood = rec.get("likelihood") if rec.get("likelihood") in ("exact", "bound") else None
             row.likelihood_data = rec.get("likelihood_data") if isinstance(rec.get("likelihood_data"), str) else None
-            row.sampling_seconds = _number(rec.get("sampling_seconds"))
-            row.nfe = _number(rec.get("nfe"))
+            row.sampling_seconds = as_number(rec.get("sampling_seconds"))
+            row.nfe = as_number(rec.get("nfe"))
         else:
             val = self._last_val(run)
             if val is not None:
                 row.metrics = metric_values(val, LOG_KEYS)
-                row.source, row.source_step = "val", _int_or_none(val.get("step"))
+                row.source, row.source_step = "val", as_int(val.get("step"))
                 row.source_detail = "validation metrics logged during training (no evaluation yet)"
         if row.likelihood is None and any(k in row.metrics for k in LIKELIHOOD_KEYS):
             if row.model not in self._likelihood:
@@ -296,7 +292,7 @@ def _signature(run: RunFolder) -> tuple:
     return tuple(out)
 
 
-def _int_or_none(v: Any) -> int | None:
+def as_int(v: Any) -> int | None:
     try:
         return int(v)
     except (TypeError, ValueError):
@@ -359,7 +355,7 @@ def build_columns(rows: Iterable[RunRow]) -> list[Column]:
     names: set[str] = set()
     for r in rows:
         names.update(r.metrics)
-    refs = {n: _reference_of(n) for n in names}
+    refs = {n: reference_of(n) for n in names}
     refs = {n: base for n, base in refs.items() if base is not None and base in names}
     metrics = sorted(names - set(refs), key=lambda n: (list(KNOWN).index(n) if n in KNOWN else len(KNOWN), n))
     cols = list(FIXED_COLUMNS)
@@ -369,7 +365,7 @@ def build_columns(rows: Iterable[RunRow]) -> list[Column]:
     return cols + TAIL_COLUMNS
 
 
-def _reference_of(name: str) -> str | None:
+def reference_of(name: str) -> str | None:
     """``fid_floor`` -> ``fid``: the metric a reference value belongs to (None for a metric)."""
     for suffix in REFERENCE_SUFFIXES:
         if name.endswith(suffix):
@@ -393,7 +389,7 @@ def raw_value(row: RunRow, col: Column) -> float | str | None:
         return row.source_text()
     v = getattr(row, col.key)
     if col.numeric:
-        return v if isinstance(v, int) and not isinstance(v, bool) else _number(v)
+        return v if isinstance(v, int) and not isinstance(v, bool) else as_number(v)
     return "" if v is None else str(v)
 
 
@@ -504,75 +500,6 @@ def write_csv(path: str | Path, rows: list[RunRow], columns: list[Column]) -> Pa
     return path
 
 
-# -- NFE against quality -----------------------------------------------------------------------
-
-
-def parse_steps(text: str) -> list[int]:
-    """``"5, 10, 20"`` -> [5, 10, 20]; raises ValueError saying what is wrong."""
-    out = []
-    for part in text.replace(";", ",").replace(" ", ",").split(","):
-        if not part.strip():
-            continue
-        try:
-            k = int(part)
-        except ValueError:
-            raise ValueError(f"'{part.strip()}' is not a whole number of DDIM steps; write e.g. 5, 10, 20, 50, 100") from None
-        if k < 1:
-            raise ValueError(f"DDIM steps must be at least 1 (got {k})")
-        out.append(k)
-    if not out:
-        raise ValueError("give at least one DDIM step count, e.g. 5, 10, 20, 50, 100")
-    return sorted(set(out))
-
-
-def sweep_records(run_dir: str | Path, checkpoint: int | None = None) -> list[dict[str, Any]]:
-    """DDIM evaluations of a run (from the sweep or ``genstudio eval --sampler ddim``), newest per step count."""
-    by_steps: dict[int, dict[str, Any]] = {}
-    for rec in read_evals(run_dir):
-        if rec.get("sampler") != "ddim" or _int_or_none(rec.get("steps")) is None:
-            continue
-        if checkpoint is not None and _int_or_none(rec.get("checkpoint_step")) != checkpoint:
-            continue
-        by_steps[int(rec["steps"])] = rec
-    return [by_steps[k] for k in sorted(by_steps)]
-
-
-@dataclass
-class NfeCurve:
-    metric: str
-    nfe: list[float]
-    values: list[float]
-    floor: float | None
-    steps: list[int]
-
-
-def nfe_curve(records: list[dict[str, Any]], metric: str) -> NfeCurve:
-    """Points (NFE, metric) sorted by NFE, and the mean floor of the records that report one."""
-    pts = []
-    floors = []
-    for rec in records:
-        v = _number(rec.get(metric))
-        if v is None:
-            continue
-        k = int(rec["steps"])
-        nfe = _number(rec.get("nfe")) or float(k)
-        pts.append((nfe, v, k))
-        f = _number(rec.get(f"{metric}_floor"))
-        if f is not None:
-            floors.append(f)
-    pts.sort()
-    return NfeCurve(metric, [p[0] for p in pts], [p[1] for p in pts], sum(floors) / len(floors) if floors else None, [p[2] for p in pts])
-
-
-def sweep_metrics(records: list[dict[str, Any]]) -> list[str]:
-    """Metric names the sweep records can plot (FID first when present)."""
-    names: set[str] = set()
-    for rec in records:
-        names.update(metric_values(rec, DESCRIPTIVE_KEYS))
-    names = {k for k in names if _reference_of(k) not in names}
-    return sorted(names, key=lambda n: (list(KNOWN).index(n) if n in KNOWN else len(KNOWN), n))
-
-
 Evaluator = Callable[..., dict]
 
 
@@ -583,37 +510,11 @@ def evaluate_and_save(
 
     ``should_stop`` is passed on, so the evaluation can be cancelled between batches.
     """
-    evaluator = evaluator or _evaluate_run()
+    evaluator = evaluator or default_evaluator()
     return evaluator(run_dir, n=n, checkpoint=None, device=device, save=True, should_stop=should_stop)
 
 
-def _evaluate_run() -> Evaluator:
+def default_evaluator() -> Evaluator:
     from genstudio.metrics.evaluate import evaluate_run  # imported when used: it loads torch models and the feature network
 
     return evaluate_run
-
-
-def evaluate_nfe_point(
-    run_dir: str | Path,
-    steps: int,
-    n: int,
-    device: str = "auto",
-    checkpoint: int | None = None,
-    evaluator: Evaluator | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> dict:
-    """One point of the sweep: evaluate with DDIM at ``steps`` and cache it in evals.jsonl (tagged)."""
-    evaluator = evaluator or _evaluate_run()
-    result = dict(evaluator(run_dir, n=n, checkpoint=checkpoint, device=device, sampler="ddim", steps=steps, save=False, should_stop=should_stop))
-    result.setdefault("sampler", "ddim")
-    result.setdefault("steps", steps)
-    result["sweep"] = "nfe"
-    result.setdefault("time", time.time())
-    append_eval(run_dir, result)
-    return result
-
-
-def missing_steps(run_dir: str | Path, steps: list[int], checkpoint: int | None) -> list[int]:
-    """Step counts of the sweep that evals.jsonl does not hold yet for this checkpoint."""
-    have = {int(r["steps"]) for r in sweep_records(run_dir, checkpoint)}
-    return [k for k in steps if k not in have]

@@ -6,7 +6,7 @@ the RMS distance to the finest run, for the model in memory,
 (FID, KID, ... from a run's evals.jsonl, ``compare/nfe_runs.py``). The feeder
 reads the step counts from :meth:`NfeQualityView.steps` when ``runRequested``
 fires, computes the points off the UI thread and hands them back as
-:class:`~genstudio.metrics.compare.NfeCurve` objects, one per metric.
+:class:`~genstudio.metrics.nfe_sweep.NfeCurve` objects, one per metric.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from genstudio.metrics import compare as cmp
-from genstudio.metrics.compare import NfeCurve
+from genstudio.metrics import nfe_sweep
+from genstudio.metrics.nfe_sweep import NfeCurve
 
 from .curves_view import PALETTE
 from .runs_browser import STATUS_COLORS
@@ -76,7 +77,7 @@ class NfeQualityView(QWidget):
 
     def steps(self) -> list[int]:
         """The step counts in the box; ValueError saying what is wrong."""
-        return cmp.parse_steps(self.steps_edit.text())
+        return nfe_sweep.parse_steps(self.steps_edit.text())
 
     def show_error(self, message: str) -> None:
         self.status.setText(f"<span style='color:{STATUS_COLORS['failed']}'>{message}</span>")

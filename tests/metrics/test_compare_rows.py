@@ -12,6 +12,7 @@ import pytest
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.metrics import compare as cmp
+from genstudio.metrics import nfe_sweep
 
 
 def fake_run(root, name, model="toy", dataset="digits", evals=(), val=None, status="completed", step=100, caps=(), grid=True, created=None):
@@ -116,13 +117,13 @@ def test_find_runs_accepts_a_run_folder_or_a_folder_of_runs(tmp_path):
 
 
 def test_parse_steps():
-    assert cmp.parse_steps("100, 5 10;20,,5") == [5, 10, 20, 100]
+    assert nfe_sweep.parse_steps("100, 5 10;20,,5") == [5, 10, 20, 100]
     with pytest.raises(ValueError, match="whole number"):
-        cmp.parse_steps("5, ten")
+        nfe_sweep.parse_steps("5, ten")
     with pytest.raises(ValueError, match="at least 1"):
-        cmp.parse_steps("0")
+        nfe_sweep.parse_steps("0")
     with pytest.raises(ValueError, match="at least one"):
-        cmp.parse_steps(" ")
+        nfe_sweep.parse_steps(" ")
 
 
 def test_nfe_sweep_is_cached_per_checkpoint(tmp_path):
@@ -135,13 +136,13 @@ def test_nfe_sweep_is_cached_per_checkpoint(tmp_path):
         return {"checkpoint_step": 7, "steps": steps, "nfe": steps, "fid": 100.0 / steps, "fid_floor": 1.0}
 
     for k in (10, 5):
-        rec = cmp.evaluate_nfe_point(run.path, k, 64, "cpu", 7, fake_eval)
+        rec = nfe_sweep.evaluate_nfe_point(run.path, k, 64, "cpu", 7, fake_eval)
         assert rec["sweep"] == "nfe" and rec["sampler"] == "ddim"
-    assert cmp.missing_steps(run.path, [5, 10, 20], 7) == [20]
-    assert cmp.missing_steps(run.path, [5], 8) == [5]  # another checkpoint: not cached
-    curve = cmp.nfe_curve(cmp.sweep_records(run.path, 7), "fid")
+    assert nfe_sweep.missing_steps(run.path, [5, 10, 20], 7) == [20]
+    assert nfe_sweep.missing_steps(run.path, [5], 8) == [5]  # another checkpoint: not cached
+    curve = nfe_sweep.nfe_curve(nfe_sweep.sweep_records(run.path, 7), "fid")
     assert curve.nfe == [5.0, 10.0] and curve.values == [20.0, 10.0] and curve.floor == 1.0
-    assert cmp.sweep_metrics(cmp.sweep_records(run.path, 7)) == ["fid"]
+    assert nfe_sweep.sweep_metrics(nfe_sweep.sweep_records(run.path, 7)) == ["fid"]
     assert calls == [10, 5]
 
 

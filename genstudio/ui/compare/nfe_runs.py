@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QWidget
 
 from genstudio.core.runs import RunFolder
 from genstudio.metrics import compare as cmp
+from genstudio.metrics import nfe_sweep
 from genstudio.metrics.compare import RunRow
 
 from ..nfe_quality_view import NfeQualityView
@@ -25,7 +26,7 @@ class CachedNfeQualityView(NfeQualityView):
     computeRequested = Signal(str, list)  # run path, DDIM step counts not cached yet
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(NO_RUN, cmp.DEFAULT_NFE_STEPS, "Compute missing points", parent)
+        super().__init__(NO_RUN, nfe_sweep.DEFAULT_NFE_STEPS, "Compute missing points", parent)
         self.row: RunRow | None = None
         self.checkpoint: int | None = None
         self.records: list[dict] = []
@@ -54,9 +55,9 @@ class CachedNfeQualityView(NfeQualityView):
         """Re-read the cached sweep points of the run shown."""
         if self.row is None:
             return
-        self.records = cmp.sweep_records(self.row.path, self.checkpoint)
-        names = cmp.sweep_metrics(self.records) or ["fid"]
-        self.set_curves([cmp.nfe_curve(self.records, name) for name in names], name=self.row.name)
+        self.records = nfe_sweep.sweep_records(self.row.path, self.checkpoint)
+        names = nfe_sweep.sweep_metrics(self.records) or ["fid"]
+        self.set_curves([nfe_sweep.nfe_curve(self.records, name) for name in names], name=self.row.name)
 
     def redraw(self) -> None:
         super().redraw()
@@ -68,7 +69,7 @@ class CachedNfeQualityView(NfeQualityView):
     def _compute_missing(self, steps: list[int]) -> None:
         if self.row is None:
             return
-        todo = cmp.missing_steps(self.row.path, steps, self.checkpoint)
+        todo = nfe_sweep.missing_steps(self.row.path, steps, self.checkpoint)
         if not todo:
             self.status.setText("Every step count asked for is already in evals.jsonl (nothing to compute).")
             return

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.core.runs import RunFolder
 from genstudio.metrics import compare as cmp
+from genstudio.metrics import nfe_sweep
 from genstudio.metrics.compare import Column, RunRow
 
 from ..runs_browser import LIVE, STATUS_COLORS, run_problems
@@ -341,7 +342,7 @@ class CompareView(QWidget):
         n = n or self.n_spin.value()
         device, evaluator, ckpt = self.device, self.evaluator, RunFolder(path).latest_checkpoint()
         for k in steps:
-            self.queue.add(path, f"{name}: DDIM {k} steps", lambda stop, p=path, k=k: cmp.evaluate_nfe_point(p, k, n, device, ckpt, evaluator, stop))
+            self.queue.add(path, f"{name}: DDIM {k} steps", lambda stop, p=path, k=k: nfe_sweep.evaluate_nfe_point(p, k, n, device, ckpt, evaluator, stop))
         self.nfe.run_button.setEnabled(False)
 
     def _queued(self, path: str) -> bool:

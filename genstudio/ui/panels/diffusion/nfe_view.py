@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PySide6.QtWidgets import QSpinBox, QWidget
 
-from genstudio.metrics.compare import NfeCurve
+from genstudio.metrics.nfe_sweep import NfeCurve
 
 from ...nfe_quality_view import NfeQualityView
 from ..diffusion_sweeps import NFECurve, nfe_versus_quality
