@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import struct
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -19,15 +18,13 @@ import numpy as np
 import torch
 
 from genstudio.data.dataset import DataError, DataOptions, Dataset
+from genstudio.data.image_decode import DECODE_ERRORS, Unusable, bomb_reason, decode_image
 from genstudio.data.images import apply_image_options, image_dataset
 from genstudio.data.points import points_dataset
 
 # Worded for the studio and the command line alike (``data.path`` is the setting's name in
 # both); DataError.option = "path" lets each front end point at its own control for it.
 _PATH_HINT = "set the data path (data.path) to an image folder, a .npz/.npy file or a .csv file"
-
-# Pillow modes that hold one grey channel (with or without alpha).
-_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 # With image_size 0 the images keep their own size, but no side beyond this (the
 # image_size option's own maximum): a folder of 6000 x 6000 photos would otherwise
@@ -98,93 +95,6 @@ def _list_images(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...], l
     return files, tuple(names), problems
 
 
-class _Unusable(Exception):
-    """A file that opens but whose pixels cannot be used; the message is the reason given in ``problems``."""
-
-
-def _bomb_reason(pixels: int | None, limit: int) -> str:
-    size = f"{pixels:,} pixels" if pixels is not None else "the image"
-    return (
-        f"{size} is over Pillow's decompression-bomb limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS); "
-        "shrink the image, or raise that limit if you trust the file"
-    )
-
-
-def _wide_to_grey8(img):
-    """An I / I;16 / F (one wide grey channel) image as 8-bit "L", scaled by what its values mean.
-
-    I;16 is 16-bit (0..65535). "I" (32-bit) holds 8-bit values when they stay
-    within 0..255 and 16-bit ones when they reach 65535 (older Pillow opened
-    16-bit PNGs this way); beyond that, or below 0, there is no scale to
-    guess. "F" is taken as [0, 1] when its maximum is at most 1, else 0..255.
-    Clipping instead would turn a 16-bit image white and a float one black.
-    """
-    from PIL import Image
-
-    arr = np.asarray(img, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise _Unusable("pixel values include NaN or infinity")
-    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
-    if img.mode.startswith("I;16"):
-        scale = 255.0 / 65535.0
-    elif lo < 0:
-        raise _Unusable(f"negative pixel values ({lo:g}); save the image as 8- or 16-bit")
-    elif img.mode == "F" and hi <= 1.0:
-        scale = 255.0
-    elif hi <= 255.0:
-        scale = 1.0
-    elif img.mode.startswith("I") and hi <= 65535.0:
-        scale = 255.0 / 65535.0
-    else:
-        raise _Unusable(f"pixel values reach {hi:g}, beyond 16 bits; save the image as 8- or 16-bit")
-    return Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8))
-
-
-def _decode(path: Path, size: tuple[int, int], grey: bool) -> tuple[np.ndarray, bool]:
-    """One image as uint8 H x W x 3 (or H x W when ``grey``) at ``size`` (H, W), and whether it was grey.
-
-    Transparency is composited on white, the usual paper colour of drawn
-    digits and icons; dropping alpha instead would turn transparent pixels
-    into whatever colour they happen to store (often black). CMYK and other
-    colour spaces go through Pillow's own conversion to RGB.
-    """
-    from PIL import Image
-
-    with Image.open(path) as img:
-        # JPEG can decode at 1/2, 1/4 or 1/8 scale, never below the size asked for: a 4000 x 3000
-        # photo bound for 64 x 64 then costs a fraction of a full decode. Other formats ignore it.
-        img.draft(None, (size[1], size[0]))
-        img.load()  # decode now, so a truncated file fails here and is skipped
-        was_grey = img.mode in _GREY_MODES
-        if img.mode.startswith("I") or img.mode == "F":
-            img = _wide_to_grey8(img)
-        if img.mode in ("RGBA", "LA", "La", "PA", "RGBa") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        img = img.convert("L" if grey or was_grey else "RGB")
-        img = _cover_and_crop(img, size)
-        arr = np.asarray(img, dtype=np.uint8)
-    if arr.ndim == 2 and not grey:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    return arr, was_grey
-
-
-def _cover_and_crop(img, size: tuple[int, int]):
-    """Scale so the image covers ``size`` (H, W), then crop the centre: aspect ratio is kept."""
-    from PIL import Image
-
-    th, tw = size
-    w, h = img.size
-    if (h, w) == (th, tw):
-        return img
-    scale = max(th / h, tw / w)
-    nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
-    # Pillow's bilinear resize filters over the whole footprint when shrinking (antialiased).
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR)
-    left, top = (nw - tw) // 2, (nh - th) // 2
-    return img.crop((left, top, left + tw, top + th))
-
-
 def _target_size(sizes: list[tuple[int, int]], image_size: int) -> tuple[int, int]:
     """(H, W) every image is brought to: ``image_size`` squared when set, else the most common size.
 
@@ -207,13 +117,6 @@ def _no_images(root: Path, problems: list[str]) -> DataError:
     err = _path_error(f"no usable images in '{root}' ({len(problems)} files skipped{first})")
     err.problems = list(problems)  # each skipped file with its reason, for the studio's Data panel to list
     return err
-
-
-# What Pillow raises on a damaged or unsupported file; a file raising one of them is skipped.
-# Fuzzing 5,600 mutated PNG, JPEG, CMYK JPEG, GIF, BMP, TIFF, WebP, ICO, PPM and TGA files
-# (tests/reliability/test_bad_data.py runs a seeded sample) gave OSError, ValueError and,
-# once, SyntaxError; EOFError and struct.error are what its plugins document besides.
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
 
 
 def image_folder(options: DataOptions) -> Dataset:
@@ -251,13 +154,13 @@ def image_folder(options: DataOptions) -> Dataset:
             problems.append(f"skipped {path}: not an image file")
             continue
         except Image.DecompressionBombError:
-            problems.append(f"skipped {path}: {_bomb_reason(None, limit or 0)}")
+            problems.append(f"skipped {path}: {bomb_reason(None, limit or 0)}")
             continue
-        except _DECODE_ERRORS as e:
+        except DECODE_ERRORS as e:
             problems.append(f"skipped {path}: cannot open ({e})")
             continue
         if limit and w * h > limit:  # Pillow only warns up to twice its limit; skip those too
-            problems.append(f"skipped {path}: {_bomb_reason(w * h, limit)}")
+            problems.append(f"skipped {path}: {bomb_reason(w * h, limit)}")
             continue
         if w < 1 or h < 1:
             problems.append(f"skipped {path}: the image is {w} x {h} pixels")
@@ -274,14 +177,14 @@ def image_folder(options: DataOptions) -> Dataset:
     all_grey = True
     for path, label in readable:
         try:
-            arr, was_grey = _decode(path, size, options.grayscale)
-        except _Unusable as e:
+            arr, was_grey = decode_image(path, size, options.grayscale)
+        except Unusable as e:
             problems.append(f"skipped {path}: {e}")
             continue
         except Image.DecompressionBombError:
-            problems.append(f"skipped {path}: {_bomb_reason(None, limit or 0)}")
+            problems.append(f"skipped {path}: {bomb_reason(None, limit or 0)}")
             continue
-        except _DECODE_ERRORS as e:
+        except DECODE_ERRORS as e:
             problems.append(f"skipped {path}: corrupt or truncated image data ({e})")
             continue
         arrays.append(arr)
