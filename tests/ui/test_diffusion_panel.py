@@ -512,13 +512,25 @@ def test_nfe_versus_quality(qtbot, points_run):
     view = panel.nfe_view
     assert panel.tabs.isTabVisible(panel.tabs.indexOf(view))
     assert view.steps_edit.text() == "2, 5, 10, 20"  # the model has T = 30
+    # Before a run: the metric box names what the sweep measures, the empty plot says what fills it on an
+    # axis of the step counts it will sample.
+    from genstudio.ui.panels.diffusion.nfe_view import EMPTY_TITLE
+
+    assert [view.metric.itemData(i) for i in range(view.metric.count())] == ["mmd2", "rms_to_finest"]
+    assert view.metric.currentText() and EMPTY_TITLE in view.plot.getPlotItem().titleLabel.text
     view.steps_edit.setText("2, 5, 30")
+    ticks = view.plot.getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == ["2", "5", "30"]
+    view.metric.setCurrentIndex(1)  # choosing a metric before the run keeps the empty plot's words
+    assert EMPTY_TITLE in view.plot.getPlotItem().titleLabel.text
+    view.metric.setCurrentIndex(0)
     view.n_spin.setValue(100)
     view.run_button.click()
     qtbot.waitUntil(lambda: view.curve is not None, timeout=30_000)
     c = view.curve
     assert c.steps == [2, 5, 30] and c.nfe == [2, 5, 30] and c.rms_to_finest[-1] == 0.0
     assert view.metric.currentData() == "mmd2" and len(view.curve_item.getData()[0]) == 3 and all(np.isfinite(c.mmd2))
+    assert EMPTY_TITLE not in view.plot.getPlotItem().titleLabel.text
     view.steps_edit.setText("2, 50")
     view.run_button.click()
     qtbot.waitUntil(lambda: view.run_button.isEnabled() and "failed" in view.status.text(), timeout=10_000)

@@ -8,6 +8,7 @@ model in memory.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -45,11 +46,30 @@ class SweepNfeQualityView(NfeQualityView):
         self.job = PanelJob(self, self.run_button, self.status, failure="failed: {exc}")
         self.job.done.connect(self._on_done)
         self.runRequested.connect(self.run)
-        self.plot.setTitle(EMPTY_TITLE)  # an empty plot says what fills it
+        # Before the first run the metric box lists what the sweep measures (it was an empty box), and the
+        # empty plot says what fills it, on an axis of the step counts it will sample (not the log axis' 2..9).
+        self.labels = dict(LABELS)
+        self.metric.blockSignals(True)
+        for metric in ("mmd2", "rms_to_finest"):
+            self.metric.addItem(self.label(metric), metric)
+        self.metric.blockSignals(False)
+        self.steps_edit.textChanged.connect(lambda _t: self.curve is None and self.redraw())
+        self.redraw()
 
-    def set_curves(self, *args: Any, **kwargs: Any) -> None:
-        self.plot.setTitle("")
-        super().set_curves(*args, **kwargs)
+    def redraw(self) -> None:
+        super().redraw()
+        if self.curve is None:
+            self._empty_axes()
+
+    def _empty_axes(self) -> None:
+        self.plot.setTitle(EMPTY_TITLE)
+        self.plot.setLabel("left", self.metric.currentText())
+        try:
+            counts = self.steps()
+        except ValueError:
+            return  # the box says what is wrong when Run is pressed
+        self.plot.getAxis("bottom").setTicks([[(math.log10(c), f"{c:g}") for c in counts]])
+        self.plot.setXRange(math.log10(min(counts)), math.log10(max(counts)), padding=0.05)
 
     def set_model(self, model: Any, reference: torch.Tensor) -> None:
         first = self.model is None
@@ -68,6 +88,7 @@ class SweepNfeQualityView(NfeQualityView):
 
     def _on_done(self, curve: NFECurve) -> None:
         self.curve = curve
+        self.plot.setTitle("")
         nfe = [float(v) for v in curve.nfe]
         steps = list(curve.steps)
         mmd2 = NfeCurve("mmd2", nfe, list(curve.mmd2), None, steps)
