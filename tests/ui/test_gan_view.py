@@ -190,6 +190,12 @@ def test_dcgan_has_the_adversarial_view(qtbot, tmp_path):
     # The run's losses were logged at steps 10 and 20; the sandbox continues after the checkpoint (step 20).
     run_x, _ = view.run_curves["d_loss"].getData()
     assert run_x.tolist() == [10, 20] and view.checkpoint_lines["g_loss"].value() == 20
+    # No model view for dcgan: the image view takes the width (an empty side column kept ~160 px at 1366x768),
+    # and the readout is a line under it that says what fills it.
+    qtbot.wait(50)
+    assert view.geometry().right() >= panel.width() - 30, (view.geometry(), panel.width())
+    assert panel.readout.isVisible() and panel.readout.y() > view.geometry().bottom()
+    assert "Step D, Step G" in panel.readout.text()
 
     g0 = [p.clone() for p in model.generator.parameters()]
     d0 = [p.clone() for p in model.discriminator.parameters()]

@@ -147,6 +147,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         lay.addLayout(controls)
         lay.addLayout(drawing)
         lay.addLayout(body, 1)
+        self._lay, self._body, self._side = lay, body, side
         # The sandbox steps on its own thread; its snapshots arrive through this job on the UI thread.
         self.sandbox_job = PanelJob(self, failure=None)
         self.sandbox_job.progress.connect(self._snapshot_arrived)
@@ -191,6 +192,12 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         self.image_view.setVisible(not points)
         # On images the sandbox's losses continue the run's curves in the image view.
         self.losses.setVisible(points)
+        # On images the readout is a line under the view (the side column would hold nothing else for most
+        # models: an empty band of ~160 px at 1366x768); on points it sits under the sandbox's loss plot.
+        if points:
+            self._side.insertWidget(1, self.readout)
+        else:
+            self._lay.addWidget(self.readout)
         conditional = isinstance(data.model, Conditional)
         for w in (self.draw_box, self.clear_button, self.save_button):
             w.setVisible(points)
@@ -228,6 +235,8 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             self.modes_text = snap.modes_text
         self.last_stats = dict(snap.stats)
         self.model_view.show_diagnostics(snap.diagnostics, d.step + snap.steps)
+        # The side column takes room only when it shows something (a model view, or the points' loss plot).
+        self._body.setStretchFactor(self._side, 2 if snap.kind == "points" or not self.model_view.isHidden() else 0)
         self.last_step_ms, self.last_snapshot_ms = snap.step_ms, snap.snapshot_ms
         stepped = snap.steps != self.sandbox_steps
         self.sandbox_steps = snap.steps
@@ -268,6 +277,9 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         return " · ".join([text, *d.notes])
 
     def _readout_text(self) -> str:
+        points = self.data is None or self.data.kind == "points"
+        if not points and not self.sandbox_steps:
+            return "Step D, Step G, Step both or Play train the sandbox: its losses and the time of a step show here."
         parts = [f"{k} {v:.3f}" for k, v in self.last_stats.items()]
         if self.last_step_ms:
             where = "on the UI thread" if self.step_on_gui_thread else "in the background"
@@ -276,7 +288,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             parts.append(self.modes_text)
         if self.drawn:
             parts.append(f"training on {sum(len(p) for p in self.drawn)} drawn points")
-        return "\n".join(parts)
+        return "\n".join(parts) if points else " · ".join(parts)  # images: a line under the view
 
     # -- panel protocol ------------------------------------------------------------------------------------
     def on_event(self, event: object) -> None:
