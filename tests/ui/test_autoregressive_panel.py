@@ -138,8 +138,9 @@ def test_the_tab_plays_by_itself_once_shown_and_its_plot_follows_the_drawing(qtb
     expected = ar.position_distribution(panel.model, frame.data[:1], c, i, j, None if labels is None else labels[:1])
     assert np.allclose(gen.distribution, expected, atol=1e-6)
     text = gen.dist_label.text()
-    assert f"sample 0, pixel ({i}, {j})" in text and "just drawn" in text and "drawn:" in text
+    assert f"sample 0, pixel ({i}, {j})" in text and "followed while drawing" in text and "drawn:" in text
     assert gen.dist_view.value_line.isVisible()
+    assert gen.image_view.outlines[-1][:5] == (0, i, j, 1, 1)  # the followed pixel is boxed on the samples
     # A second showing does not start another run; the cursor takes over the plot from the worker.
     panel.tabs.setCurrentWidget(panel.receptive)
     panel.tabs.setCurrentWidget(gen)

@@ -402,8 +402,13 @@ class GenerationTab(QWidget):
     def _show_followed(self, followed: Followed) -> None:
         c, i, j = followed.position
         self.distribution = followed.probs
-        self._plot(followed.probs, 0, c, i, j, "just drawn; hover a pixel to see another" if not self.audio else
-                   "just drawn; hover a time to see another")
+        # Computed at most a few times a second while playing fast, so it can trail the newest pixel: a box marks it.
+        if self.audio:
+            self.wave_cursor.setValue(j)
+            self._plot(followed.probs, 0, c, i, j, "followed while drawing (the cursor line); hover a time to see another")
+        else:
+            self.image_view.set_outlines(self.image_view.outlines + [(0, i, j, 1, 1, QColor(250, 200, 40))])
+            self._plot(followed.probs, 0, c, i, j, "followed while drawing (yellow box); hover a pixel to see another")
         overlay = getattr(self.dist_view, "_mixture_overlay", None)
         if followed.mixture is not None:
             note = f" for channel {'RGB'[c]} (weights given the pixel's earlier channels)" if self.model.colours == 3 else ""
