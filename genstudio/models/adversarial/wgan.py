@@ -55,6 +55,7 @@ from torch import nn
 from genstudio.core.config import param, param_of
 from genstudio.core.data_types import DataInfo
 from genstudio.core.model import GenerativeModel
+from genstudio.models.adversarial.critic import WassersteinCritic
 from genstudio.models.adversarial.dcgan import Generator as ConvGenerator
 from genstudio.models.adversarial.dcgan import init_dcgan_weights
 from genstudio.models.adversarial.gan import GAN, GANConfig
@@ -118,7 +119,7 @@ def fraction_at_clip(module: nn.Module, c: float) -> torch.Tensor:
         return (flat.abs() >= c * (1 - AT_CLIP_TOLERANCE)).float().mean()
 
 
-class WGAN(GAN):
+class WGAN(WassersteinCritic, GAN):
     config_class = WGANConfig
     summary = "WGAN: a critic estimating the Wasserstein distance, kept Lipschitz by clipping its weights (RMSProp)"
     metric_groups = {
@@ -129,7 +130,6 @@ class WGAN(GAN):
         "Modes covered (8gaussians)": ["modes"],
         "Sample diversity": ["diversity"],
     }
-    d_output_kind = "score"
 
     def __init__(self, config: Any, data_info: DataInfo):
         GenerativeModel.__init__(self, config, data_info)  # gan's __init__ would build MLPs and Adam optimisers
@@ -162,21 +162,10 @@ class WGAN(GAN):
         # The conv generator ends in tanh already; crop its padded output and flatten, as gan's model space is.
         return crop_to(self.generator(z), *self.data_info.shape[1:]).flatten(1)
 
-    # -- the critic's objective (Arjovsky et al. eq. 2 and Algorithm 1) ---------------------------------------
-    def d_output(self, out: torch.Tensor) -> torch.Tensor:
-        return out
-
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        """-(mean f(x) - mean f(G(z))): the critic ascends the Wasserstein estimate."""
-        return fake_out.mean() - real_out.mean()
-
-    def g_loss_per_example(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return -fake_out
-
+    # -- the critic's objective (Arjovsky et al. eq. 2 and Algorithm 1; the losses in critic.py) ----------------
     def d_objective(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out_r, out_f = self.D(real, y), self.D(fake, y)
-        d_real, d_fake = out_r.mean(), out_f.mean()
-        return self.d_loss(out_r, out_f), {"d_real": d_real, "d_fake": d_fake, "w_dist": d_real - d_fake}
+        return self.d_loss(out_r, out_f), self.critic_stats(out_r, out_f)
 
     def discriminator_step(self, real: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One RMSProp update of the critic, then every weight clipped to [-clip, clip] (Algorithm 1, lines 2-8)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from genstudio.core.config import param, param_of
+from genstudio.models.adversarial.critic import WassersteinCritic
 from genstudio.models.adversarial.gan import GAN, GANConfig
 
 
@@ -51,7 +52,7 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-class WGANGP(GAN):
+class WGANGP(WassersteinCritic, GAN):
     config_class = WGANGPConfig
     summary = "WGAN-GP: a critic estimating the Wasserstein distance, kept 1-Lipschitz by a gradient penalty"
     metric_groups = {
@@ -61,21 +62,10 @@ class WGANGP(GAN):
         "Modes covered (8gaussians)": ["modes"],
         "Sample diversity": ["diversity"],
     }
-    d_output_kind = "score"
-
-    def d_output(self, out: torch.Tensor) -> torch.Tensor:
-        return out
-
-    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return fake_out.mean() - real_out.mean()
-
-    def g_loss_per_example(self, fake_out: torch.Tensor) -> torch.Tensor:
-        return -fake_out
 
     def d_objective(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         out_r, out_f = self.D(real, y), self.D(fake, y)
         eps = torch.rand(real.shape[0], 1, device=real.device)
         gp = gradient_penalty(lambda h: self.D(h, y), real, fake, eps)
         loss = self.d_loss(out_r, out_f) + self.config.gp_weight * gp
-        d_real, d_fake = out_r.mean(), out_f.mean()
-        return loss, {"d_real": d_real, "d_fake": d_fake, "w_dist": d_real - d_fake, "gp": gp}
+        return loss, {**self.critic_stats(out_r, out_f), "gp": gp}
