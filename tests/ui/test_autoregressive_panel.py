@@ -141,6 +141,16 @@ def test_the_tab_plays_by_itself_once_shown_and_its_plot_follows_the_drawing(qtb
     assert f"sample 0, pixel ({i}, {j})" in text and "followed while drawing" in text and "drawn:" in text
     assert gen.dist_view.value_line.isVisible()
     assert gen.image_view.outlines[-1][:5] == (0, i, j, 1, 1)  # the followed pixel is boxed on the samples
+    # ... in a box large enough to find on a small grid (a one-pixel box is a 2-3 px dot).
+    gen.image_view.setMinimumSize(0, 0)
+    gen.image_view.setFixedSize(150, 120)  # about 2 screen pixels a data pixel, as on a laptop
+    qtbot.wait(20)
+    shot = gen.image_view.grab().toImage()
+    centre = gen.image_view.widget_point(0, i + 0.5, j + 0.5).toPoint()
+    yellow = [dx for dx in range(-8, 9) for dy in range(-8, 9)
+              if shot.valid(centre.x() + dx, centre.y() + dy)
+              and shot.pixelColor(centre.x() + dx, centre.y() + dy).getRgb()[:3] == (250, 200, 40)]
+    assert yellow and max(yellow) - min(yellow) >= 7, yellow  # without the minimum size: 3 px across
     # A second showing does not start another run; the cursor takes over the plot from the worker.
     panel.tabs.setCurrentWidget(panel.receptive)
     panel.tabs.setCurrentWidget(gen)

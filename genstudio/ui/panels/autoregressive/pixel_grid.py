@@ -12,6 +12,10 @@ from ...widgets import ImageView
 from ..autoregressive_math import cell_origin, grid_cell
 
 
+#: Outlines are drawn at least this many screen pixels wide and high, centred on their cells.
+MIN_OUTLINE = 7.0
+
+
 class PixelGridView(ImageView):
     """A tiled grid of small images; reports the (example, row, column) under the mouse and outlines cells.
 
@@ -86,4 +90,10 @@ class PixelGridView(ImageView):
             pen.setWidth(2)
             p.setPen(pen)
             a, b = self.widget_point(k, i, j), self.widget_point(k, i + rows, j + cols)
-            p.drawRect(QRectF(a, b))
+            rect = QRectF(a, b)
+            if rect.width() < MIN_OUTLINE or rect.height() < MIN_OUTLINE:
+                # One pixel of a small grid is 2-3 screen pixels: a box that size is a dot nobody finds.
+                c = rect.center()
+                w, h = max(rect.width(), MIN_OUTLINE), max(rect.height(), MIN_OUTLINE)
+                rect = QRectF(c.x() - w / 2, c.y() - h / 2, w, h)
+            p.drawRect(rect)
