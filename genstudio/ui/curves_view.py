@@ -182,7 +182,7 @@ class TitleKey:
         for (name, split), c in curves.items():
             colour = c.smooth.opts["pen"].color().name()
             glyph = "&#9679;&#8211;&#8211;" if split != "train" else "&#9473;&#9473;"  # dotted-dashed val, solid train
-            label = name if split == "train" else f"{name} ({split})"
+            label = name if split == "train" else f"{name}&nbsp;({split})"  # a wrap never leaves "(val)" alone
             out.append(f"<span style='color:{colour}'>{glyph}</span>&nbsp;{label}")
         return out
 

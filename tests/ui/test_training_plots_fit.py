@@ -143,3 +143,37 @@ def test_the_collision_check_sees_labels_run_together(qtbot):
     QApplication.processEvents()
     assert label_collisions(broken.getPlotItem().getAxis("bottom"))
     assert not label_collisions(fitted.getPlotItem().getAxis("bottom"))
+
+
+def test_a_wrapped_title_keeps_each_series_name_whole(qtbot):
+    """A title wrapped to a narrow plot broke 'd_fake (val)' after 'd_fake' (seen at 1920x1080: '(val)' alone on
+    the second line, under another series' name)."""
+    from genstudio.ui.curves_view import TitleKey
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    item = widget.getPlotItem()
+    key = TitleKey(item, "D outputs")
+    curves = {}
+    for k, (name, split) in enumerate([("d_real", "train"), ("d_real", "val"), ("d_fake", "train"), ("d_fake", "val")]):
+        pen = pg.mkPen(pg.intColor(k))
+        curves[(name, split)] = type("C", (), {"smooth": item.plot(pen=pen)})()
+    widget.show()
+    key.update(curves)
+    wrapped = 0
+    for width in range(200, 460, 10):
+        widget.resize(width, 200)
+        QApplication.processEvents()
+        key.fit()
+        doc = item.titleLabel.item.document()
+        lines = []
+        block = doc.begin()
+        while block.isValid():
+            layout = block.layout()
+            for i in range(layout.lineCount()):
+                line = layout.lineAt(i)
+                lines.append(block.text()[line.textStart() : line.textStart() + line.textLength()].strip())
+            block = block.next()
+        wrapped += len(lines) >= 2
+        assert not any(line.startswith("(val)") for line in lines), (width, lines)
+    assert wrapped, "the title never wrapped: the check saw nothing"
