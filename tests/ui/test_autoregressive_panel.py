@@ -359,3 +359,34 @@ def test_causal_masks_tab_shows_the_pixelcnn_blind_spot_grow_and_the_gated_stack
     assert not made.tabs.isTabVisible(made.tabs.indexOf(made.causal)) and made.tabs.isTabVisible(made.tabs.indexOf(made.made))
     for p in (panel, gated, wavenet, made):
         p.shutdown()
+
+
+def test_causal_fields_ignore_a_generation_running_on_another_thread(qtbot, runs):
+    """The Generation tab plays by itself, so its worker draws from the model while the Causal masks tab computes
+    gradients: a forward pass on that thread (under no_grad) between ours and the gradient fired the layer hooks and
+    replaced our outputs, and the tab failed with "element 0 of tensors does not require grad" (seen at 1920x1080)."""
+    import threading
+
+    from genstudio.ui.panels.causal_masks import stage_fields
+
+    panel = make_panel(qtbot, runs["gated-pixelcnn"])
+    pause_autoplay(panel.generation)
+    model = panel.model
+    clean = stage_fields(model, 5, 3, trials=1)
+    real_logits = model.logits
+
+    def logits_with_a_neighbour(x, *args, **kwargs):
+        out = real_logits(x, *args, **kwargs)
+        other = threading.Thread(target=lambda: torch.no_grad()(real_logits)(torch.zeros_like(x)))
+        other.start()  # another thread's forward pass after ours, before our gradients
+        other.join()
+        return out
+
+    model.logits = logits_with_a_neighbour
+    try:
+        raced = stage_fields(model, 5, 3, trials=1)
+    finally:
+        del model.logits
+    assert [f.name for f in raced] == [f.name for f in clean]
+    assert all(np.array_equal(a.gradient, b.gradient) for a, b in zip(raced, clean))
+    panel.shutdown()

@@ -20,6 +20,8 @@ has no causal masks to show (:func:`has_causal_masks`).
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,7 +168,16 @@ def stage_fields(model: Any, i: int, j: int, trials: int = 2, seed: int = 0) -> 
         raise ValueError(f"{type(model).__name__} has no masked convolutions to follow")
     stages = _chosen(stages)
     outputs: dict[int, Any] = {}
-    hooks = [m.register_forward_hook(lambda mod, _inp, out, k=k: outputs.__setitem__(k, out)) for k, (_n, m) in enumerate(stages)]
+    # A hook belongs to the module, not to this thread: the Generation tab's worker drawing samples from the same
+    # model at the same time fired it too, and its no-grad outputs replaced ours ("element 0 of tensors does not
+    # require grad"). Only this thread's forward passes are kept.
+    me = threading.get_ident()
+
+    def keep(k: int, out: Any) -> None:
+        if threading.get_ident() == me:
+            outputs[k] = out
+
+    hooks = [m.register_forward_hook(lambda mod, _inp, out, k=k: keep(k, out)) for k, (_n, m) in enumerate(stages)]
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
