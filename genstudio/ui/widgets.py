@@ -80,6 +80,15 @@ class ImageView(QWidget):
                 p.drawText(bg, Qt.AlignmentFlag.AlignCenter, text)
 
 
+class TopImageView(ImageView):
+    """An ImageView that draws its image at the top, right under its title, instead of centred in the free height."""
+
+    def target_rect(self) -> QRectF:
+        r = super().target_rect()
+        r.moveTop(0)
+        return r
+
+
 def style_plot(plot: pg.PlotWidget | pg.PlotItem, palette: QPalette | None = None) -> None:
     """Match a pyqtgraph plot to the application palette (light or dark theme)."""
     from PySide6.QtWidgets import QApplication

@@ -127,6 +127,15 @@ def test_image_flow_temperatures_latents_and_invertibility(qtbot, tmp_path):
     grid = panel.temperature_view.image()
     assert grid.height() == 5 * (8 + 1) + 1 and grid.width() == 8 * (8 + 1) + 1  # 5 temperatures x 8 samples
     assert len(panel.latent_views) == 2 and all(v.has_image() for _, v in panel.latent_views)
+    # Each scale's heatmaps sit right under their title and under the example, across the column (beside the
+    # example they were ~90 px wide at 1920x1080, centred far below their titles).
+    qtbot.wait(50)
+    example_bottom = panel.example_view.mapTo(panel, panel.example_view.rect().bottomLeft()).y()
+    for label, view in panel.latent_views:
+        drawn = view.target_rect()
+        assert drawn.top() == 0 and view.mapTo(panel, view.rect().topLeft()).y() > example_bottom
+        assert view.mapTo(panel, view.rect().topLeft()).y() - label.mapTo(panel, label.rect().bottomLeft()).y() <= 8
+        assert drawn.width() >= 150, drawn
     assert panel.view.invertibility_error < 1e-3
     text = panel.readout.text()
     assert "bits/dim" in text and "exact" in text and "invertibility error" in text

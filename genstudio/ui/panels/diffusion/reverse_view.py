@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
 
-from ...widgets import ElidedLabel, ImageView, caption, plot_widget, titled
+from ...widgets import ElidedLabel, TopImageView, caption, plot_widget, titled
 from ..diffusion_frames import Chain, ChainInterrupted, ChainTooLarge, record_chain
 from ..diffusion_math import arrow_segments, trajectory_polylines, view_range
 from ..jobs import JobState, PanelJob
@@ -41,15 +41,6 @@ NO_MODEL_TEXT = (
 )
 #: What it says once the model is there and no chain has been recorded.
 READY_TEXT = "Press Run sampler to record a chain, then scrub it: x_t, the predicted noise eps_hat and the predicted clean sample x0_hat, step by step."
-
-
-class TopImageView(ImageView):
-    """An ImageView that draws its image at the top, right under its title, instead of centred in the free height."""
-
-    def target_rect(self):
-        r = super().target_rect()
-        r.moveTop(0)
-        return r
 
 
 class ReverseView(SamplerControls, ChainExport, QWidget):

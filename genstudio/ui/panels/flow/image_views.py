@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from genstudio.models.flows import inspect as fi
 
 from ...images import tile_grid
-from ...widgets import ImageView, caption
+from ...widgets import ImageView, TopImageView, caption
 from .plane_views import LOGDET_MAP
 from .prepare import IMAGE_SAMPLES
 
@@ -44,10 +45,10 @@ class ImageViews:
         left.addWidget(self.temperature_view, 1)
         right = QVBoxLayout()
         right.addWidget(caption("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)"))
-        row = QHBoxLayout()
-        row.addWidget(self.example_view)
-        row.addLayout(self.latent_row, 1)
-        right.addLayout(row)
+        # The latent's scales under the example, across the column's width: beside it they shared what the
+        # example left (heatmaps ~90 px wide at 1920x1080, their titles far above them).
+        right.addWidget(self.example_view, 0, Qt.AlignmentFlag.AlignHCenter)
+        right.addLayout(self.latent_row)
         right.addStretch(1)  # keeps each scale's title just above its heatmaps
         body = QHBoxLayout(page)
         body.addLayout(left, 1)
@@ -72,7 +73,7 @@ class ImageViews:
             col = QVBoxLayout(box)
             col.setContentsMargins(0, 0, 0, 0)
             label = QLabel(name)
-            view = ImageView()
+            view = TopImageView()  # right under its title
             view.setMaximumHeight(220)
             view.set_array(heatmap_rgb(part.numpy(), limit=3.0))
             col.addWidget(label)
