@@ -181,7 +181,9 @@ class TitleKey:
         out = []
         for (name, split), c in curves.items():
             colour = c.smooth.opts["pen"].color().name()
-            glyph = "&#9679;&#8211;&#8211;" if split != "train" else "&#9473;&#9473;"  # dotted-dashed val, solid train
+            # Dotted-dashed val, solid train; word joiners (&#8288;): a line may break after an en dash, and
+            # left the glyph at the end of one line and its name on the next.
+            glyph = "&#9679;&#8288;&#8211;&#8288;&#8211;&#8288;" if split != "train" else "&#9473;&#9473;"
             label = name if split == "train" else f"{name}&nbsp;({split})"  # a wrap never leaves "(val)" alone
             out.append(f"<span style='color:{colour}'>{glyph}</span>&nbsp;{label}")
         return out

@@ -176,4 +176,5 @@ def test_a_wrapped_title_keeps_each_series_name_whole(qtbot):
             block = block.next()
         wrapped += len(lines) >= 2
         assert not any(line.startswith("(val)") for line in lines), (width, lines)
+        assert not any(line.rstrip("\u2060").endswith(("\u2013", "\u25cf", "\u2501")) for line in lines), (width, lines)  # a key glyph without its name
     assert wrapped, "the title never wrapped: the check saw nothing"
