@@ -105,9 +105,41 @@ def engine_overhead() -> str:
     ])
 
 
-FAMILY = {"dcgan": "GAN", "gan": "GAN", "vae": "autoencoder", "ddpm": "diffusion", "gated-pixelcnn": "autoregressive",
+FAMILY = {"dcgan": "GAN", "gan": "GAN", "wgan": "GAN", "sgan": "GAN", "vae": "autoencoder", "ddpm": "diffusion",
+          "gated-pixelcnn": "autoregressive", "pixelcnn++": "autoregressive", "vq-prior": "autoregressive",
           "realnvp": "flow", "maf": "flow", "iaf": "flow"}
-TTQ_ORDER = ["dcgan", "vae", "ddpm", "gated-pixelcnn", "realnvp", "maf", "iaf", "gan"]
+TTQ_ORDER = ["dcgan", "wgan", "sgan", "vae", "ddpm", "gated-pixelcnn", "pixelcnn++", "vq-prior", "realnvp", "maf", "iaf", "gan"]
+
+
+def _ttq_extras(r: dict[str, Any]) -> list[str]:
+    """What a row measured beyond the curve: the last checkpoint's held-out metrics and n=500 eval, and the run it was built on."""
+    also = []
+    ev, held = r.get("eval"), r.get("held_out")
+    if ev and "fid" in ev:
+        sampler = f", {ev['sampler']} {ev['steps']}" if ev.get("sampler") else ""
+        also.append(f"FID at n={ev['n']}{sampler}: {num(ev['fid'])} (floor {num(ev['fid_floor'])})")
+    if held:
+        what = []
+        if "bpd" in held and held.get("likelihood_data") == "VQ codes":  # a likelihood of the code maps, not of the pixels
+            what.append(f"{num(held['bpd'])} bits per code position")
+        elif "bpd" in held:
+            what.append(f"{num(held['bpd'])} bits/dim ({held.get('likelihood', 'bound')}, {held.get('likelihood_data') or 'pixels'})")
+        if "accuracy" in held:
+            what.append(f"classifier accuracy {held['accuracy']:.1%}")
+        if what:
+            also.append(f"{', '.join(what)} on {held['n']} validation digits")
+    pre = r.get("prerequisite")
+    if pre:
+        also.append(f"on a {pre['model']} of {pre['steps']:,} steps trained first ({pre['wall_s'] / 60:.1f} min, not counted)")
+    if r.get("scored_every"):
+        also.append(f"1 checkpoint in {r['scored_every']} scored, and the last (sampling is slow)")
+    return also
+
+
+def _ttq_load(r: dict[str, Any]) -> str:
+    """The 1-minute load average while the row trained: the run itself is about 1 (one torch thread); more is other work."""
+    load = r.get("load_1min")
+    return f"{load['mean']:.1f} ({load['max']:.1f})" if load else "not recorded"
 
 
 def reference_of(point: dict[str, Any]) -> str:
@@ -146,11 +178,15 @@ def time_to_quality(d: dict[str, Any] | None = None) -> str:
                 also.append(f"{end['modes_covered']:.0f}/8 modes, {100 * end['high_quality_fraction']:.0f}% within 3 sigma")
             if metric == "fid" and best is not end:
                 also.append(f"best: FID {num(best['fid'])} at {best['train_s'] / 60:.1f} min")
-            name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
-            body.append([FAMILY.get(r["model"], ""), name, r["dataset"], f"{r['steps']:,}", {"fid": "FID", "mmd2": "MMD²"}[metric],
-                         at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]), reference_of(end), "; ".join(also)])
-        out.append(table(["family", "model", "dataset", f"steps in {num(group[0].get('minutes', 10))} min", "metric",
-                          "at 1/4 of the time", "at 1/2", "at the end", "floor", "reference", "also at the end"], body))
+            also += _ttq_extras(r)
+            settings = [s for s in (r.get("variant"), f"{r['preset']} preset" if r.get("preset") else None) if s]
+            name = r["model"] + (f" ({', '.join(settings)})" if settings else "")
+            body.append([FAMILY.get(r["model"], ""), name, r["dataset"], str(r.get("seed", 0)), f"{r['steps']:,}", _ttq_load(r),
+                         {"fid": "FID", "mmd2": "MMD²"}[metric], at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]),
+                         reference_of(end), "; ".join(also)])
+        out.append(table(["family", "model", "dataset", "seed", f"steps in {num(group[0].get('minutes', 10))} min",
+                          "load while training: mean (max)", "metric", "at 1/4 of the time", "at 1/2", "at the end", "floor", "reference",
+                          "also at the end"], body))
         out.append("\n")
     return "".join(out).rstrip("\n") + "\n"
 

@@ -17,12 +17,27 @@ per dataset in benchmarks/results/, and prints a Markdown table of all rows.
 MMD^2 cannot tell a trained model from real data. On ``8gaussians`` the modes
 covered and the fraction of samples within 3 sigma of a mode are reported too.
 
+``--preset`` trains with the model's packaged preset for the dataset
+(``genstudio/resources/presets/<model>.toml``, its ``model`` table and its
+``run`` table but ``steps``), the settings the studio offers for that data; the
+row says so. A model built on another run (``vq-prior`` on a ``vq-vae``, see
+``PREREQUISITES``) gets that run trained first with its own default settings
+and steps, outside the timed minutes; its steps and wall time go in the row.
+``--seed`` seeds weights, batches and noise (the row records it). The 1-minute
+load average is sampled while the model trains (start, mean, max, end), since
+other work on a shared machine slows the steps. After the last checkpoint is
+scored, ``genstudio eval`` scores it at ``--eval-n`` (default 500; the model's
+validation metrics such as bits/dim or accuracy over that many held-out
+examples, and FID at that many samples; ``--eval-sampler`` / ``--eval-steps``
+for diffusion models), the sample size the issues state their goals at.
+
 Torch threads are fixed (``--threads``, default the studio's setting: one fewer
 than the cores, at least 1) rather than load-dependent, so that the scoring of
 one run does not change the thread count of the next.
 
 Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256]
        [--n-points 2000] [--threads N] [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
+       [--seed S] [--preset] [--eval-n 500] [--eval-sampler ddim --eval-steps 50]
        python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
        python benchmarks/time_to_quality.py --runs realnvp:mnist5k --set channels=64   # a variant, its own row
        python benchmarks/time_to_quality.py --out DIR --rescore --runs realnvp:mnist5k   # score kept runs again
@@ -50,6 +65,8 @@ from genstudio.core.engine import train
 from genstudio.core.loading import load_run_model
 from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
+from genstudio.metrics.evaluate import evaluate_run
+from genstudio.core.resources import resource_path
 from genstudio.data.dataset import load_dataset
 from genstudio.metrics.quality import QualityTracker
 
@@ -57,6 +74,20 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "time_to_quality.json"
 #: One default model per family on mnist5k, and the density and GAN models on a 2-D set.
 DEFAULT_RUNS = "vae:mnist5k,dcgan:mnist5k,ddpm:mnist5k,realnvp:mnist5k,gated-pixelcnn:mnist5k,maf:8gaussians,gan:8gaussians"
+#: Models built on another finished run: the config field that names it and the model trained for it first.
+PREREQUISITES = {"vq-prior": ("codebook_run", "vq-vae")}
+#: Run settings a preset may hold that the benchmark sets itself.
+OWN_RUN_SETTINGS = ("steps", "max_minutes", "checkpoint_every", "keep_last", "checkpoint_every_minutes", "threads", "seed")
+
+
+def preset(model_id: str, dataset: str) -> tuple[dict, dict]:
+    """The model and run overrides of the model's packaged preset for ``dataset`` (run settings the benchmark owns left out)."""
+    path = resource_path("presets", f"{model_id}.toml")
+    table = tomllib.loads(path.read_text()).get(dataset, {}) if path.is_file() else {}
+    if not table:
+        raise SystemExit(f"--preset: {model_id} has no preset for {dataset} ({path})")
+    run = {k: v for k, v in table.get("run", {}).items() if k not in OWN_RUN_SETTINGS}
+    return dict(table.get("model", {})), run
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -78,11 +109,12 @@ def label(row: dict) -> str:
     return f"{row['model']} ({row['variant']})" if row.get("variant") else row["model"]
 
 
-def probe_speed(model_id: str, dataset: str, threads: int, overrides: dict | None = None) -> float:
+def probe_speed(model_id: str, dataset: str, threads: int, overrides: dict | None = None, run_overrides: dict | None = None) -> float:
     """Steps per second of the config over 10 steps (after 2 warm-up steps)."""
     out = Path(tempfile.mkdtemp(prefix="gs-ttq-probe-"))
     try:
-        run = {"steps": 12, "threads": threads, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0}
+        run = {**(run_overrides or {}), "steps": 12, "threads": threads, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0,
+               "checkpoint_every": 0}
         spec = RunSpec.create(model_id, dataset, run, overrides or {})
         t0 = None
         for ev in train(spec, out / "run"):
@@ -109,7 +141,8 @@ def last_validation(run_dir: Path) -> dict | None:
     return val[-1] if val else None
 
 
-def score_checkpoints(run_dir: Path, dataset: str, n: int) -> list[dict]:
+def score_checkpoints(run_dir: Path, dataset: str, n: int, every: int = 1) -> list[dict]:
+    """Quality of every ``every``-th checkpoint and of the last (a PixelCNN++ draws 256 digits in minutes on a busy CPU)."""
     run = RunFolder(run_dir)
     spec = run.spec()
     ds = load_dataset(dataset, spec.data)
@@ -118,7 +151,8 @@ def score_checkpoints(run_dir: Path, dataset: str, n: int) -> list[dict]:
     features = None
     elapsed = train_elapsed(run)
     points = []
-    for step in run.checkpoints():
+    steps = run.checkpoints()
+    for step in [s for i, s in enumerate(steps, 1) if i % every == 0 or s == steps[-1]]:
         model, _, _ = load_run_model(run_dir, step, "cpu")
         features = features or tracker.prepare(model)  # the reference of the model's data (binarised or as loaded)
         t0 = time.perf_counter()
@@ -172,22 +206,84 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     exporter.export(str(path))
 
 
-def train_timed(model_id: str, dataset: str, run_dir: Path, args: argparse.Namespace) -> tuple[int, str]:
-    """Trains the (variant of the) default config for ``args.minutes``, checkpointing ``args.points`` times."""
-    sps = probe_speed(model_id, dataset, args.threads, args.overrides)
-    every = max(1, round(sps * args.minutes * 60 / args.points))
+def train_prerequisite(model_id: str, dataset: str, root: Path, args: argparse.Namespace) -> dict:
+    """Trains the run ``model_id`` is built on (its model's default settings and steps); the override naming it, and its facts."""
+    field, base = PREREQUISITES[model_id]
+    run_dir = root / f"{base}-{dataset}-seed{args.seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    # Every checkpoint is scored afterwards: retention keeps them all, and no time-cadence ones in between.
-    run = {"steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every, "keep_last": 0, "checkpoint_every_minutes": 0}
-    spec = RunSpec.create(model_id, dataset, run, args.overrides)
+    spec = RunSpec.create(base, dataset, {"threads": args.threads, "seed": args.seed})
     t0 = time.perf_counter()
     final = None
     for ev in train(spec, run_dir):
         if type(ev).__name__ == "Finished":
             final = ev
     wall = time.perf_counter() - t0
+    print(f"{base} on {dataset} (for {model_id}): {final.status}, {final.step} steps in {wall:.0f} s", flush=True)
+    return {"field": field, "model": base, "run": str(run_dir), "steps": final.step, "status": final.status, "wall_s": round(wall, 1),
+            "val_at_end": last_validation(run_dir)}
+
+
+def train_timed(model_id: str, dataset: str, run_dir: Path, args: argparse.Namespace, overrides: dict, run_overrides: dict) -> tuple[int, str, dict]:
+    """Trains the (variant of the) default config for ``args.minutes``, checkpointing ``args.points`` times.
+
+    Returns the final step, the status and the 1-minute load average sampled while it trained.
+    """
+    sps = probe_speed(model_id, dataset, args.threads, overrides, {**run_overrides, "seed": args.seed})
+    every = max(1, round(sps * args.minutes * 60 / args.points))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    # Every checkpoint is scored afterwards: retention keeps them all, and no time-cadence ones in between.
+    run = {**run_overrides, "steps": 10_000_000, "threads": args.threads, "max_minutes": args.minutes, "checkpoint_every": every, "keep_last": 0,
+           "checkpoint_every_minutes": 0, "seed": args.seed}
+    spec = RunSpec.create(model_id, dataset, run, overrides)
+    t0 = time.perf_counter()
+    final = None
+    loads = [os.getloadavg()[0]]
+    next_load = t0 + 30
+    for ev in train(spec, run_dir):
+        if time.perf_counter() >= next_load:  # other work on a shared machine slows the steps: keep how busy it was
+            loads.append(os.getloadavg()[0])
+            next_load += 30
+        if type(ev).__name__ == "Finished":
+            final = ev
+    loads.append(os.getloadavg()[0])
+    wall = time.perf_counter() - t0
     print(f"{model_id} on {dataset}: {final.status}, {final.step} steps in {wall:.0f} s (probe {sps:.2f} steps/s, checkpoint every {every})", flush=True)
-    return final.step, final.status
+    load = {"start": loads[0], "mean": round(sum(loads) / len(loads), 2), "max": max(loads), "end": loads[-1], "samples": len(loads)}
+    return final.step, final.status, load
+
+
+def held_out_metrics(run_dir: Path, n: int) -> dict:
+    """The last checkpoint's own validation metrics (bits/dim, accuracy, ...) over ``n`` held-out examples, as
+    ``genstudio eval`` computes them (fixed noise), without drawing samples: cheap even where sampling is not."""
+    model, spec, step = load_run_model(run_dir, None, "cpu")
+    ds = load_dataset(spec.run.dataset, spec.data)
+    _, val = ds.split(spec.data.val_fraction, spec.data.seed)
+    held_out = val if val is not None else ds
+    n = min(n, len(held_out))
+    sums, seen = {}, 0
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(0)
+        for i in range(0, n, 256):
+            b = held_out.get(slice(i, min(i + 256, n)))
+            for k, v in model.evaluate(b).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(b.x)
+            seen += len(b.x)
+    out = {"checkpoint_step": step, "n": seen, **{k: v / seen for k, v in sums.items()}}
+    if hasattr(model, "exact_likelihood"):
+        out["likelihood"] = "exact" if model.exact_likelihood else "bound"
+        out["likelihood_data"] = getattr(model, "likelihood_data", None)
+    return out
+
+
+def final_eval(run_dir: Path, args: argparse.Namespace) -> dict | None:
+    """``genstudio eval`` of the last checkpoint at ``args.eval_n`` (validation metrics and FID), or None when off."""
+    if args.eval_n <= 0:
+        return None
+    t0 = time.perf_counter()
+    result = evaluate_run(run_dir, n=args.eval_n, device="cpu", sampler=args.eval_sampler, steps=args.eval_steps, save=True, seed=0)
+    result["eval_s"] = round(time.perf_counter() - t0, 1)
+    print("eval:", json.dumps(result), flush=True)
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
 
 
 def measure(args: argparse.Namespace) -> list[dict]:
@@ -197,20 +293,47 @@ def measure(args: argparse.Namespace) -> list[dict]:
     try:
         for item in args.runs.split(","):
             model_id, dataset = item.split(":")
-            run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else ""))
+            run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else "")
+                              + ("-preset" if args.preset else "") + (f"-seed{args.seed}" if args.seed else ""))
+            model_overrides, run_overrides = preset(model_id, dataset) if args.preset else ({}, {})
+            model_overrides.update(args.overrides)
+            load, prerequisite = None, None
             if args.rescore:
                 if not (run_dir / "meta.json").is_file():
                     raise SystemExit(f"--rescore: no run folder {run_dir}; train it first with --out {root}")
                 meta = RunFolder(run_dir).meta
                 step, status = meta.get("checkpoint_step"), meta.get("status")
+                # What only the training saw is kept from the row it wrote (or, where none was saved, given by hand).
+                earlier = [r for r in (json.loads(args.results.read_text())["rows"] if args.results.is_file() else [])
+                           if (r["model"], r["dataset"], r.get("variant"), r.get("seed")) == (model_id, dataset, args.variant, args.seed)]
+                load = earlier[0].get("load_1min") if earlier else None
+                prerequisite = earlier[0].get("prerequisite") if earlier else None
+                if args.load:
+                    loads = [float(v) for v in args.load.split(",")]
+                    load = {"start": loads[0], "mean": round(sum(loads) / len(loads), 2), "max": max(loads), "end": loads[-1], "samples": len(loads),
+                            "source": "1-minute load averages read by hand (uptime) while it trained"}
             else:
-                step, status = train_timed(model_id, dataset, run_dir, args)
+                if model_id in PREREQUISITES:
+                    prerequisite = train_prerequisite(model_id, dataset, root, args)
+                    model_overrides[prerequisite["field"]] = prerequisite["run"]
+                step, status, load = train_timed(model_id, dataset, run_dir, args, model_overrides, run_overrides)
                 meta = RunFolder(run_dir).meta  # once, for the threads and speed-ups the run resolved
             n = args.n if load_dataset(dataset).info.kind == "image" else args.n_points
-            results.append({"model": model_id, "dataset": dataset, "variant": args.variant, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes, "n": n,
-                            "machine": machine_line(), "machine_info": machine_info(),
-                            "steps": step, "status": status, "threads": meta.get("threads"), "speedups": meta.get("speedups"),
-                            "val_at_end": last_validation(run_dir), "points": score_checkpoints(run_dir, dataset, n)})
+            row = {"model": model_id, "dataset": dataset, "variant": args.variant, "seed": args.seed, "date": time.strftime("%Y-%m-%d"),
+                   "minutes": args.minutes, "n": n, "machine": machine_line(), "machine_info": machine_info(),
+                   "steps": step, "status": status, "threads": meta.get("threads"), "speedups": meta.get("speedups"),
+                   "load_1min": load, "val_at_end": last_validation(run_dir), "points": score_checkpoints(run_dir, dataset, n, args.score_every)}
+            if args.score_every > 1:
+                row["scored_every"] = args.score_every
+            if args.preset:
+                row["preset"] = dataset
+            if prerequisite:
+                row["prerequisite"] = prerequisite
+            row["held_out"] = held_out_metrics(run_dir, args.val_n)
+            row["eval"] = final_eval(run_dir, args)
+            results.append(row)
+            # Saved after each model: a long list of runs keeps what it measured if it is stopped.
+            save_results(args.results, [row], key=("model", "dataset", "variant", "seed"))
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
@@ -230,6 +353,14 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="only redraw the plots and print the table from the results file")
     ap.add_argument("--rescore", action="store_true",
                     help="score the run folders kept under --out again without training (after the quality tracker changed)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of weights, batches and noise (recorded in each row)")
+    ap.add_argument("--preset", action="store_true", help="train with the model's packaged preset for the dataset (recorded in the row)")
+    ap.add_argument("--eval-n", type=int, default=500, help="genstudio eval of the last checkpoint at this many examples and samples (0: off)")
+    ap.add_argument("--eval-sampler", default=None, help="sampler of that eval (diffusion models), e.g. ddim")
+    ap.add_argument("--eval-steps", type=int, default=None, help="sampler steps of that eval, e.g. 50")
+    ap.add_argument("--val-n", type=int, default=500, help="the last checkpoint's validation metrics over this many held-out examples")
+    ap.add_argument("--score-every", type=int, default=1, help="score every K-th checkpoint (and the last), for models slow to sample")
+    ap.add_argument("--load", default="", help="with --rescore: 1-minute load averages read while the run trained, when its row was not saved")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a model setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64")
     args = ap.parse_args()
@@ -242,7 +373,7 @@ def main() -> None:
         return
     results = measure(args)
     # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.
-    report(save_results(args.results, results, key=("model", "dataset", "variant")), args.results.parent)
+    report(save_results(args.results, results, key=("model", "dataset", "variant", "seed")), args.results.parent)
 
 
 def report(results: list[dict], folder: Path) -> None:
