@@ -136,6 +136,11 @@ def test_image_flow_temperatures_latents_and_invertibility(qtbot, tmp_path):
         assert drawn.top() == 0 and view.mapTo(panel, view.rect().topLeft()).y() > example_bottom
         assert view.mapTo(panel, view.rect().topLeft()).y() - label.mapTo(panel, label.rect().bottomLeft()).y() <= 8
         assert drawn.width() >= 150, drawn
+    # In the room the tab has at 1366x768 the column still fits: its caption keeps the height its lines need.
+    panel.resize(915, 570)
+    qtbot.wait(50)
+    cap = panel.latent_caption
+    assert cap.height() >= cap.heightForWidth(cap.width()), (cap.height(), cap.heightForWidth(cap.width()))
     assert panel.view.invertibility_error < 1e-3
     text = panel.readout.text()
     assert "bits/dim" in text and "exact" in text and "invertibility error" in text

@@ -37,14 +37,15 @@ class ImageViews:
         page = QWidget()
         self.temperature_view = ImageView(placeholder="samples at several temperatures")
         self.example_view = ImageView(placeholder="validation example")
-        self.example_view.setMaximumSize(220, 220)
+        self.example_view.setMaximumSize(170, 170)  # with the heatmaps under it, the column fits 1366x768
         self.latent_row = QHBoxLayout()
         self.latent_views: list[tuple[QLabel, ImageView]] = []
         left = QVBoxLayout()
         left.addWidget(caption("Samples at temperature T (rows; z ~ T · N(0, I), the same z in every row)"))
         left.addWidget(self.temperature_view, 1)
         right = QVBoxLayout()
-        right.addWidget(caption("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)"))
+        self.latent_caption = caption("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)")
+        right.addWidget(self.latent_caption)
         # The latent's scales under the example, across the column's width: beside it they shared what the
         # example left (heatmaps ~90 px wide at 1920x1080, their titles far above them).
         right.addWidget(self.example_view, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -74,7 +75,7 @@ class ImageViews:
             col.setContentsMargins(0, 0, 0, 0)
             label = QLabel(name)
             view = TopImageView()  # right under its title
-            view.setMaximumHeight(220)
+            view.setMaximumHeight(170)
             view.set_array(heatmap_rgb(part.numpy(), limit=3.0))
             col.addWidget(label)
             col.addWidget(view, 1)
