@@ -127,6 +127,7 @@ def test_image_flow_temperatures_latents_and_invertibility(qtbot, tmp_path):
     grid = panel.temperature_view.image()
     assert grid.height() == 5 * (8 + 1) + 1 and grid.width() == 8 * (8 + 1) + 1  # 5 temperatures x 8 samples
     assert len(panel.latent_views) == 2 and all(v.has_image() for _, v in panel.latent_views)
+    assert panel.temperature_view.target_rect().top() == 0  # right under its caption, not centred below a gap
     # Each scale's heatmaps sit right under their title and under the example, across the column (beside the
     # example they were ~90 px wide at 1920x1080, centred far below their titles).
     qtbot.wait(50)

@@ -35,7 +35,7 @@ class ImageViews:
 
     def _build_image_page(self) -> QWidget:
         page = QWidget()
-        self.temperature_view = ImageView(placeholder="samples at several temperatures")
+        self.temperature_view = TopImageView(placeholder="samples at several temperatures")  # under its caption
         self.example_view = ImageView(placeholder="validation example")
         self.example_view.setMaximumSize(170, 170)  # with the heatmaps under it, the column fits 1366x768
         self.latent_row = QHBoxLayout()
