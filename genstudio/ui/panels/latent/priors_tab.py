@@ -51,7 +51,7 @@ class PriorsTab(LazyTab):
         caption = QLabel(
             "The encoder never fills N(0, I): its codes cluster, and decoding z from the gaps between them "
             "gives blurred, ambiguous digits. A mixture fitted to the codes (Ghosh et al. 2020) draws z where "
-            "the data is. `genstudio sample` and `eval` use the mixture unless the run sets prior=standard."
+            "the data is. Samples, previews, genstudio sample and eval use the mixture unless the run sets prior = standard."
         )
         caption.setWordWrap(True)
         lay = QVBoxLayout(self)
