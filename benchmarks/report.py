@@ -179,7 +179,9 @@ def time_to_quality(d: dict[str, Any] | None = None) -> str:
             if metric == "fid" and best is not end:
                 also.append(f"best: FID {num(best['fid'])} at {best['train_s'] / 60:.1f} min")
             also += _ttq_extras(r)
-            settings = [s for s in (r.get("variant"), f"{r['preset']} preset" if r.get("preset") else None) if s]
+            # A model measured again (new defaults) keeps its earlier row: the date tells them apart.
+            again = sum(q["model"] == r["model"] and q["dataset"] == r["dataset"] for q in group) > 1
+            settings = [s for s in (r.get("variant"), f"{r['preset']} preset" if r.get("preset") else None, r["date"] if again else None) if s]
             name = r["model"] + (f" ({', '.join(settings)})" if settings else "")
             body.append([FAMILY.get(r["model"], ""), name, r["dataset"], str(r.get("seed", 0)), f"{r['steps']:,}", _ttq_load(r),
                          {"fid": "FID", "mmd2": "MMD²"}[metric], at(0.25), at(0.5), f"**{num(end[metric])}**", num(end[metric + "_floor"]),

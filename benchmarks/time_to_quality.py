@@ -181,7 +181,7 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     log = metric == "fid"  # MMD^2 is unbiased: near the floor it is noise around 0, negative values included
     w.setLogMode(y=log)
     w.addLegend(offset=(-10, 10))
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8"]
     floors: dict[str, float] = {}  # one floor per reference (grey and binarised real data differ)
     for i, r in enumerate(x for x in results if x["dataset"] == dataset):
         pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and (p[metric] > 0 or not log)]
@@ -189,8 +189,9 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
             continue
         xs = [p["train_s"] / 60 for p in pts]
         ys = [p[metric] for p in pts]
+        again = sum(q["model"] == r["model"] and q["dataset"] == dataset for q in results) > 1  # a model measured again: its date
         w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
-               symbolBrush=colours[i % len(colours)], name=label(r))
+               symbolBrush=colours[i % len(colours)], name=label(r) + (f" ({r['date']})" if again else ""))
         if f"{metric}_floor" in pts[-1]:
             floors[pts[-1].get("reference_data", "as loaded")] = pts[-1][f"{metric}_floor"]
     styles = [pg.QtCore.Qt.PenStyle.DashLine, pg.QtCore.Qt.PenStyle.DotLine]
