@@ -78,6 +78,7 @@ def test_stepping_changes_exactly_the_next_pixels_in_order_and_hover_shows_a_dis
     h, w, n, ncols = model.height, model.width, 4, 2
     order = [p for step in model.generation_order() for p in step]
     before = step_once(qtbot, gen)  # first pixel
+    ncols = gen.image_view.geometry_[1]  # the columns that fit the view
     assert gen.frame.positions == [order[0]]
     for r in range(1, 12):
         after = step_once(qtbot, gen)
@@ -141,8 +142,15 @@ def test_the_tab_plays_by_itself_once_shown_and_its_plot_follows_the_drawing(qtb
     assert f"sample 0, pixel ({i}, {j})" in text and "followed while drawing" in text and "drawn:" in text
     assert gen.dist_view.value_line.isVisible()
     assert gen.image_view.outlines[-1][:5] == (0, i, j, 1, 1)  # the followed pixel is boxed on the samples
-    # ... in a box large enough to find on a small grid (a one-pixel box is a 2-3 px dot).
+    # The grid's columns follow the view's shape, keeping the boxes on screen.
     gen.image_view.setMinimumSize(0, 0)
+    gen.image_view.setFixedSize(600, 120)
+    qtbot.wait(20)
+    assert gen.image_view.geometry_[1] == 8 and gen.image_view.outlines[-1][:5] == (0, i, j, 1, 1)  # 8 x 2 in 600 x 120
+    gen.image_view.setFixedSize(120, 600)
+    qtbot.wait(20)
+    assert gen.image_view.geometry_[1] <= 2
+    # ... in a box large enough to find on a small grid (a one-pixel box is a 2-3 px dot).
     gen.image_view.setFixedSize(150, 120)  # about 2 screen pixels a data pixel, as on a laptop
     qtbot.wait(20)
     shot = gen.image_view.grab().toImage()

@@ -101,6 +101,12 @@ def test_sample_columns_and_position_descriptions():
     from genstudio.ui.panels.autoregressive_math import describe_positions, sample_columns
 
     assert sample_columns(10) == 5 and sample_columns(1) == 1 and sample_columns(16) == 6
+
+    from genstudio.ui.panels.autoregressive_math import fit_columns
+
+    assert fit_columns(16, 28, 28, 360, 330) == 4  # a square view: 4 x 4 (6 x 3 drew each digit 30 % smaller)
+    assert fit_columns(16, 28, 28, 1000, 120) == 16 and fit_columns(16, 28, 28, 120, 1000) == 1
+    assert fit_columns(10, 28, 28, 0, 0) == sample_columns(10)  # no size yet
     assert describe_positions([], False, 1) == "—"
     assert describe_positions([(0, 3, 5)], False, 1) == "pixel (3, 5)"
     assert describe_positions([(0, 3, 5), (1, 3, 5), (2, 3, 5)], False, 3) == "pixel (3, 5) RGB"

@@ -42,6 +42,20 @@ def sample_columns(n: int) -> int:
     return max(1, math.ceil(n / rows))
 
 
+def fit_columns(n: int, cell_w: int, cell_h: int, area_w: float, area_h: float, pad: int = 1) -> int:
+    """Columns of an ``n``-image grid (``pad`` pixels between and around cells) that draw the cells largest in an
+    ``area_w`` x ``area_h`` view; :func:`sample_columns` when the view has no size yet. Fewer columns on a tie."""
+    if area_w <= 0 or area_h <= 0:
+        return sample_columns(n)
+    best, best_scale = 1, -1.0
+    for cols in range(1, max(1, n) + 1):
+        rows = math.ceil(n / cols)
+        scale = min(area_w / (cols * (cell_w + pad) + pad), area_h / (rows * (cell_h + pad) + pad))
+        if scale > best_scale + 1e-9:
+            best, best_scale = cols, scale
+    return best
+
+
 def describe_positions(positions: list, audio: bool, colours: int) -> str:
     """What a step draws, for the progress line: "pixel (3, 5) RGB", "row 4" or "t = 128..135"."""
     if not positions:

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from genstudio.models.autoregressive import inspect as ar
 
 from ...widgets import plot_widget
-from ..autoregressive_math import SPEED_STEPS, describe_positions, sample_columns, speed_of
+from ..autoregressive_math import SPEED_STEPS, describe_positions, fit_columns, speed_of
 from ..jobs import PanelJob
 from .distribution_view import DistributionView
 from .generation_worker import Followed, Frame, GenerationWorker
@@ -94,6 +94,7 @@ class GenerationTab(QWidget):
 
         self.image_view = PixelGridView(placeholder="The samples fill in here in the model's order")
         self.image_view.setMinimumSize(280, 280)
+        self.image_view.installEventFilter(self)  # its shape decides the grid's columns
         self.wave_plot = plot_widget("generated waveforms (hover a time to see its distribution)")
         self.wave_plot.setLabel("bottom", "time (samples)")
         self.wave_plot.getPlotItem().hideAxis("left")
@@ -314,13 +315,19 @@ class GenerationTab(QWidget):
         if self.audio:
             self._set_waves(torch.zeros(self.n_spin.value(), 1, m.length), 0)
         else:
-            drawn = torch.zeros(m.colours, m.height, m.width, dtype=torch.bool)
-            self._set_images(torch.zeros(self.n_spin.value(), m.colours, m.height, m.width), drawn, [])
+            self._blank_images()
         self.progress_label.setText("press Step or Play")
+
+    def _blank_images(self) -> None:
+        m = self.model
+        drawn = torch.zeros(m.colours, m.height, m.width, dtype=torch.bool)
+        self._set_images(torch.zeros(self.n_spin.value(), m.colours, m.height, m.width), drawn, [])
 
     def _set_images(self, data: torch.Tensor, drawn: torch.Tensor, positions: list) -> None:
         pictures = ar.generation_picture(data, drawn)
-        self.image_view.set_grid(pictures, sample_columns(len(pictures)))
+        n, h, w = pictures.shape[:3]
+        # As many columns as draw the samples largest in the view (6 x 3 for 16 in a square view left them 30 % smaller).
+        self.image_view.set_grid(pictures, fit_columns(n, w, h, self.image_view.width(), self.image_view.height()))
         outlines = []
         if positions:
             rows = {i for _, i, _ in positions}
@@ -328,6 +335,22 @@ class GenerationTab(QWidget):
             i0, j0 = min(rows), min(cols)
             for k in range(len(pictures)):
                 outlines.append((k, i0, j0, max(rows) - i0 + 1, max(cols) - j0 + 1, QColor(240, 70, 60)))
+        self.image_view.set_outlines(outlines)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt naming)
+        if obj is self.image_view and event.type() == QEvent.Type.Resize:
+            self._refit_grid()
+        return super().eventFilter(obj, event)
+
+    def _refit_grid(self) -> None:
+        """The grid's columns follow the view's shape (window or splitter resized); the boxes on screen are kept."""
+        if self.model is None or self.audio or not self.image_view.has_image():
+            return
+        outlines = list(self.image_view.outlines)
+        if self.frame is not None:
+            self._set_images(self.frame.data, self.frame.drawn, [])
+        else:
+            self._blank_images()
         self.image_view.set_outlines(outlines)
 
     def _set_waves(self, data: torch.Tensor, upto: int) -> None:
