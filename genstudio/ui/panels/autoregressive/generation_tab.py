@@ -22,10 +22,11 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QL
 from genstudio.models.autoregressive import inspect as ar
 
 from ...widgets import plot_widget
-from ..autoregressive_math import SPEED_STEPS, describe_positions, fit_columns, speed_of
+from ..autoregressive_math import SPEED_STEPS, describe_positions, fit_columns
 from ..jobs import PanelJob
 from .distribution_view import DistributionView
 from .generation_worker import Followed, Frame, GenerationWorker
+from .playback import StepPlayback
 from .mixture_view import has_mixture, overlay_of, show_mixture
 from .pixel_grid import PixelGridView
 
@@ -35,7 +36,7 @@ def is_conditional(model: Any) -> bool:
     return bool(getattr(model, "conditional", False)) and getattr(model, "num_classes", 0) > 0
 
 
-class GenerationTab(QWidget):
+class GenerationTab(StepPlayback, QWidget):
     """Draw samples step by step; hover a position to see its distribution."""
 
     frame_shown = Signal()
@@ -266,45 +267,6 @@ class GenerationTab(QWidget):
         self._job_state = self.job.start(self.task.run, thread_name="genstudio-ar-generation")
         return self.task
 
-    def step(self) -> None:
-        task = self._ensure_task()
-        if task is None:
-            self.progress_label.setText("the run is finished: New run starts another")
-            return
-        if self.play_button.isChecked():
-            self.play_button.setChecked(False)
-        task.request(1)
-
-    def _on_play(self, playing: bool) -> None:
-        self.play_button.setText("Pause" if playing else "Play")
-        task = self._ensure_task() if playing else self.task
-        if task is None:
-            if playing:
-                self.play_button.setChecked(False)
-                self.progress_label.setText("the run is finished: New run starts another")
-            return
-        speed = speed_of(self.speed_slider.value())
-        task.set_playing(playing, None if speed is None else 1.0 / speed)
-
-    def _speed_changed(self, value: int) -> None:
-        speed = speed_of(value)
-        self.speed_label.setText("max steps/s" if speed is None else f"{speed:.3g} steps/s")
-        if self.task is not None and self.play_button.isChecked():
-            self.task.set_playing(True, None if speed is None else 1.0 / speed)
-
-    def _stop_task(self, wait_s: float = 0.0) -> None:
-        if self.task is not None:
-            self.task.stop()
-            self.task = None
-            self.job.cancel()  # frames the stopped task still sends are dropped
-            if wait_s > 0:
-                self._job_state.wait(wait_s)
-
-    def busy(self) -> bool:
-        return self.task is not None and not self.task.finished
-
-    def shutdown(self) -> None:
-        self._stop_task(wait_s=5.0)
 
     # -- frames -----------------------------------------------------------------------------------
     def _describe(self, positions: list) -> str:

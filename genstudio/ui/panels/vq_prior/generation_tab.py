@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QP
 from ...images import tile_grid
 from ...widgets import ImageView, plot_widget, titled
 from ..autoregressive.generation_worker import Frame, GenerationWorker
-from ..autoregressive_math import SPEED_STEPS, speed_of
+from ..autoregressive.playback import StepPlayback
+from ..autoregressive_math import SPEED_STEPS
 from ..controls import tool_row
 from ..jobs import PanelJob
 from .pictures import CELL, code_captions, code_colours, code_grid_picture
@@ -90,7 +91,7 @@ def grids_picture(codes: np.ndarray, drawn: np.ndarray, num_codes: int, current:
     return pic, captions
 
 
-class GenerationTab(QWidget):
+class GenerationTab(StepPlayback, QWidget):
     """Draw code grids position by position and watch their decodes form."""
 
     frame_shown = Signal()
@@ -231,45 +232,6 @@ class GenerationTab(QWidget):
         self._job_state = self.job.start(self.task.run, thread_name="genstudio-vq-prior-generation")
         return self.task
 
-    def step(self) -> None:
-        task = self._ensure_task()
-        if task is None:
-            self.progress_label.setText("the run is finished: New run starts another")
-            return
-        if self.play_button.isChecked():
-            self.play_button.setChecked(False)
-        task.request(1)
-
-    def _on_play(self, playing: bool) -> None:
-        self.play_button.setText("Pause" if playing else "Play")
-        task = self._ensure_task() if playing else self.task
-        if task is None:
-            if playing:
-                self.play_button.setChecked(False)
-                self.progress_label.setText("the run is finished: New run starts another")
-            return
-        speed = speed_of(self.speed_slider.value())
-        task.set_playing(playing, None if speed is None else 1.0 / speed)
-
-    def _speed_changed(self, value: int) -> None:
-        speed = speed_of(value)
-        self.speed_label.setText("max steps/s" if speed is None else f"{speed:.3g} steps/s")
-        if self.task is not None and self.play_button.isChecked():
-            self.task.set_playing(True, None if speed is None else 1.0 / speed)
-
-    def _stop_task(self, wait_s: float = 0.0) -> None:
-        if self.task is not None:
-            self.task.stop()
-            self.task = None
-            self.job.cancel()  # frames the stopped task still sends are dropped
-            if wait_s > 0:
-                self._job_state.wait(wait_s)
-
-    def busy(self) -> bool:
-        return self.task is not None and not self.task.finished
-
-    def shutdown(self) -> None:
-        self._stop_task(wait_s=5.0)
 
     # -- frames -----------------------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:
