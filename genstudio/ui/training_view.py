@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QLabel, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
@@ -47,9 +47,11 @@ class TrainingView(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.curves)
         split.addWidget(self.samples)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
         self.splitter = split
+        # The curves and the samples share the width by fit_split until the user drags the handle.
+        self.split_by_user = False
+        split.splitterMoved.connect(self._on_split_moved)
+        split.installEventFilter(self)
         self.tabs = QTabWidget()
         self.tabs.addTab(split, "Training")
         self.panel_widgets: list[Any] = []
@@ -59,6 +61,39 @@ class TrainingView(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.banner)
         lay.addWidget(self.tabs, 1)
+
+    # -- curves beside samples ----------------------------------------------------------
+    #: The samples take at most this share of the width, and no more than the height (a grid of
+    #: samples is about square, and wider than tall it is drawn at the height's size anyway).
+    SAMPLES_SHARE = 0.4
+
+    def fit_split(self) -> None:
+        """Give the samples their capped share and the curves the rest.
+
+        QSplitter split the width by the two views' size hints and stretch factors:
+        at 1920x1080 the VAE's five curves got one column 411 px wide beside an
+        8 x 8 grid of 526 px, and the stretch factors, applied to the shortfall as
+        well, shrank the curves more than the samples.
+        """
+        if self.split_by_user:
+            return
+        # From the width, not sum(sizes()): on a Resize event the splitter has not yet spread its new width.
+        total = self.splitter.contentsRect().width() - self.splitter.handleWidth()
+        if total <= 0:
+            return
+        samples = min(int(total * self.SAMPLES_SHARE), self.splitter.height())
+        samples = max(samples, min(self.samples.minimumSizeHint().width(), total // 2))
+        wanted = [total - samples, samples]
+        if self.splitter.sizes() != wanted:
+            self.splitter.setSizes(wanted)
+
+    def _on_split_moved(self, *_args) -> None:
+        self.split_by_user = True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if watched is self.splitter and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self.fit_split()
+        return super().eventFilter(watched, event)
 
     # -- banner ------------------------------------------------------------------------
     def show_banner(self, text: str, level: str = "info") -> None:

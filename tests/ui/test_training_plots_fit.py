@@ -178,3 +178,29 @@ def test_a_wrapped_title_keeps_each_series_name_whole(qtbot):
         assert not any(line.startswith("(val)") for line in lines), (width, lines)
         assert not any(line.rstrip("\u2060").endswith(("\u2013", "\u25cf", "\u2501")) for line in lines), (width, lines)  # a key glyph without its name
     assert wrapped, "the title never wrapped: the check saw nothing"
+
+
+@pytest.mark.parametrize("sized_window", SIZES, ids=lambda s: f"{s[0]}x{s[1]}", indirect=True)
+def test_the_curves_get_the_width_the_samples_do_not_need(sized_window, qtbot, short_run):
+    """The sample grid takes at most 40 % of the Training tab's width (and no more than its height): at
+    1920x1080 the splitter gave an 8 x 8 grid 526 px and the VAE's five curves one column of 411 px.
+    Five plots then go in two columns. A handle dragged by the user is left where it was put."""
+    window = sized_window
+    assert window.open_run(short_run)
+    view = window.training_view
+    curves = view.curves
+    qtbot.waitUntil(lambda: curves.graphics.isVisible() and curves.graphics.width() > 0, timeout=10_000)
+    QApplication.processEvents()
+    left, right = view.splitter.sizes()
+    assert right <= 0.4 * (left + right) + 1, (left, right)
+    assert right <= view.splitter.height(), (right, view.splitter.height())
+    assert left >= 1.4 * right, (left, right)
+    assert curves._columns(5) == 2, (curves.graphics.size(), "five plots in one column")
+    # The user's split stays through a resize of the window.
+    view.splitter.moveSplitter(left // 2, 1)
+    QApplication.processEvents()
+    moved = view.splitter.sizes()
+    assert view.split_by_user and moved[0] < left
+    window.resize(window.width() - 40, window.height())
+    QApplication.processEvents()
+    assert view.splitter.sizes()[0] < 0.5 * sum(view.splitter.sizes()), view.splitter.sizes()
