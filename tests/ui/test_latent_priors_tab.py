@@ -25,6 +25,12 @@ def test_vae_shows_both_priors_with_one_seed(qtbot, tmp_path):
     assert np.allclose(mixture, expected)  # what the model's own sampler draws for that seed
     tab.seed.setValue(3)
     assert not np.allclose(mixture, tab.views["mixture"].array)
+    # Each grid is drawn right under its caption, not centred below a gap (seen at 1920x1080).
+    panel.resize(900, 700)
+    qtbot.wait(50)
+    for view in tab.views.values():
+        assert view.image_view.height() > view.image_view.target_rect().height() + 20  # room to centre it in
+        assert view.image_view.target_rect().top() == 0
 
 
 def test_models_without_a_fitted_prior_have_no_priors_tab(qtbot, tmp_path):

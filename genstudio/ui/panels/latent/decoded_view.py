@@ -7,15 +7,16 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
 from ...images import tile_grid, to_hwc_uint8
-from ...widgets import ImageView, style_plot
+from ...widgets import ImageView, TopImageView, style_plot
 
 
 class DecodedView(QStackedWidget):
     """Shows decodes: a tiled image grid for image models, a scatter over the data for points models."""
 
-    def __init__(self, placeholder: str = "", parent: QWidget | None = None):
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None, top: bool = False):
+        """``top``: draw the image grid at the view's top (right under a caption above it), not centred in the height."""
         super().__init__(parent)
-        self.image_view = ImageView(placeholder=placeholder)
+        self.image_view = TopImageView(placeholder=placeholder) if top else ImageView(placeholder=placeholder)
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSpinBox, QVBoxLayout
 
 from ..controls import tool_row
@@ -39,11 +40,14 @@ class PriorsTab(LazyTab):
         self.count = QSpinBox()
         self.count.setRange(1, 64)
         self.count.setValue(36)
-        self.views = {name: DecodedView("Samples appear here.") for name, _ in PRIORS}
+        # Drawn at the top, right under their captions: centred in the free height they sat ~90 px below
+        # them at 1920x1080, with a gap that read as the captions belonging to nothing.
+        self.views = {name: DecodedView("Samples appear here.", top=True) for name, _ in PRIORS}
         grid = QGridLayout()
         for col, (name, title) in enumerate(PRIORS):
             label = QLabel(title)
             label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)  # a one-line title beside a two-line one
             grid.addWidget(label, 0, col)
             grid.addWidget(self.views[name], 1, col)
             grid.setColumnStretch(col, 1)
