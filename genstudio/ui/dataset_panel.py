@@ -188,7 +188,9 @@ class DatasetPanel(QWidget):
         self.preview = QStackedWidget()
         self.preview.addWidget(self.image_view)
         self.preview.addWidget(self.scatter)
-        self.preview.setMinimumHeight(200)
+        # 160 px: six rows of digits at about their own size. The picture's width sets the height where there
+        # is room (_fit_preview); with 200 the Data dock scrolled on a 1366x768 screen before any run.
+        self.preview.setMinimumHeight(160)
         self.preview.installEventFilter(self)  # its width decides its height: see _fit_preview
         self.histogram = ClassHistogram()
         self.problems = QListWidget()
@@ -343,8 +345,7 @@ class DatasetPanel(QWidget):
             return
         self._pending_key = key
         self._set_usable(False)
-        self.state_label.setStyleSheet("")
-        self.state_label.setText(f"Downloading {did}…" if download else f"Loading {did}…")
+        self._set_state(f"Downloading {did}…" if download else f"Loading {did}…")
         self.path_edit.setStyleSheet("")
         self._ticket = self._loader.start(lambda: load(did, overrides))
 
@@ -354,8 +355,7 @@ class DatasetPanel(QWidget):
         self.dataset = dataset
         self.error = None
         self._loaded_key = self._pending_key
-        self.state_label.setStyleSheet("")
-        self.state_label.setText("")
+        self._set_state("")
         self._show(dataset)
         self._set_usable(True)
         self.datasetLoaded.emit(dataset)
@@ -377,8 +377,7 @@ class DatasetPanel(QWidget):
         self.dataset = None
         self._loaded_key = None
         self.error = message
-        self.state_label.setStyleSheet("color: #d64541;")
-        self.state_label.setText(message)
+        self._set_state(message, "color: #d64541;")
         self.state_label.setToolTip(details)
         self.image_view.set_array(None)
         self._scatter_item.clear()
@@ -388,6 +387,13 @@ class DatasetPanel(QWidget):
         self.histogram.setVisible(False)
         self._show_problems(problems or [])
         self._set_usable(False)
+
+    def _set_state(self, text: str, style: str = "") -> None:
+        """The loading or error line; hidden when empty (an empty line and its spacing took 20 px of a dock
+        that scrolled at 1366x768)."""
+        self.state_label.setStyleSheet(style)
+        self.state_label.setText(text)
+        self.state_label.setVisible(bool(text))
 
     def _set_usable(self, usable: bool) -> None:
         if usable != self._usable:

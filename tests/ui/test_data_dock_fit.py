@@ -48,6 +48,31 @@ def test_the_data_dock_shows_the_histogram_without_scrolling_at_1920x1080(qtbot,
     w.shutdown(30_000)
 
 
+def test_the_data_dock_fits_a_laptop_screen_before_any_run(qtbot, settings, tmp_path, monkeypatch):
+    """At 1366x768 on first launch (Data and Model docks tabbed, the Start page below) the Data dock scrolled
+    56 px, "No problems" below the fold: an empty status line kept its row and the grid asked 200 px."""
+    from genstudio.ui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "COMPACT_BELOW", 10_000)  # the compact layout, as on a 1366x768 screen
+    w = MainWindow(settings=settings, runs_root=tmp_path / "runs")
+    qtbot.addWidget(w)
+    w.resize(1350, 728)  # the window it opens at on 1366x768
+    w.show()
+    qtbot.waitExposed(w)
+    panel = w.dataset_panel
+    qtbot.waitUntil(panel.is_usable, timeout=60_000)
+    qtbot.wait(50)
+    QApplication.processEvents()
+    assert w.start_dock.isVisible() and not w.start_dock.is_collapsed()  # the first launch's layout
+    area = w.data_dock.widget()
+    view = area.viewport()
+    assert not panel.state_label.isVisible()  # nothing to say once loaded: no empty row
+    assert area.verticalScrollBar().maximum() == 0, (area.widget().minimumSizeHint().height(), view.height())
+    bottom = panel.problems_label.mapTo(view, panel.problems_label.rect().bottomLeft()).y()
+    assert panel.problems_label.isVisible() and bottom <= view.height(), (bottom, view.height())
+    w.shutdown(30_000)
+
+
 def test_the_preview_of_points_is_a_square_at_most(window, qtbot):
     panel = window.dataset_panel
     panel.select("moons")
