@@ -170,3 +170,32 @@ def test_a_folder_with_no_readable_image_says_so_in_the_windows_words(window, qt
     items = [dp.problems.item(i).text() for i in range(dp.problems.count())]
     assert len(items) == 2 and all(i.startswith("skipped ") for i in items)
     assert any("a.png" in i for i in items) and dp.problems.isVisibleTo(dp)
+
+
+@pytest.mark.parametrize("size", [(1766, 993), (1350, 728)], ids=["1920x1080", "1366x768"])
+def test_the_first_launch_shows_every_recipe_card_whole(qtbot, settings, tmp_path, monkeypatch, size):
+    """A first-launch capture at 1920x1080 (before the Data dock was sized by its minimum height, which squeezed
+    the bottom dock) showed the PixelCNN card's last line of facts below the Start page's fold. At both sizes the
+    Start page now holds every card whole, without scrolling."""
+    from PySide6.QtWidgets import QApplication, QLabel, QScrollArea
+
+    from genstudio.ui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "COMPACT_BELOW", 0 if size[0] > 1600 else 10_000)
+    w = MainWindow(settings=settings, runs_root=tmp_path / "runs")
+    qtbot.addWidget(w)
+    w.resize(*size)  # the window it opens at on that screen
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(w.dataset_panel.is_usable, timeout=60_000)
+    qtbot.wait(50)
+    QApplication.processEvents()
+    page = w.start_page
+    assert page.isVisible()
+    area = page.findChild(QScrollArea)
+    assert area.verticalScrollBar().maximum() == 0, (area.viewport().height(), area.widget().height())
+    for rid, card in page.cards.items():
+        assert card.geometry().bottom() < area.viewport().height(), (rid, card.geometry(), area.viewport().height())
+        for label in card.findChildren(QLabel):
+            assert label.height() >= label.heightForWidth(label.width()), (rid, label.text(), label.height())
+    w.shutdown(30_000)
