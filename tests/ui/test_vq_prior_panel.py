@@ -103,10 +103,50 @@ def make_panel(qtbot, run_dir):
     return panel
 
 
+def pause_autoplay(gen):
+    """The tab plays by itself when first shown: the stepping tests start from a paused, fresh run."""
+    gen.play_button.setChecked(False)
+    gen.reset()
+
+
+def test_generation_plays_by_itself_once_shown_on_axes_of_the_codes(qtbot, runs):
+    """At 1366x768 the tab waited grey for Step or Play, above an empty plot whose axis read 0.1..0.9 along
+    "code": hidden, it waits (no CPU taken from training); shown, it plays; before a draw the plot spans the codes."""
+    from genstudio.ui.panels import PanelContext, panels_for
+    from genstudio.ui.panels.builtin import load_builtin_panels
+
+    load_builtin_panels()
+    caps = ["Likelihood", "Conditional", "CodePrior"]
+    panel = dict(panels_for(caps))["Code prior"](PanelContext(run_dir=runs["mnist_prior"], capabilities=caps))
+    qtbot.addWidget(panel)
+    panel.resize(1100, 720)
+    panel.tabs.setCurrentWidget(panel.usage)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=30_000)
+    gen = panel.generation
+    qtbot.wait(200)
+    assert gen.task is None and gen.frame is None and not gen.play_button.isChecked()
+    lo, hi = gen.prob_plot.getPlotItem().vb.viewRange()[0]
+    assert lo < 0 and hi > panel.model.num_codes - 1, (lo, hi)
+    gen.speed_slider.setValue(gen.speed_slider.maximum())
+    panel.tabs.setCurrentWidget(gen)
+    assert gen.play_button.isChecked() and gen.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: gen.frame is not None and gen.frame.finished, timeout=30_000)
+    assert gen.bars is not None and gen.decoded_view.has_image()
+    assert not gen.play_button.isChecked() and gen.play_button.text() == "Play"  # finished: not "Pause"
+    finished = gen.frame
+    panel.tabs.setCurrentWidget(panel.usage)
+    panel.tabs.setCurrentWidget(gen)  # once only: shown again, it keeps the finished run
+    qtbot.wait(100)
+    assert gen.frame is finished and not gen.play_button.isChecked()
+    panel.shutdown()
+
+
 def test_generation_draws_one_code_per_step_and_decodes_beside_it(qtbot, runs):
     panel = make_panel(qtbot, runs["mnist_prior"])
     assert "code NLL (exact)" in panel.info.text() and "bits per code" in panel.info.text()
     gen = panel.generation
+    pause_autoplay(gen)
     gen.n_spin.setValue(2)
     model = panel.model
     before = None
@@ -194,6 +234,7 @@ def test_screenshots(qtbot, runs):
     panel = make_panel(qtbot, run)
     panel.resize(1366, 768)
     gen = panel.generation
+    pause_autoplay(gen)
     for _ in range(30):
         with qtbot.waitSignal(gen.frame_shown, timeout=10_000):
             gen.step_button.click()

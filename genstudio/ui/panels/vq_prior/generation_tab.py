@@ -3,7 +3,10 @@ decode of the grid so far beside it and the distribution over the K codes the la
 
 The drawing runs on its own thread through the autoregressive panel's :class:`GenerationWorker` (a paused
 run waits as long as the user likes without holding a pool thread); decoding happens there too, so the UI
-thread only paints."""
+thread only paints.
+
+Like the Autoregressive panel's Generation tab, it plays by itself the first time it is on screen with a
+model, so the grids fill in instead of waiting grey for Step or Play."""
 
 from __future__ import annotations
 
@@ -101,6 +104,7 @@ class GenerationTab(StepPlayback, QWidget):
         self.model: Any = None
         self.task: GenerationWorker | None = None
         self.frame: Frame | None = None
+        self._autoplay_pending = False  # set by the first model; spent by the first showing with it
         self.job = PanelJob(self, failure=None)
         self.job.progress.connect(self._on_frame)
         self.job.failed.connect(lambda exc, _tb: self.progress_label.setText(f"generation failed: {exc}"))
@@ -172,6 +176,8 @@ class GenerationTab(StepPlayback, QWidget):
     def set_model(self, model: Any) -> None:
         first = self.model is None
         self.model = model
+        if first:
+            self._autoplay_pending = True
         conditional = bool(getattr(model, "conditional", False))
         self.class_label.setVisible(conditional)
         self.class_combo.setVisible(conditional)
@@ -187,6 +193,20 @@ class GenerationTab(StepPlayback, QWidget):
         self.setEnabled(True)
         if first or self.frame is None:
             self.reset()
+        self._autoplay()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self._autoplay()
+
+    def _autoplay(self) -> None:
+        """Play once by itself, the first time the tab is on screen with a model (not while hidden: it costs CPU
+        that a training run on the same machine needs)."""
+        if not self._autoplay_pending or self.model is None or not self.isVisible():
+            return
+        self._autoplay_pending = False
+        if self.task is None and self.frame is None:
+            self.play_button.setChecked(True)
 
     def labels(self) -> torch.Tensor | None:
         if self.model is None or not getattr(self.model, "conditional", False):
@@ -216,6 +236,13 @@ class GenerationTab(StepPlayback, QWidget):
         self.grid_view.set_array(pic)
         self.decoded_view.set_array(None)
         self.prob_plot.clear()
+        self.bars = None
+        # Before the first draw the axes already span the codes and the probabilities (an empty plot read 0.1..0.9
+        # along "code" at 1366x768).
+        k = self.model.num_codes
+        self.prob_plot.setXRange(-0.6, k - 0.4, padding=0)
+        self.prob_plot.setYRange(0, 1, padding=0)
+        self.prob_plot.setTitle("p(code | codes before it) at the last position, first grid: drawn from the first step")
         self.progress_label.setText(f"press Step or Play: {h * w} positions ({h} x {w} codes of {self.model.num_codes}) per grid")
 
     def new_run(self) -> None:
@@ -246,6 +273,11 @@ class GenerationTab(StepPlayback, QWidget):
         i, j = data.position if data.position is not None else (0, 0)
         state = "finished" if frame.finished else "Step or Play for the next"
         self.progress_label.setText(f"{frame.index} of {frame.total} positions · drew row {i}, column {j} · {state}")
+        if frame.finished:  # the button said "Pause" over a finished run
+            self.play_button.blockSignals(True)
+            self.play_button.setChecked(False)
+            self.play_button.setText("Play")
+            self.play_button.blockSignals(False)
         self.frame_shown.emit()
 
     def _show_probs(self, probs: np.ndarray, chosen: int) -> None:
