@@ -41,13 +41,15 @@ class InterpolationTab(LazyTab):
         self.b_current = QPushButton("B = current point")
         self.export_button = QPushButton("Export GIF…")
         self.export_button.setEnabled(False)
-        self.view = DecodedView("The interpolation strip appears here.")
+        # The strip is drawn at the top, right under the line that says what it interpolates: centred in the
+        # tab's height it floated ~170 px below the controls with its caption at the bottom (1366x768).
+        self.view = DecodedView("The interpolation strip appears here.", top=True)
         self.info = QLabel("")
         lay = QVBoxLayout(self)
         lay.addLayout(tool_row(self.a_label, self.a_spin, self.a_current, self.b_label, self.b_spin, self.b_current))
         lay.addLayout(tool_row("mode", self.mode, "frames", self.frames_spin, self.export_button))
-        lay.addWidget(self.view, 1)
         lay.addWidget(self.info)
+        lay.addWidget(self.view, 1)
         self.endpoints: list[np.ndarray | None] = [None, None]
         self.endpoint_names = ["", ""]  # what each end is, for the caption under the strip
         self.frames: np.ndarray | None = None
