@@ -245,6 +245,9 @@ def test_completion_keeps_unmasked_pixels_and_draws_a_rectangle(qtbot, runs):
     keep = mask.expand(6, 1, 8, 8) > 0
     assert torch.equal(out[keep], x.repeat_interleave(3, 0)[keep])
     assert tab.result_view.has_image()
+    # Both grids sit right under their captions, not centred below a gap (seen in the screenshots).
+    assert tab.editor.height() > tab.editor.target_rect().height() + 20  # room to centre it in
+    assert tab.editor.target_rect().top() == 0 and tab.result_view.target_rect().top() == 0
     # Drag a rectangle on the first example: it becomes the mask.
     ed = tab.editor
     a, b = ed.widget_point(0, 1.5, 2.5).toPoint(), ed.widget_point(0, 4.5, 6.5).toPoint()

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpin
 from genstudio.models.autoregressive import inspect as ar
 
 from ...images import tile_grid
-from ...widgets import ImageView, titled
+from ...widgets import TopImageView, titled
 from ..controls import tool_row
 from ..jobs import PanelJob
 from .pixel_grid import PixelGridView
@@ -46,9 +46,11 @@ class CompletionTab(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 1_000_000)
         self.run_button = QPushButton("Complete")
-        self.editor = PixelGridView(placeholder="the masked examples: drag a rectangle to hide it")
+        # Both drawn at the top, right under their captions: centred in the height, the masked examples sat
+        # ~150 px below theirs at 1366x768 and 1920x1080.
+        self.editor = PixelGridView(placeholder="the masked examples: drag a rectangle to hide it", top=True)
         self.editor.setMinimumSize(160, 160)
-        self.result_view = ImageView(placeholder="Press Complete: originals, masked inputs and completions appear here")
+        self.result_view = TopImageView(placeholder="Press Complete: originals, masked inputs and completions appear here")
         self.message = QLabel("columns: original · masked (blue: hidden) · completions. Known pixels are kept exactly.")
         self.message.setWordWrap(True)
         self.job = PanelJob(self, self.run_button, self.message, failure="completion failed: {exc}")

@@ -26,12 +26,20 @@ class PixelGridView(ImageView):
     clicked = Signal(int, int, int)
     dragged = Signal(int, int, int, int, int)  # example, top, left, bottom (exclusive), right (exclusive)
 
-    def __init__(self, parent: QWidget | None = None, placeholder: str = ""):
+    def __init__(self, parent: QWidget | None = None, placeholder: str = "", top: bool = False):
+        """``top``: draw the grid at the view's top, right under a caption above it, not centred in the height."""
         super().__init__(parent, placeholder)
+        self.top = top
         self.setMouseTracking(True)
         self.geometry_: tuple[int, int, int, int] | None = None  # n, ncols, h, w
         self.outlines: list[tuple[int, int, int, int, int, QColor]] = []  # k, i, j, rows, cols, colour
         self._press: tuple[int, int, int] | None = None
+
+    def target_rect(self) -> QRectF:
+        r = super().target_rect()
+        if self.top:
+            r.moveTop(0)
+        return r
 
     def set_grid(self, pictures: np.ndarray, ncols: int) -> None:
         """``pictures``: N x H x W x 3 uint8."""
