@@ -131,6 +131,8 @@ def _ttq_extras(r: dict[str, Any]) -> list[str]:
     pre = r.get("prerequisite")
     if pre:
         also.append(f"on a {pre['model']} of {pre['steps']:,} steps trained first ({pre['wall_s'] / 60:.1f} min, not counted)")
+    if r.get("scored_steps"):
+        also.append(f"only the checkpoints of steps {', '.join(f'{v:,}' for v in r['scored_steps'])} scored (sampling is slow)")
     if r.get("scored_every"):
         also.append(f"1 checkpoint in {r['scored_every']} scored, and the last (sampling is slow)")
     return also
