@@ -8,6 +8,8 @@ the screen size to check (the window opens at the size it picks for that screen)
         --runs /tmp/shotruns/ddpm /tmp/shotruns/vae ... --out resources/screenshots/1366x768
 
 and again with ``-screen 0 1920x1080x24`` and ``--out resources/screenshots/1920x1080``.
+``--only latent-interpolation priors`` re-shoots only the tabs whose file name contains one of
+those words (after a fix to those tabs), and still opens every run given.
 
 Train the runs first with the CLI (short runs are enough: the pictures show the
 layout, not the quality), for example
@@ -39,6 +41,7 @@ def main() -> int:
     ap.add_argument("--out", required=True, help="folder for the PNGs")
     ap.add_argument("--settle", type=float, default=4.0, help="seconds each panel gets to load and draw")
     ap.add_argument("--settle-max", type=float, default=45.0, help="at most this long for a tab's background work to finish")
+    ap.add_argument("--only", nargs="+", default=[], help="grab only tabs whose file name contains one of these words")
     ap.add_argument("--full-colour", action="store_true", help="keep 24-bit PNGs (larger)")
     args = ap.parse_args()
 
@@ -77,6 +80,8 @@ def main() -> int:
         return getattr(job.parent(), "sandbox_job", None) is job or type(job.parent()).__name__ == "GenerationTab"
 
     def grab(name: str) -> None:
+        if args.only and not any(word in name for word in args.only):
+            return
         pump(args.settle_max, jobs_done)
         pump(0.3)
         g = w.frameGeometry()
