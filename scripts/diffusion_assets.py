@@ -72,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         panel.grab().save(str(out / name))
         print(f"wrote {out / name}")
 
+    def show_tab(panel, widget) -> None:
+        """Bring ``widget``'s tab to the front: a tab page may be a scroll area holding it (Compare samplers)."""
+        for i in range(panel.tabs.count()):
+            page = panel.tabs.widget(i)
+            if page is widget or page.isAncestorOf(widget):
+                panel.tabs.setCurrentIndex(i)
+                return
+        raise LookupError(f"no tab of the panel holds {type(widget).__name__}")
+
     def open_panel(run: Path, size: tuple[int, int]) -> DiffusionPanel:
         panel = DiffusionPanel(PanelContext(run_dir=run, capabilities=["Denoiser"]))
         panel.resize(*size)
@@ -99,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"training ddpm on moons: {list(train(spec, run))[-1].status}")
         panel = open_panel(run, (1400, 820))
         rev = panel.reverse
-        panel.tabs.setCurrentWidget(rev)
+        show_tab(panel, rev)
         sample(rev, "ddim", 50, 600)
         rev.slider.setValue(rev.chain.num_frames - 1)  # the finished samples on the moons, with whole trajectories
         grab(panel, "diffusion-moons-reverse.png")
         rev.speed_combo.setCurrentText("10 fps")
         frames = rev.export_gif(out / "diffusion-moons.gif", stride=1)
         print(f"wrote {out / 'diffusion-moons.gif'} ({frames} frames)")
-        panel.tabs.setCurrentWidget(panel.forward)
+        show_tab(panel, panel.forward)
         panel.forward.slider.setValue(panel.model.schedule.num_timesteps // 5)
         grab(panel, "diffusion-moons-forward.png")
         panel.shutdown()
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"training ddpm on mnist5k for {args.mnist_minutes:g} min: {list(train(spec, run))[-1].message}")
         panel = open_panel(run, (1400, 900))
         rev = panel.reverse
-        panel.tabs.setCurrentWidget(rev)
+        show_tab(panel, rev)
         # The GIF: 9 digits, every 2nd of the 50 DDIM steps, at 10 fps (about 1 MB).
         sample(rev, "ddim", 50, 9)
         rev.speed_combo.setCurrentText("10 fps")
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         grab(panel, "diffusion-mnist5k-reverse.png")
         panel.resize(1400, 900)
         cmp = panel.compare
-        panel.tabs.setCurrentWidget(cmp)
+        show_tab(panel, cmp)
         cmp.a.n_spin.setValue(args.compare_n)
         t0 = time.perf_counter()
         cmp.run()
