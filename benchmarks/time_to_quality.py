@@ -180,7 +180,7 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     w.setLabel("left", name)
     log = metric == "fid"  # MMD^2 is unbiased: near the floor it is noise around 0, negative values included
     w.setLogMode(y=log)
-    w.addLegend(offset=(-10, 10))
+    w.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#bbb"))  # eleven lines cross its corner
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8"]
     floors: dict[str, float] = {}  # one floor per reference (grey and binarised real data differ)
     for i, r in enumerate(x for x in results if x["dataset"] == dataset):
