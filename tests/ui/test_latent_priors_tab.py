@@ -38,3 +38,18 @@ def test_models_without_a_fitted_prior_have_no_priors_tab(qtbot, tmp_path):
     panel = open_panel(qtbot, run)
     wait_ready(qtbot, panel)
     assert panel.tabs.indexOf(panel.priors_tab) < 0
+
+
+def test_traversal_rows_sit_right_under_their_caption(qtbot, tmp_path):
+    """The Traversals tab's rows grid is drawn at the top of its view, under the line that says what the rows are
+    (centred in the free height it sat ~150 px below that line in the README's 1200x760 picture)."""
+    run = tiny_run(tmp_path, "vae", "digits", latent_dim=2, channels=8, hidden=32, iw_samples=2, iw_examples=2)
+    panel = open_panel(qtbot, run)
+    wait_ready(qtbot, panel)
+    panel.tabs.setCurrentWidget(panel.traversal_tab)
+    panel.resize(1200, 760)
+    qtbot.waitUntil(lambda: panel.traversal_tab.rows.array is not None, timeout=10_000)
+    qtbot.wait(50)
+    view = panel.traversal_tab.rows.image_view
+    assert view.height() > view.target_rect().height() + 20  # room to centre it in
+    assert view.target_rect().top() == 0

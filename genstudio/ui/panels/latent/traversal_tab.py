@@ -38,7 +38,7 @@ class TraversalTab(LazyTab):
         self.slider_grid.setColumnStretch(1, 1)
         self._scroll = scroll
         self.live = DecodedView("Move a slider to decode.")
-        self.rows = DecodedView("Traversal rows appear here.")
+        self.rows = DecodedView("Traversal rows appear here.", top=True)  # right under the caption that says what the rows are
         self.reset_button = QPushButton("Back to the current point")
         self.reset_button.clicked.connect(self.render)
         self.timing = QLabel("")
