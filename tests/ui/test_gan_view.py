@@ -78,6 +78,7 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     xs, ys = panel.arrows
     assert len(xs) == 2 * 150 and np.isfinite(xs).all()
     assert "modes covered" in panel.modes_text
+    assert not panel.losses.isVisible()  # no sandbox step yet: no empty loss axes
 
     model = panel.data.model
     g0 = [p.clone() for p in model.generator.parameters()]
@@ -93,6 +94,7 @@ def test_points_heatmap_arrows_steps_and_modes(qtbot, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(d1, model.discriminator.parameters()))
     assert not np.allclose(fakes0, panel.fakes)
     assert panel.sandbox_steps == 2 and len(panel.history["d_loss"]) == 2
+    assert panel.losses.isVisible()  # the loss plot comes with the first steps
     assert "d_loss" in panel.last_stats and "g_loss" in panel.last_stats
 
     # Play at full speed for a moment, then pause.

@@ -190,8 +190,9 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
         points = data.kind == "points"
         self.plot.setVisible(points)
         self.image_view.setVisible(not points)
-        # On images the sandbox's losses continue the run's curves in the image view.
-        self.losses.setVisible(points)
+        # On images the sandbox's losses continue the run's curves in the image view. On points the plot
+        # appears with the first sandbox step: before it, it was empty axes with a legend.
+        self.losses.setVisible(False)
         # On images the readout is a line under the view (the side column would hold nothing else for most
         # models: an empty band of ~160 px at 1366x768); on points it sits under the sandbox's loss plot.
         if points:
@@ -256,6 +257,7 @@ class GanViewPanel(Sandbox, DataDrawing, CheckpointPanel):
             steps = np.asarray(self.history["step"], float)
             self.d_curve.setData(steps, np.asarray(self.history["d_loss"], float))
             self.g_curve.setData(steps, np.asarray(self.history["g_loss"], float))
+            self.losses.setVisible(len(steps) > 0)
         self.status.setText(self._status_text())
         self.status.setToolTip("")
         self.readout.setText(self._readout_text())
