@@ -235,19 +235,6 @@ class GenerationTab(StepPlayback, QWidget):
         if playing and self.model is not None:
             self.play_button.setChecked(True)
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        self._autoplay()
-
-    def _autoplay(self) -> None:
-        """Play once by itself, the first time the tab is on screen with a model (not while hidden: it costs CPU
-        that a training run on the same machine needs)."""
-        if not self._autoplay_pending or self.model is None or not self.isVisible():
-            return
-        self._autoplay_pending = False
-        if self.task is None and self.frame is None:
-            self.play_button.setChecked(True)
-
     def _make_stepper(self) -> ar.GenerationStepper:
         unit = "pixel" if self.audio else (self.unit_combo.currentData() or "pixel")
         chunk = self.chunk_spin.value() if self.audio else 1

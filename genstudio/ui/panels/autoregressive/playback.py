@@ -5,7 +5,8 @@ chunks) and the code prior's (positions of a VQ-VAE code grid). The tab
 owns the widgets and makes the worker (``_ensure_task``: the running
 :class:`~.generation_worker.GenerationWorker`, a new one, or None when the
 last one finished); this mixin turns the buttons and the speed slider into
-requests to that worker and stops it.
+requests to that worker, stops it, and plays once by itself the first time the
+tab is on screen with a model.
 """
 
 from __future__ import annotations
@@ -16,12 +17,26 @@ from ..autoregressive_math import speed_of
 
 
 class StepPlayback:
-    """Mixed into a generation tab that has ``task``, ``job``, ``_job_state``, ``play_button``,
-    ``speed_slider``, ``speed_label``, ``progress_label`` and ``_ensure_task()``."""
+    """Mixed in before QWidget into a generation tab that has ``model``, ``frame``, ``task``, ``job``, ``_job_state``,
+    ``play_button``, ``speed_slider``, ``speed_label``, ``progress_label`` and ``_ensure_task()``."""
 
     task: Any
     job: Any
     _job_state: Any
+    _autoplay_pending: bool  # set by the tab when a first model arrives; spent by the first showing with it
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self._autoplay()
+
+    def _autoplay(self) -> None:
+        """Play once by itself, the first time the tab is on screen with a model (not while hidden: it costs CPU
+        that a training run on the same machine needs)."""
+        if not self._autoplay_pending or self.model is None or not self.isVisible():
+            return
+        self._autoplay_pending = False
+        if self.task is None and self.frame is None:
+            self.play_button.setChecked(True)
 
     def step(self) -> None:
         task = self._ensure_task()

@@ -195,19 +195,6 @@ class GenerationTab(StepPlayback, QWidget):
             self.reset()
         self._autoplay()
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        super().showEvent(event)
-        self._autoplay()
-
-    def _autoplay(self) -> None:
-        """Play once by itself, the first time the tab is on screen with a model (not while hidden: it costs CPU
-        that a training run on the same machine needs)."""
-        if not self._autoplay_pending or self.model is None or not self.isVisible():
-            return
-        self._autoplay_pending = False
-        if self.task is None and self.frame is None:
-            self.play_button.setChecked(True)
-
     def labels(self) -> torch.Tensor | None:
         if self.model is None or not getattr(self.model, "conditional", False):
             return None
