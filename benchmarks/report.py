@@ -330,8 +330,9 @@ def gan_sandbox_table(g: dict | None) -> str:
              f"{r['sandbox_steps_per_s']:.1f}", f"{r['views_shown_per_s']:.1f}", drawing(r), g["target"]] for r in g["rows"]]
     return (f"\nEvent-loop latency (the same 20 ms timer, {g['rows'][0]['seconds']:.0f} s each) while the GAN tab's sandbox plays at "
             f"{g['play_speed']}. Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']} with "
-            f"{g['torch_threads']} thread, Qt {m['qt_platform']}; measured {g['date']}, the two paths alternated in one run. The machine "
-            f"was shared with other jobs: load average (1 min) {g['load_average_at_start'][0]:.1f} at the start, "
+            f"{g['torch_threads']} thread, Qt {m['qt_platform']}; measured {g['date']}, the two paths alternated in one run. "
+            f"{'No other job ran' if max(g['load_average_at_start'][0], g['load_average_at_end'][0]) < 1.5 else 'The machine was shared with other jobs'}: "
+            f"load average (1 min) {g['load_average_at_start'][0]:.1f} at the start, "
             f"{g['load_average_at_end'][0]:.1f} at the end, on {m['cores']} cores.\n\n") + table(
         ["sandbox", "steps run on", "event-loop latency", "sandbox steps/s", "views drawn/s", "UI thread per view drawn", "target"], rows)
 
