@@ -26,7 +26,7 @@ from ..autoregressive_math import SPEED_STEPS, describe_positions, fit_columns
 from ..jobs import PanelJob
 from .distribution_view import DistributionView
 from .generation_worker import Followed, Frame, GenerationWorker
-from .playback import StepPlayback
+from .playback import StepPlayback, class_labels
 from .mixture_view import has_mixture, overlay_of, show_mixture
 from .pixel_grid import PixelGridView
 
@@ -202,23 +202,12 @@ class GenerationTab(StepPlayback, QWidget):
         """The labels the run samples with (None: unconditional)."""
         if self.model is None or not is_conditional(self.model):
             return None
-        choice = self.class_combo.currentData()
-        n = self.n_spin.value()
-        if choice == "none" or choice is None:
-            return None
-        if choice == "cycle":
-            return torch.arange(n) % self.model.num_classes
-        return torch.full((n,), int(choice), dtype=torch.long)
+        return class_labels(self.class_combo.currentData(), self.n_spin.value(), self.model.num_classes)
 
     # -- running --------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the current run (stopping its thread); the next Step or Play starts a fresh one."""
-        self._stop_task()
-        self.frame = None
-        self.play_button.blockSignals(True)
-        self.play_button.setChecked(False)
-        self.play_button.setText("Play")
-        self.play_button.blockSignals(False)
+        self._stop_playing()
         if self.model is None:
             return
         self.stepper = None

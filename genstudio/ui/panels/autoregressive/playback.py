@@ -13,7 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ..autoregressive_math import speed_of
+
+
+def class_labels(choice: Any, n: int, num_classes: int) -> torch.Tensor | None:
+    """The labels of ``n`` samples for the class box's choice: None ("none"), 0..K-1 in turn ("cycle"), or one class."""
+    if choice in (None, "none"):
+        return None
+    if choice == "cycle":
+        return torch.arange(n) % num_classes
+    return torch.full((n,), int(choice), dtype=torch.long)
 
 
 class StepPlayback:
@@ -24,6 +35,15 @@ class StepPlayback:
     job: Any
     _job_state: Any
     _autoplay_pending: bool  # set by the tab when a first model arrives; spent by the first showing with it
+
+    def _stop_playing(self) -> None:
+        """Stop the worker and forget its last frame; the Play button goes back to Play without firing."""
+        self._stop_task()
+        self.frame = None
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(False)
+        self.play_button.setText("Play")
+        self.play_button.blockSignals(False)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)

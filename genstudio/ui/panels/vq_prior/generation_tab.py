@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QP
 from ...images import tile_grid
 from ...widgets import ImageView, plot_widget, titled
 from ..autoregressive.generation_worker import Frame, GenerationWorker
-from ..autoregressive.playback import StepPlayback
+from ..autoregressive.playback import StepPlayback, class_labels
 from ..autoregressive_math import SPEED_STEPS
 from ..controls import tool_row
 from ..jobs import PanelJob
@@ -198,22 +198,12 @@ class GenerationTab(StepPlayback, QWidget):
     def labels(self) -> torch.Tensor | None:
         if self.model is None or not getattr(self.model, "conditional", False):
             return None
-        choice, n = self.class_combo.currentData(), self.n_spin.value()
-        if choice in (None, "none"):
-            return None
-        if choice == "cycle":
-            return torch.arange(n) % self.model.num_classes
-        return torch.full((n,), int(choice), dtype=torch.long)
+        return class_labels(self.class_combo.currentData(), self.n_spin.value(), self.model.num_classes)
 
     # -- running --------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the current run (stopping its thread); the next Step or Play starts a fresh one."""
-        self._stop_task()
-        self.frame = None
-        self.play_button.blockSignals(True)
-        self.play_button.setChecked(False)
-        self.play_button.setText("Play")
-        self.play_button.blockSignals(False)
+        self._stop_playing()
         if self.model is None:
             return
         h, w = self.model.grid
