@@ -112,9 +112,21 @@ class ImageReference:
         return len(self.real_f)
 
     def score(self, samples: torch.Tensor, labels: torch.Tensor | None = None, full: bool = True) -> dict[str, Any]:
-        """FID and KID (and with ``full`` precision/recall, classifier score, Inception FID) of ``samples``."""
-        f, probs = self.extractor.features_and_probs(samples)
+        """FID and KID (and with ``full`` precision/recall, classifier score, Inception FID) of ``samples``.
+
+        Samples with a NaN or infinite value (a diverged model, a flow inverse that overflowed) are left
+        out and counted in ``nonfinite_samples``, as the points reference does; with fewer than 2 finite
+        samples every score is NaN.
+        """
+        finite = torch.isfinite(samples.detach().reshape(len(samples), -1)).all(1)
         out: dict[str, Any] = {"features": self.extractor.description, "reference_data": self.data}
+        if not bool(finite.all()):
+            out["nonfinite_samples"] = int((~finite).sum())
+            samples = samples[finite]
+            labels = labels[finite.to(labels.device)] if labels is not None else None
+            if len(samples) < 2:
+                return {**out, "fid": math.nan, "kid": math.nan, "fid_floor": self.floor["fid_floor"], "kid_floor": self.floor["kid_floor"]}
+        f, probs = self.extractor.features_and_probs(samples)
         out["fid"] = fid_from_features(f, self.real_f)
         out["kid"], kid_std = kid(f, self.real_f)
         if kid_std is not None:  # only when subsets were drawn (sets larger than KID's subset size)

@@ -122,3 +122,21 @@ def test_eval_of_a_bernoulli_pixelcnn_names_and_uses_the_binarised_reference(tmp
     assert v["reference_data"] == "as loaded"
     # The floors differ: the same real sets, thresholded for the pixelcnn only.
     assert r["fid_floor"] != pytest.approx(v["fid_floor"])
+
+
+def test_nonfinite_samples_are_left_out_and_counted(digits):
+    """A diverged sample (NaN or inf pixels) is counted and left out, not turned into a linear-algebra error."""
+    train, val = digits.split(0.2, 0)
+    real, floor_set, _ = reference_sets(train, val, 100)
+    reference = ImageReference(features.feature_extractor(digits, "digits", torch.device("cpu")), real, floor_set)
+    clean = reference.score(floor_set)
+    assert "nonfinite_samples" not in clean
+    broken = floor_set.clone()
+    broken[3, 0, 0, 0] = float("nan")
+    broken[7, 0, 2, 2] = float("inf")
+    scored = reference.score(broken)
+    assert scored["nonfinite_samples"] == 2
+    kept = torch.cat([floor_set[:3], floor_set[4:7], floor_set[8:]])
+    assert scored["fid"] == pytest.approx(reference.score(kept)["fid"], rel=1e-9)
+    nothing = reference.score(torch.full_like(floor_set, float("nan")))
+    assert nothing["nonfinite_samples"] == len(floor_set) and nothing["fid"] != nothing["fid"]  # NaN

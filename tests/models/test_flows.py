@@ -225,6 +225,32 @@ def test_multiscale_network_factors_out_half_each_scale():
     assert RealNVP(RealNVPConfig(scales=3, channels=4, blocks=0), DataInfo("image", (1, 7, 7))).num_scales == 1
 
 
+def test_inverse_of_a_far_latent_stays_finite():
+    """Glow's sigmoid scale near 0 inverts to exp(-s) beyond float32; the capped inverse gives a saturated,
+    finite sample where the uncapped one gave inf and then NaN (inf * 0 in the next coupling's mask)."""
+    torch.manual_seed(0)
+    layers = [Coupling(checkerboard_mask(2, 4, 4, p), ConvResNet(3, 4, 4, 1), "affine-sigmoid") for p in (0, 1, 0)]
+    for layer in layers:
+        torch.nn.init.constant_(layer.net.out.bias, -200.0)  # raw = -200 everywhere: exp(-s) = e^198 in the inverse
+    net = FlowNetwork([layers], (2, 4, 4)).eval()
+    with torch.no_grad():
+        x = net.inverse(torch.randn(3, 32))
+        assert torch.isfinite(x).all()
+        naive = torch.randn(3, 2, 4, 4)
+        for layer in reversed(layers):  # the uncapped formula overflows, which is what the caps are for
+            t, s = layer._shift_and_log_scale(naive * layer.mask)
+            naive = (naive - t) * torch.exp(-s)
+        assert not torch.isfinite(naive).all()
+    # Real data's round trip is untouched by the caps.
+    torch.manual_seed(1)
+    model = Glow(GlowConfig(levels=1, steps=2, channels=4), TINY_IMAGE).double().eval()
+    perturb(model.flow)
+    h = torch.randn(5, 1, 4, 4, dtype=torch.double)
+    with torch.no_grad():
+        z, _ = model.flow(h)
+        torch.testing.assert_close(model.flow.inverse(z), h, atol=1e-6, rtol=0)
+
+
 def test_empty_network_is_identity():
     net = FlowNetwork([[]], (3,))
     x = torch.randn(4, 3)

@@ -31,6 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: Caps of the inverse pass (data -> latent is untouched): the largest log-factor a coupling's inverse
+#: applies, and the largest magnitude a state takes between layers. A flow input in logit space lies
+#: within about +-14 (alpha 1e-6), a standardised point within a few units.
+INVERSE_LOG_SCALE_CAP = 30.0
+INVERSE_STATE_BOUND = 1e6
+
 
 def _sum_per_example(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).sum(1)
@@ -195,7 +201,10 @@ class Coupling(FlowLayer):
         t, s = self._shift_and_log_scale(y * self.mask)
         if s is None:
             return y - t
-        return (y - t) * torch.exp(-s)
+        # A latent far from the data's region can ask for a factor exp(-s) beyond float32 (Glow's sigmoid
+        # scale near 0 inverts to e^30 and more); capped, such a sample comes out saturated instead of
+        # inf, whose inf * 0 in the next layer's mask turns into NaN. Data never comes near (s > -30).
+        return (y - t) * torch.exp((-s).clamp(max=INVERSE_LOG_SCALE_CAP))
 
 
 class DiagonalScaling(FlowLayer):
@@ -415,5 +424,7 @@ class FlowNetwork(nn.Module):
             if k < len(self.levels) - 1:
                 x = torch.cat([parts[k].reshape(n, *self.factored_shapes[k]), x], 1)
             for layer in reversed(self.levels[k]):
-                x = layer.inverse(x)
+                # Bounded, so an overflowing sample stays finite (see Coupling.inverse); the states of real
+                # data and of the prior's typical draws are orders of magnitude inside the bound.
+                x = layer.inverse(x).clamp(-INVERSE_STATE_BOUND, INVERSE_STATE_BOUND)
         return x
