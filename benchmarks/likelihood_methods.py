@@ -53,13 +53,16 @@ from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from genstudio.data.dataset import load_dataset
 from genstudio.metrics.features import feature_extractor
-from genstudio.metrics.quality import ImageReference, draw_samples, reference_sets
+from genstudio.metrics.quality import ImageReference, draw_samples, reference_data, reference_sets
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "likelihood_methods.json"
 DATASET = "mnist5k"
-#: Steps the default config made in 10 idle minutes on one torch thread (RESULTS.md, time to quality, 2026-12-04).
-BUDGETS = {"gated-pixelcnn": 973, "realnvp": 775}
+#: Steps the default config made in 10 minutes on one torch thread (RESULTS.md, time to quality: gated-pixelcnn and
+#: realnvp idle on 2026-12-04, glow on 2026-12-06 at a mean load of 1.6 on 2 cores).
+BUDGETS = {"gated-pixelcnn": 973, "realnvp": 775, "glow": 7125}
+#: The real side of the FID, by the data the model models (genstudio.metrics.quality.REFERENCE_DATA).
+REFERENCE_LABEL = {"as loaded": "8-bit held-out images (grey)", "binarised": "binarised held-out images"}
 
 
 def train_steps(model_id: str, overrides: dict, steps: int, points: int, seed: int, run_dir: Path) -> float:
@@ -112,9 +115,11 @@ def score_run(run_dir: Path, n: int, last: int, also: list[dict], also_every: bo
     spec = run.spec()
     ds = load_dataset(DATASET, spec.data)
     train_ds, val = ds.split(spec.data.val_fraction, spec.data.seed)
-    real, floor_set, _ = reference_sets(train_ds, val, n)
-    reference = ImageReference(feature_extractor(ds, DATASET, torch.device("cpu")), real, floor_set)
     steps = run.checkpoints()
+    # The fair ruler: a model of binarised images is scored against binarised real images (its floor too).
+    data = reference_data(load_run_model(run_dir, steps[-1], "cpu")[0])
+    real, floor_set, _ = reference_sets(train_ds, val, n, data)
+    reference = ImageReference(feature_extractor(ds, DATASET, torch.device("cpu")), real, floor_set, data=data)
     if len(steps) > 2 and steps[-1] - steps[-2] < (steps[-2] - steps[-3]) / 2:
         del steps[-2]  # the final checkpoint came just after a periodic one: keep the spacing even
     steps = steps[-last:] if last > 0 else steps
@@ -132,7 +137,7 @@ def score_run(run_dir: Path, n: int, last: int, also: list[dict], also_every: bo
             samples, labels, _ = draw_samples(model, len(real), kwargs, seed=seed)
             q = reference.score(samples, labels)
             points.append({"step": step, "sampling": kwargs, "fid": q["fid"], "fid_floor": q["fid_floor"], "kid": q["kid"],
-                           "precision": q.get("precision"), "recall": q.get("recall"), "bits_per_dim": bpd,
+                           "precision": q.get("precision"), "recall": q.get("recall"), "bits_per_dim": bpd, "reference_data": data,
                            "score_s": time.perf_counter() - t0})
             print(json.dumps(points[-1]), flush=True)
     return points
@@ -183,7 +188,7 @@ def main() -> None:
     ap.add_argument("--method", help="the row's name (e.g. baseline, ema0.999)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model settings of the variant")
     ap.add_argument("--ratio", type=float, default=1.0, help="step cost against the budget's baseline (from --time-ratio)")
-    ap.add_argument("--budget-of", help="whose 10-minute step count is the budget (default: --model; glow uses realnvp's)")
+    ap.add_argument("--budget-of", help="whose 10-minute step count is the budget (default: --model)")
     ap.add_argument("--fraction", type=float, default=1.0, help="of the step budget: 0.5 screens, 1 confirms")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--points", type=int, default=8, help="checkpoints per run")
@@ -232,7 +237,7 @@ def main() -> None:
         return
     if not args.model or not args.method:
         ap.error("--model and --method are needed")
-    budget = BUDGETS[args.budget_of or ("realnvp" if args.model == "glow" else args.model)]
+    budget = BUDGETS[args.budget_of or args.model]
     steps = max(1, round(budget * args.fraction / args.ratio))
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-lm-"))
     run_dir = root / f"{args.model}-{args.method}-{steps}-s{args.seed}"
@@ -252,7 +257,7 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     row = {"model": args.model, "method": args.method, "set": overrides, "budget": budget, "ratio": args.ratio,
            "fraction": args.fraction, "steps": steps, "seed": args.seed, "n": args.n, "train_s": wall,
-           "reference": "8-bit held-out images (grey)", "date": time.strftime("%Y-%m-%d"),
+           "reference": REFERENCE_LABEL[points[-1]["reference_data"]], "date": time.strftime("%Y-%m-%d"),
            "verdict": "", "note": "", **summarise(points), "points": points}
     save_results(RESULTS, [row], key=("model", "method", "steps", "seed"), ratios=data.get("ratios", []))
     print(json.dumps({k: v for k, v in row.items() if k != "points"}))

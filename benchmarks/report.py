@@ -392,12 +392,13 @@ def likelihood_methods(d: dict[str, Any] | None = None) -> str:
                 spread = (max(tail) - min(tail)) / min(tail) if len(tail) > 1 else None
                 last = [p for p in r["points"] if ",".join(f"{k}={v}" for k, v in p["sampling"].items()) == name][-1]
                 verdict = (r.get("verdicts") or {}).get(name, r.get("verdict") or "not decided")
-                body.append([r["model"], r["method"] + (f", sampled with {name}" if name else ""), what, run,
+                body.append([r["model"], r["method"] + (f", sampled with {name}" if name else ""), what, run, f"{r['reference']} (floor {num(last['fid_floor'])})",
                              f"**{num(fids[-1])}**", ", ".join(num(f) for f in fids), "—" if spread is None else f"{spread:.0%}",
                              num(last["bits_per_dim"]), verdict, (r.get("notes") or {}).get(name, r.get("note", ""))])
-        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; n={rows[0]['n']}, FID against {rows[0]['reference']} "
-                   "in the mnist5k classifier's features; bits/dim of the validation set with the sampling weights.\n\n")
-        out.append(table(["model", "method", "settings", "steps (budget fraction), seed", "FID at the end", "FID at the checkpoints scored",
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; n={rows[0]['n']}, FID against the reference column's held-out "
+                   "images in the mnist5k classifier's features (binarised for a model of binarised images, with its floor measured "
+                   "the same way); bits/dim of the validation set with the sampling weights.\n\n")
+        out.append(table(["model", "method", "settings", "steps (budget fraction), seed", "FID reference", "FID at the end", "FID at the checkpoints scored",
                           "spread of the last three", "bits/dim at the end", "verdict", "note"], body))
     for r in d.get("ratios", []):
         out.append(f"\nStep cost: {r['variant']} {r['variant_set'] or ''} / {r['baseline']} {r['baseline_set'] or ''} = "

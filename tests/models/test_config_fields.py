@@ -32,7 +32,8 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     # cosine schedule and min-SNR the default (benchmarks/ddpm_methods.py, RESULTS.md).
     **{m: {"loss_weighting", "snr_gamma", "prediction", "schedule"} for m in ("ddpm", "cfg-ddpm")},
     "ldm": {"loss_weighting", "snr_gamma"},  # the latent diffusion keeps eps / linear / uniform
-    # Issue 21: weight averages for sampling and bits/dim, the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
+    # Issue 21: weight averages for sampling and bits/dim (gated-pixelcnn samples from them by default: its
+    # last checkpoints stopped swinging), the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
     "gated-pixelcnn": {"ema_decay"},
     **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},
     # Issue 21: the VAEs sample from a mixture fitted to the encoded training set, with a KL warm-up
