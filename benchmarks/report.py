@@ -128,6 +128,11 @@ def _ttq_extras(r: dict[str, Any]) -> list[str]:
             what.append(f"classifier accuracy {held['accuracy']:.1%}")
         if what:
             also.append(f"{', '.join(what)} on {held['n']} validation digits")
+    at = r.get("eval_at")
+    if at and "fid" in at:
+        sampler = f", {at['sampler']} {at['steps']}" if at.get("sampler") else ""
+        also.append(f"at {num(at['minutes'])} min (step {at['checkpoint_step']:,}, {at['train_s'] / 60:.1f} min): FID at n={at['n']}{sampler} "
+                    f"{num(at['fid'])}" + (f", {num(at['bpd'])} bits/dim" if "bpd" in at else ""))
     pre = r.get("prerequisite")
     if pre:
         also.append(f"on a {pre['model']} of {pre['steps']:,} steps trained first ({pre['wall_s'] / 60:.1f} min, not counted)")

@@ -38,6 +38,7 @@ one run does not change the thread count of the next.
 Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256]
        [--n-points 2000] [--threads N] [--runs vae:mnist5k,dcgan:mnist5k,...] [--out DIR]
        [--seed S] [--preset] [--eval-n 500] [--eval-sampler ddim --eval-steps 50]
+       python benchmarks/time_to_quality.py --minutes 30 --points 12 --eval-at-minutes 10 --results benchmarks/results/time_to_quality_30min.json
        python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
        python benchmarks/time_to_quality.py --runs realnvp:mnist5k --set channels=64   # a variant, its own row
        python benchmarks/time_to_quality.py --out DIR --rescore --runs realnvp:mnist5k   # score kept runs again
@@ -276,12 +277,13 @@ def held_out_metrics(run_dir: Path, n: int) -> dict:
     return out
 
 
-def final_eval(run_dir: Path, args: argparse.Namespace) -> dict | None:
-    """``genstudio eval`` of the last checkpoint at ``args.eval_n`` (validation metrics and FID), or None when off."""
+def final_eval(run_dir: Path, args: argparse.Namespace, checkpoint: int | None = None) -> dict | None:
+    """``genstudio eval`` of the last checkpoint (or ``checkpoint``) at ``args.eval_n`` (validation metrics and FID), or None when off."""
     if args.eval_n <= 0:
         return None
     t0 = time.perf_counter()
-    result = evaluate_run(run_dir, n=args.eval_n, device="cpu", sampler=args.eval_sampler, steps=args.eval_steps, save=True, seed=0)
+    result = evaluate_run(run_dir, n=args.eval_n, checkpoint=checkpoint, device="cpu", sampler=args.eval_sampler, steps=args.eval_steps,
+                          save=True, seed=0)
     result["eval_s"] = round(time.perf_counter() - t0, 1)
     print("eval:", json.dumps(result), flush=True)
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
@@ -332,6 +334,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 row["prerequisite"] = prerequisite
             row["held_out"] = held_out_metrics(run_dir, args.val_n)
             row["eval"] = final_eval(run_dir, args)
+            if args.eval_at_minutes:
+                # A longer run passes through the shorter one: nothing in training depends on the time limit, so its
+                # checkpoint at 10 minutes is a 10-minute run of its seed, evaluated as the 10-minute rows are.
+                elapsed = train_elapsed(RunFolder(run_dir))
+                at = min(RunFolder(run_dir).checkpoints(), key=lambda st: abs(elapsed.get(st, math.inf) - 60 * args.eval_at_minutes))
+                row["eval_at"] = {"minutes": args.eval_at_minutes, "train_s": elapsed.get(at), **(final_eval(run_dir, args, at) or {})}
             results.append(row)
             # Saved after each model: a long list of runs keeps what it measured if it is stopped.
             save_results(args.results, [row], key=("model", "dataset", "variant", "seed"))
@@ -359,6 +367,8 @@ def main() -> None:
     ap.add_argument("--eval-n", type=int, default=500, help="genstudio eval of the last checkpoint at this many examples and samples (0: off)")
     ap.add_argument("--eval-sampler", default=None, help="sampler of that eval (diffusion models), e.g. ddim")
     ap.add_argument("--eval-steps", type=int, default=None, help="sampler steps of that eval, e.g. 50")
+    ap.add_argument("--eval-at-minutes", type=float, default=0.0,
+                    help="also eval the checkpoint nearest this much training time (a 30-minute run's 10-minute point)")
     ap.add_argument("--val-n", type=int, default=500, help="the last checkpoint's validation metrics over this many held-out examples")
     ap.add_argument("--score-every", type=int, default=1, help="score every K-th checkpoint (and the last), for models slow to sample")
     ap.add_argument("--load", default="", help="with --rescore: 1-minute load averages read while the run trained, when its row was not saved")
@@ -370,20 +380,20 @@ def main() -> None:
     if args.rescore and not args.out:
         ap.error("--rescore needs --out, the folder the runs were kept in")
     if args.report:
-        report(json.loads(args.results.read_text())["rows"], args.results.parent)
+        report(json.loads(args.results.read_text())["rows"], args.results.parent, args.results.stem)
         return
     results = measure(args)
     # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.
-    report(save_results(args.results, results, key=("model", "dataset", "variant", "seed")), args.results.parent)
+    report(save_results(args.results, results, key=("model", "dataset", "variant", "seed")), args.results.parent, args.results.stem)
 
 
-def report(results: list[dict], folder: Path) -> None:
-    """One plot per dataset beside the results file, and the Markdown tables (one per machine) of every row."""
+def report(results: list[dict], folder: Path, stem: str = "time_to_quality") -> None:
+    """One plot per dataset beside the results file (named after it), and the Markdown tables (one per machine) of every row."""
     from report import time_to_quality as table  # the same renderer RESULTS.md is checked against
 
     for dataset in sorted({r["dataset"] for r in results}):
         metric = "fid" if any("fid" in p for r in results if r["dataset"] == dataset for p in r["points"]) else "mmd2"
-        plot(results, dataset, metric, folder / f"time_to_quality_{dataset}.png")
+        plot(results, dataset, metric, folder / f"{stem}_{dataset}.png")
     print(table({"rows": [r for r in results if r["points"]]}))
 
 
