@@ -65,12 +65,12 @@ BUDGETS = {"gated-pixelcnn": 973, "realnvp": 775, "glow": 7125}
 REFERENCE_LABEL = {"as loaded": "8-bit held-out images (grey)", "binarised": "binarised held-out images"}
 
 
-def train_steps(model_id: str, overrides: dict, steps: int, points: int, seed: int, run_dir: Path) -> float:
+def train_steps(model_id: str, overrides: dict, steps: int, points: int, seed: int, run_dir: Path, run_overrides: dict | None = None) -> float:
     """Train ``steps`` steps through the engine with ``points`` evenly spaced checkpoints; the wall time."""
     every = max(1, steps // points)
     run = {"steps": steps, "threads": 1, "seed": seed, "log_every": 25, "sample_every": 0, "preview_every_s": 0,
            "eval_every": 0, "checkpoint_every": every, "keep_last": 0, "checkpoint_every_minutes": 0}
-    spec = RunSpec.create(model_id, DATASET, run, overrides)
+    spec = RunSpec.create(model_id, DATASET, {**(run_overrides or {}), **run}, overrides)
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.perf_counter()
     final = None
@@ -157,13 +157,13 @@ def summarise(points: list[dict]) -> dict:
     return out
 
 
-def time_ratio(model_id: str, against: str, overrides: dict, base_overrides: dict, steps: int) -> dict:
+def time_ratio(model_id: str, against: str, overrides: dict, base_overrides: dict, steps: int, run_overrides: dict | None = None) -> dict:
     """Seconds per ``train_step`` of the variant over the baseline's, timed in one process, interleaved in blocks of 5."""
     torch.set_num_threads(1)
     ds = load_dataset(DATASET)
     models = {}
-    for name, mid, over in (("variant", model_id, overrides), ("baseline", against, base_overrides)):
-        spec = RunSpec.create(mid, DATASET, {"steps": steps}, over)
+    for name, mid, over, run in (("variant", model_id, overrides, run_overrides or {}), ("baseline", against, base_overrides, {})):
+        spec = RunSpec.create(mid, DATASET, {**run, "steps": steps}, over)
         models[name] = (build_model(spec, ds.info, torch.device("cpu")), spec.run.batch_size)
     g = torch.Generator().manual_seed(0)
     times: dict[str, list[float]] = {"variant": [], "baseline": []}
@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--model", choices=["gated-pixelcnn", "realnvp", "glow"])
     ap.add_argument("--method", help="the row's name (e.g. baseline, ema0.999)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model settings of the variant")
+    ap.add_argument("--run-set", action="append", default=[], metavar="KEY=VALUE", help="run settings of the variant (e.g. batch_size=32)")
     ap.add_argument("--ratio", type=float, default=1.0, help="step cost against the budget's baseline (from --time-ratio)")
     ap.add_argument("--budget-of", help="whose 10-minute step count is the budget (default: --model)")
     ap.add_argument("--fraction", type=float, default=1.0, help="of the step budget: 0.5 screens, 1 confirms")
@@ -228,7 +229,10 @@ def main() -> None:
         RESULTS.write_text(json.dumps(data, indent=2) + "\n")
         return
     if args.time_ratio:
-        ratio = time_ratio(args.time_ratio, args.against or args.time_ratio, overrides, parse_overrides(args.against_set), args.steps)
+        ratio = time_ratio(args.time_ratio, args.against or args.time_ratio, overrides, parse_overrides(args.against_set), args.steps,
+                           parse_overrides(args.run_set))
+        if args.run_set:
+            ratio["variant_set"] = {**overrides, **parse_overrides(args.run_set)}
         ratio.update(date=time.strftime("%Y-%m-%d"), machine=machine_line(), load_average=list(__import__("os").getloadavg()))
         print(json.dumps(ratio))
         ratios = [r for r in data.get("ratios", []) if (r["variant"], r["variant_set"], r["baseline"], r["baseline_set"])
@@ -248,14 +252,14 @@ def main() -> None:
             old = [r for r in data["rows"] if (r["model"], r["method"], r["steps"], r["seed"]) == (args.model, args.method, steps, args.seed)]
             wall = old[0]["train_s"] if old else RunFolder(run_dir).meta.get("wall_time_s", math.nan)
         else:
-            wall = train_steps(args.model, overrides, steps, args.points, args.seed, run_dir)
+            wall = train_steps(args.model, overrides, steps, args.points, args.seed, run_dir, parse_overrides(args.run_set))
         print(f"{args.model} {args.method}: {steps} steps in {wall:.0f} s", flush=True)
         also = [parse_overrides(a.split(",")) for a in args.also]
         points = score_run(run_dir, args.n, args.score_last, also, args.also_every)
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
-    row = {"model": args.model, "method": args.method, "set": overrides, "budget": budget, "ratio": args.ratio,
+    row = {"model": args.model, "method": args.method, "set": {**overrides, **parse_overrides(args.run_set)}, "budget": budget, "ratio": args.ratio,
            "fraction": args.fraction, "steps": steps, "seed": args.seed, "n": args.n, "train_s": wall,
            "reference": REFERENCE_LABEL[points[-1]["reference_data"]], "date": time.strftime("%Y-%m-%d"),
            "verdict": "", "note": "", **summarise(points), "points": points}

@@ -289,6 +289,19 @@ def final_eval(run_dir: Path, args: argparse.Namespace, checkpoint: int | None =
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
 
 
+def checkpoint_time(elapsed: dict[int, float], step: int) -> float:
+    """Training time at a checkpoint: that of the logged step nearest it (checkpoints need not fall on logged steps)."""
+    return elapsed[min(elapsed, key=lambda s: abs(s - step))] if elapsed else math.nan
+
+
+def eval_at(run_dir: Path, args: argparse.Namespace) -> dict:
+    """``genstudio eval`` of the checkpoint whose training time is nearest ``args.eval_at_minutes``."""
+    run = RunFolder(run_dir)
+    elapsed = train_elapsed(run)
+    at = min(run.checkpoints(), key=lambda st: abs(checkpoint_time(elapsed, st) - 60 * args.eval_at_minutes))
+    return {"minutes": args.eval_at_minutes, "train_s": checkpoint_time(elapsed, at), **(final_eval(run_dir, args, at) or {})}
+
+
 def measure(args: argparse.Namespace) -> list[dict]:
     """Train and score each of ``args.runs``; the rows to save."""
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gs-ttq-"))
@@ -337,9 +350,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
             if args.eval_at_minutes:
                 # A longer run passes through the shorter one: nothing in training depends on the time limit, so its
                 # checkpoint at 10 minutes is a 10-minute run of its seed, evaluated as the 10-minute rows are.
-                elapsed = train_elapsed(RunFolder(run_dir))
-                at = min(RunFolder(run_dir).checkpoints(), key=lambda st: abs(elapsed.get(st, math.inf) - 60 * args.eval_at_minutes))
-                row["eval_at"] = {"minutes": args.eval_at_minutes, "train_s": elapsed.get(at), **(final_eval(run_dir, args, at) or {})}
+                row["eval_at"] = eval_at(run_dir, args)
             results.append(row)
             # Saved after each model: a long list of runs keeps what it measured if it is stopped.
             save_results(args.results, [row], key=("model", "dataset", "variant", "seed"))

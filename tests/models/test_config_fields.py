@@ -34,7 +34,7 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     "ldm": {"loss_weighting", "snr_gamma"},  # the latent diffusion keeps eps / linear / uniform
     # Issue 21: weight averages for sampling and bits/dim (gated-pixelcnn samples from them by default: its
     # last checkpoints stopped swinging), the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
-    "gated-pixelcnn": {"ema_decay"},
+    "gated-pixelcnn": {"ema_decay", "first_kernel"},  # and a first layer that sees 7 rows up, not 3
     **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},
     # Issue 21: the VAEs sample from a mixture fitted to the encoded training set, with a KL warm-up
     # (benchmarks/vae_methods.py); a wider decoder can be asked for.
