@@ -244,3 +244,21 @@ def test_ddpm_sampler_options(tmp_path, capsys):
     code, _, err = run_cli(["sample", str(out), "--n", "5", "--out", str(tmp_path / "e.npz"), "--sampler", "euler"], capsys)
     assert code == 2 and "unknown sampler 'euler'" in err
     assert not (tmp_path / "e.npz").exists()
+
+
+def test_sample_and_eval_take_the_free_cores_as_training_does(tmp_path, capsys, monkeypatch):
+    """Every core busy elsewhere: sample and eval run on one torch thread, not torch's default of all cores."""
+    import torch
+
+    from genstudio.core import device
+
+    out = trained(tmp_path, capsys)
+    before = torch.get_num_threads()
+    try:
+        for cmd in (["sample", str(out), "--n", "8", "--out", str(tmp_path / "s.npz")], ["eval", str(out), "--n", "20"]):
+            torch.set_num_threads(max(2, device.cpu_count()))
+            monkeypatch.setattr(device, "busy_cores", lambda: device.cpu_count())
+            assert run_cli(cmd, capsys)[0] == 0
+            assert torch.get_num_threads() == 1, cmd[0]
+    finally:
+        torch.set_num_threads(before)
