@@ -116,16 +116,17 @@ def score_run(run_dir: Path, n: int, last: int, also: list[dict], also_every: bo
     ds = load_dataset(DATASET, spec.data)
     train_ds, val = ds.split(spec.data.val_fraction, spec.data.seed)
     steps = run.checkpoints()
-    # The fair ruler: a model of binarised images is scored against binarised real images (its floor too).
-    data = reference_data(load_run_model(run_dir, steps[-1], "cpu")[0])
-    real, floor_set, _ = reference_sets(train_ds, val, n, data)
-    reference = ImageReference(feature_extractor(ds, DATASET, torch.device("cpu")), real, floor_set, data=data)
     if len(steps) > 2 and steps[-1] - steps[-2] < (steps[-2] - steps[-3]) / 2:
         del steps[-2]  # the final checkpoint came just after a periodic one: keep the spacing even
     steps = steps[-last:] if last > 0 else steps
     points = []
+    reference = None
     for step in steps:
         model, _, _ = load_run_model(run_dir, step, "cpu")
+        if reference is None:  # the fair ruler: a model of binarised images against binarised real images (its floor too)
+            data = reference_data(model)
+            real, floor_set, _ = reference_sets(train_ds, val, n, data)
+            reference = ImageReference(feature_extractor(ds, DATASET, torch.device("cpu")), real, floor_set, data=data)
         settings = [{}] + (also if (also_every or step == steps[-1]) else [])
         bpd = bits_per_dim(model, val, min(n, len(val)))
         for kwargs in settings:
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     overrides = parse_overrides(args.set)
+    run_overrides = parse_overrides(args.run_set)
 
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"rows": [], "ratios": []}
     if args.report:
@@ -230,9 +232,9 @@ def main() -> None:
         return
     if args.time_ratio:
         ratio = time_ratio(args.time_ratio, args.against or args.time_ratio, overrides, parse_overrides(args.against_set), args.steps,
-                           parse_overrides(args.run_set))
-        if args.run_set:
-            ratio["variant_set"] = {**overrides, **parse_overrides(args.run_set)}
+                           run_overrides)
+        if run_overrides:
+            ratio["variant_set"] = {**overrides, **run_overrides}
         ratio.update(date=time.strftime("%Y-%m-%d"), machine=machine_line(), load_average=list(__import__("os").getloadavg()))
         print(json.dumps(ratio))
         ratios = [r for r in data.get("ratios", []) if (r["variant"], r["variant_set"], r["baseline"], r["baseline_set"])
@@ -252,14 +254,14 @@ def main() -> None:
             old = [r for r in data["rows"] if (r["model"], r["method"], r["steps"], r["seed"]) == (args.model, args.method, steps, args.seed)]
             wall = old[0]["train_s"] if old else RunFolder(run_dir).meta.get("wall_time_s", math.nan)
         else:
-            wall = train_steps(args.model, overrides, steps, args.points, args.seed, run_dir, parse_overrides(args.run_set))
+            wall = train_steps(args.model, overrides, steps, args.points, args.seed, run_dir, run_overrides)
         print(f"{args.model} {args.method}: {steps} steps in {wall:.0f} s", flush=True)
         also = [parse_overrides(a.split(",")) for a in args.also]
         points = score_run(run_dir, args.n, args.score_last, also, args.also_every)
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
-    row = {"model": args.model, "method": args.method, "set": {**overrides, **parse_overrides(args.run_set)}, "budget": budget, "ratio": args.ratio,
+    row = {"model": args.model, "method": args.method, "set": {**overrides, **run_overrides}, "budget": budget, "ratio": args.ratio,
            "fraction": args.fraction, "steps": steps, "seed": args.seed, "n": args.n, "train_s": wall,
            "reference": REFERENCE_LABEL[points[-1]["reference_data"]], "date": time.strftime("%Y-%m-%d"),
            "verdict": "", "note": "", **summarise(points), "points": points}
