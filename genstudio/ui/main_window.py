@@ -27,6 +27,7 @@ from genstudio.core.runs import default_runs_root
 
 from .alarm_banner import AlarmBannerMixin
 from .dataset_panel import DatasetPanel
+from . import gui_thread_gc
 from .estimate_job import StepEstimator, run_facts_text
 from .model_panel import ModelPanel
 from .recipe_start import RecipeStartMixin
@@ -47,6 +48,7 @@ class MainWindow(
 ):
     def __init__(self, settings: QSettings | None = None, runs_root: str | Path | None = None, restore: bool = True):
         super().__init__()
+        gui_thread_gc.ensure_installed()  # before the window starts any work off the GUI thread
         self.setWindowTitle("genstudio")
         self.setObjectName("genstudio-main")
         self.settings = settings if settings is not None else QSettings("genstudio", "genstudio")

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from . import gui_thread_gc
+
 
 class _Signals(QObject):
     done = Signal(int, object)  # ticket, result
@@ -55,6 +57,7 @@ class BackgroundCall(QObject):
         self.pending = 0
 
     def start(self, fn: Callable[[], Any]) -> int:
+        gui_thread_gc.ensure_installed()  # a pool thread must never collect the window's cycles
         self.ticket += 1
         self.pending += 1
         QThreadPool.globalInstance().start(_Task(self.ticket, fn, self._signals))

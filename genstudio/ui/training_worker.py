@@ -30,6 +30,8 @@ from genstudio.core.events import (
     RunStarted,
 )
 
+from . import gui_thread_gc
+
 DRAIN_INTERVAL_MS = 50
 
 
@@ -162,6 +164,7 @@ class TrainingSession(QObject):
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
+        gui_thread_gc.ensure_installed()  # the training thread must never collect the window's cycles
         thread = QThread()
         thread.setObjectName("genstudio-training")
         worker = TrainingWorker(self.spec, self.out_dir, self.control, self.resume, self.buffer)

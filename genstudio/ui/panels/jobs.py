@@ -25,6 +25,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QAbstractButton, QLabel
 
+from genstudio.ui import gui_thread_gc
+
 #: How often a running job is read (ms): fast enough that a frame or a result shows at once.
 POLL_MS = 30
 
@@ -114,6 +116,7 @@ class PanelJob(QObject):
 
     def start(self, fn: Callable[[JobState], Any], text: str | None = None, thread_name: str | None = None) -> JobState:
         """Run ``fn(state)`` off the UI thread; ``text`` goes to the message line meanwhile."""
+        gui_thread_gc.ensure_installed()  # the worker must never collect the window's cycles
         if self._state is not None:
             self._state.request_stop()
         state = self._state = JobState()
