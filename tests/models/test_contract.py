@@ -67,9 +67,13 @@ _TINY_RUNS: dict[str, str] = {}
 def tiny_run(model_id: str) -> str:
     """A tiny run of ``model_id`` on the image set, trained once, for models built on another run (ldm, vq-prior)."""
     if model_id not in _TINY_RUNS:
+        import atexit
+        import shutil
         import tempfile
 
-        out = f"{tempfile.mkdtemp(prefix=f'genstudio-contract-{model_id}-')}/{model_id}"
+        folder = tempfile.mkdtemp(prefix=f"genstudio-contract-{model_id}-")
+        atexit.register(shutil.rmtree, folder, True)  # shared by the whole session (not a fixture's tmp_path): removed at exit
+        out = f"{folder}/{model_id}"
         run = {"batch_size": 16, "steps": 2, "log_every": 1, "sample_every": 0, "preview_every_s": 0, "eval_every": 0, "checkpoint_every": 0, "preview_n": 4}
         events = list(train(RunSpec.create(model_id, DATASET_FOR_KIND["image"], run, TINY.get(model_id, {})), out))
         assert events[-1].status == "completed", events[-1].message
