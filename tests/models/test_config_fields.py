@@ -37,7 +37,7 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     "gated-pixelcnn": {"ema_decay", "first_kernel"},  # and a first layer that sees 7 rows up, not 3
     **{m: {"ema_decay", "warmup_steps"} for m in ("realnvp", "glow")},
     # Issue 21: the VAEs sample from a mixture fitted to the encoded training set, with a KL warm-up
-    # (benchmarks/vae_methods.py); a wider decoder can be asked for.
+    # (benchmarks/vae_methods.py) of 30 components (benchmarks/vae_mixture.py); a wider decoder can be asked for.
     **{m: {"kl_warmup", "decoder_channels", "prior", "mixture_components", "code_bank"} for m in ("vae", "beta-vae", "cvae")},
 }
 
