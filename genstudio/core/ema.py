@@ -5,17 +5,19 @@ weights scored FID ~12 on CIFAR-10 instead of ~3.2). The decay warms up as
 min(decay, (1 + n) / (10 + n)) so a short run on a CPU is not dominated by
 its random initialisation.
 
-:meth:`EMA.swapped` lends the averaged weights to the live model for the
-length of a ``with`` block (sampling, likelihood evaluation), for models
-whose sampling code walks their own sub-modules and so cannot simply call
-the shadow copy.
+:meth:`EMA.averaged_view` gives models whose sampling code walks their own
+sub-modules (and so cannot simply call the shadow copy) the model as seen
+through the average: a shallow copy whose averaged children are the shadow's.
+Nothing of the live model is written, so the studio's panels may sample from
+the average on one thread while another runs the live weights. (Lending the
+averaged tensors to the live model in place, as this module did before, made
+a gradient on the Causal masks tab read a random mix of the two whenever the
+Generation tab's worker was drawing.)
 """
 
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -58,30 +60,23 @@ class EMA(nn.Module):
         self.shadow.eval()
         return self
 
-    @contextmanager
-    def swapped(self, model: nn.Module) -> Iterator[nn.Module]:
-        """Inside the block ``model`` holds the averaged weights and the shadow the live ones; swapped back after.
+    def averaged_view(self, host: nn.Module, names: list[str]) -> nn.Module:
+        """``host`` with its children ``names`` replaced by their averaged copies, in a shallow copy of ``host``.
 
-        ``model`` is the module the average was built from (same parameters in
-        the same order). Only the tensors are exchanged, not the Parameter
-        objects, so an optimiser's state stays attached to the live weights.
-        Not re-entrant on one model, and only for the thread that trains it.
+        ``names`` are the children the average was built from, in the same
+        order (:func:`average_of`). The view shares every other attribute and
+        child with ``host``; nothing of ``host`` is written, so it is safe while
+        other threads use ``host`` or other views. Its methods are ``host``'s.
         """
-        live = list(model.parameters())
-        avg = list(self.shadow.parameters())
-        if len(live) != len(avg):
-            raise ValueError(f"the average holds {len(avg)} tensors, the model {len(live)}: not the module it was built from")
-
-        def exchange() -> None:
-            with torch.no_grad():
-                for p, q in zip(live, avg):
-                    p.data, q.data = q.data, p.data
-
-        exchange()
-        try:
-            yield model
-        finally:
-            exchange()
+        averaged = list(self.shadow.children())
+        if len(averaged) != len(names) or any(not hasattr(host, name) for name in names):
+            raise ValueError(f"the average holds {len(averaged)} modules for {names}: not the children it was built from")
+        view = copy.copy(host)
+        modules = dict(host._modules)
+        for name, module in zip(names, averaged):
+            modules[name] = module
+        view.__dict__["_modules"] = modules  # the view's own table of children; host's is untouched
+        return view
 
 
 def average_of(host: nn.Module, names: list[str]) -> nn.ModuleList:

@@ -74,7 +74,7 @@ def ensure_installed() -> GuiThreadCollector | None:
     if app is None:
         return None
     collector = getattr(app, "_genstudio_gc", None)
-    if collector is None:
+    if collector is None and threading.current_thread() is threading.main_thread():  # its timer must live on the GUI thread
         collector = GuiThreadCollector(app)
         app._genstudio_gc = collector  # the Python attribute keeps the wrapper; the app is its Qt parent
     return collector

@@ -65,25 +65,49 @@ def params(model: nn.Module, names: list[str]) -> list[torch.Tensor]:
     return [p.detach().clone() for p in average_of(model, names).parameters()]
 
 
-def test_swapped_exchanges_tensors_and_gives_them_back():
-    net = nn.Linear(3, 2)
-    ema = EMA(net, decay=0.5, warmup=False)
+def test_the_averaged_view_reads_the_average_and_writes_nothing_of_the_live_model():
+    host = nn.Sequential()
+    host.net = nn.Linear(3, 2)
+    host.head = nn.Linear(2, 1)
+    ema = EMA(average_of(host, ["net"]), decay=0.5, warmup=False)
     with torch.no_grad():
-        net.weight.add_(1.0)
-    ema.update(net)
-    live, avg = net.weight.detach().clone(), ema.shadow.weight.detach().clone()
-    assert not torch.equal(live, avg)
-    param_object = net.weight
-    with ema.swapped(net):
-        assert torch.equal(net.weight, avg) and torch.equal(ema.shadow.weight, live)
-    assert net.weight is param_object and torch.equal(net.weight, live) and torch.equal(ema.shadow.weight, avg)
-    with pytest.raises(RuntimeError):
-        with ema.swapped(net):
-            raise RuntimeError("sampling failed")
-    assert torch.equal(net.weight, live)
-    with pytest.raises(ValueError, match="not the module"):
-        with ema.swapped(nn.Linear(3, 3, bias=False)):
-            pass
+        host.net.weight.add_(1.0)
+    ema.update(average_of(host, ["net"]))
+    live = host.net.weight.detach().clone()
+    view = ema.averaged_view(host, ["net"])
+    assert view.net is ema.shadow[0] and view.head is host.head  # only the averaged child is replaced
+    assert torch.equal(view.net.weight, ema.shadow[0].weight) and not torch.equal(view.net.weight, live)
+    assert host.net.weight is not view.net.weight and torch.equal(host.net.weight, live) and host._modules["net"] is not view.net
+    with pytest.raises(ValueError, match="not the children"):
+        ema.averaged_view(host, ["net", "head"])
+
+
+def test_sampling_on_one_thread_never_changes_what_another_thread_computes():
+    """The studio's Generation tab draws from the average on its worker while the Causal masks tab takes gradients of
+    the live model on another thread: lending the averaged tensors in place made those gradients a random mix."""
+    import threading
+
+    model = gated()
+    train(model)
+    x = batch(4, seed=5)
+    inp = model.net_input(model.targets(x.x))
+    reference = model.logits(inp, x.y).detach()
+    stop = threading.Event()
+    draws: list[torch.Tensor] = []
+
+    def draw() -> None:
+        while not stop.is_set():
+            draws.append(model.sample(2, torch.Generator().manual_seed(3)))
+
+    worker = threading.Thread(target=draw)
+    worker.start()
+    try:
+        seen = [model.logits(inp, x.y).detach() for _ in range(30)]
+    finally:
+        stop.set()
+        worker.join()
+    assert draws and all(torch.equal(s, reference) for s in seen)
+    assert all(torch.equal(d, draws[0]) for d in draws)  # and the draws all came from the same (averaged) weights
 
 
 def test_gated_pixelcnn_samples_and_scores_with_the_average():

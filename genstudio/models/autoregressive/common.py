@@ -28,9 +28,8 @@ rest:
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, ContextManager, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -180,11 +179,13 @@ class ImageAutoregressive(GenerativeModel):
         if self.averaged() is not None:
             self.ema.update(average_of(self, self._averaged_names))
 
-    def sampling_weights(self, use_ema: bool = True) -> ContextManager[Any]:
-        """A ``with`` block in which the network holds the averaged weights (when kept and ``use_ema``)."""
+    def sampling_model(self, use_ema: bool = True) -> "ImageAutoregressive":
+        """The model whose network samples and scores: a view through the averaged weights (when kept and
+        ``use_ema``), else the model itself. Nothing is written to the live weights, so a panel may sample on one
+        thread while another reads the model."""
         if self.averaged() is None or not use_ema:
-            return nullcontext()
-        return self.ema.swapped(average_of(self, self._averaged_names))
+            return self
+        return self.ema.averaged_view(self, self._averaged_names)
 
     # -- data space <-> model space --------------------------------------------
     def targets(self, x: torch.Tensor) -> torch.Tensor:
@@ -246,8 +247,8 @@ class ImageAutoregressive(GenerativeModel):
         """Exact log p(x) per example in nats, of the discrete data (8-bit values, or binarised); averaged weights where kept."""
         self.eval()
         t = self.targets(x.to(self.device))
-        with self.sampling_weights(use_ema):
-            return -self.nll_per_example(self.logits(self.net_input(t), labels), t)
+        m = self.sampling_model(use_ema)
+        return -m.nll_per_example(m.logits(m.net_input(t), labels), t)
 
     # -- generation -------------------------------------------------------------
     def _guided_logits(self, inp: torch.Tensor, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
@@ -292,10 +293,8 @@ class ImageAutoregressive(GenerativeModel):
                   cached: bool = True, temperature: float = 1.0, use_ema: bool = True) -> Iterator[torch.Tensor]:
         """Yield the discrete partial sample (N x C x H x W) after each step of ``generation_order``.
 
-        Where ``mask`` is 1 the value is taken from ``known`` instead of drawn.
-        The averaged weights (where kept and ``use_ema``) are lent to the
-        network for each step and given back before the yield, so a caller
-        that stops early leaves the live weights in place.
+        Where ``mask`` is 1 the value is taken from ``known`` instead of drawn;
+        the network is the averaged one where kept and ``use_ema``.
         """
         self.eval()
         dev = self.device
@@ -304,17 +303,16 @@ class ImageAutoregressive(GenerativeModel):
         t = torch.zeros(shape, device=dev)
         if known is not None:
             t = self.targets(known.to(dev)).float() * mask
-        position_logits = self.position_logits_fn(n, labels, guidance, cached)
+        position_logits = self.sampling_model(use_ema).position_logits_fn(n, labels, guidance, cached)
         for step in self.generation_order():
-            with self.sampling_weights(use_ema):
-                for c, i, j in step:
-                    if mask is not None and bool(mask[:, c, i, j].all()):
-                        continue
-                    logits = position_logits(self.net_input(t), c, i, j) / temperature
-                    value = self._draw(logits, u[:, c, i, j])
-                    if mask is not None:
-                        value = torch.where(mask[:, c, i, j] > 0, t[:, c, i, j], value)
-                    t[:, c, i, j] = value
+            for c, i, j in step:
+                if mask is not None and bool(mask[:, c, i, j].all()):
+                    continue
+                logits = position_logits(self.net_input(t), c, i, j) / temperature
+                value = self._draw(logits, u[:, c, i, j])
+                if mask is not None:
+                    value = torch.where(mask[:, c, i, j] > 0, t[:, c, i, j], value)
+                t[:, c, i, j] = value
             yield t
 
     def generate_steps(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> Iterator[torch.Tensor]:
@@ -355,8 +353,7 @@ class ImageAutoregressive(GenerativeModel):
         Only positions before (c, i, j) in generation order influence it.
         """
         self.eval()
-        with self.sampling_weights():
-            logits = self.logits_at(self.net_input(self.targets(x.to(self.device))), c, i, j, labels, cached=False)
+        logits = self.sampling_model().logits_at(self.net_input(self.targets(x.to(self.device))), c, i, j, labels, cached=False)
         if self.output_kind == "bernoulli":
             p1 = torch.sigmoid(logits[:, 0])
             return torch.stack([1 - p1, p1], -1)

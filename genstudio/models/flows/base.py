@@ -48,9 +48,8 @@ diffusion models do; ``warmup_steps`` ramps the learning rate up linearly
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, ClassVar, ContextManager
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -155,11 +154,13 @@ class FlowModel(GenerativeModel):
     def build_flow(self) -> FlowNetwork:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sampling_weights(self, use_ema: bool = True) -> ContextManager[Any]:
-        """A ``with`` block in which the flow holds the averaged weights (when kept and ``use_ema``)."""
+    def sampling_model(self, use_ema: bool = True) -> "FlowModel":
+        """The model whose flow samples and scores: a view through the averaged weights (when kept and ``use_ema``),
+        else the model itself. Nothing is written to the live weights, so a panel may draw on one thread while
+        another reads the model."""
         if self.ema is None or not use_ema:
-            return nullcontext()
-        return self.ema.swapped(average_of(self, ["flow"]))
+            return self
+        return self.ema.averaged_view(self, ["flow"])
 
     # -- data space <-> the flow's input ---------------------------------------------
     def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,8 +204,7 @@ class FlowModel(GenerativeModel):
         """
         self.eval()
         h, ld_pre = self._to_flow_input(x)
-        with self.sampling_weights(use_ema):
-            states, logdets = self.flow.layerwise(h)
+        states, logdets = self.sampling_model(use_ema).flow.layerwise(h)
         states = [x.flatten(1)] + states
         logdets = [torch.zeros_like(ld_pre)] + [ld_pre + ld for ld in logdets]
         return (states, logdets) if with_logdet else states
@@ -213,9 +213,9 @@ class FlowModel(GenerativeModel):
     def invertibility_error(self, x: torch.Tensor) -> float:
         """max |inverse(forward(x)) - x| over a batch of continuous data: the flow panel's check."""
         self.eval()
-        with self.sampling_weights():
-            z, _ = self.forward_with_logdet(x)
-            return float((self.inverse(z) - x).abs().max())
+        m = self.sampling_model()
+        z, _ = m.forward_with_logdet(x)
+        return float((m.inverse(z) - x).abs().max())
 
     def layer_labels(self) -> list[str]:
         """Labels for the entries of :meth:`layerwise`."""
@@ -239,8 +239,7 @@ class FlowModel(GenerativeModel):
         noise = None
         if self.is_image:
             noise = rand(x.shape, torch.Generator().manual_seed(EVAL_SEED), x.device)
-        with self.sampling_weights(use_ema):
-            return self._log_prob_with_noise(x, noise)
+        return self.sampling_model(use_ema)._log_prob_with_noise(x, noise)
 
     def _metrics(self, nll: torch.Tensor) -> dict[str, float]:
         out = {"loss": nll.item(), "nll": nll.item()}
@@ -276,14 +275,12 @@ class FlowModel(GenerativeModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = f(x) (N x D) for continuous data; images are taken as they are, not dequantised."""
         self.eval()
-        with self.sampling_weights():
-            return self.forward_with_logdet(x)[0]
+        return self.sampling_model().forward_with_logdet(x)[0]
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         self.eval()
-        with self.sampling_weights(use_ema):
-            out = self.inverse(z.to(self.device))
+        out = self.sampling_model(use_ema).inverse(z.to(self.device))
         return out.clamp(0, 1) if self.is_image else out
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
