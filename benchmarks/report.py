@@ -306,6 +306,9 @@ def ui() -> str:
             [f"event-loop latency while {ev['config']['model'].upper()} trains on {ev['config']['dataset']} (20 ms timer's lateness, "
              f"{ev['seconds']:.0f} s, previews every {ev['config']['preview_every_s']:.0f} s)",
              f"p50 {ev['p50_ms']:.1f} ms, **p95 {ev['p95_ms']:.1f} ms, worst {ev['max_ms']:.0f} ms**", ev["target"]],
+            *([["Python's cycle collections on the GUI thread meanwhile (generations 0 / 1 / 2; the collector runs there only)",
+                f"{' / '.join(map(str, ev['gc_on_gui_thread']['collections_per_generation']))}, longest "
+                f"{ev['gc_on_gui_thread']['longest_ms']:.1f} ms", "—"]] if "gc_on_gui_thread" in ev else []),
             [f"steps/s, window vs `genstudio train` ({sp['config']['model'].upper()}, {sp['config']['dataset']}, batch {sp['config']['batch_size']}, "
              f"{sp['config']['steps']} steps, same torch threads = {sp['window_threads']}), median of {len(sp['pair_ratios'])} alternated pairs",
              f"**{sp['ratio_window_over_cli_same_threads']:.2f}** (pairs {pairs})", "≥ " + sp["target"].split(">=")[-1].strip()],
@@ -598,7 +601,7 @@ def facts() -> dict[str, list[str]]:
     late = [t["late_ms"] for t in ev["late_ticks"]]
     ui_doc = [
         f"at 5 % the ratio is ~{ui_['steps_per_s']['ratio_window_over_cli_same_threads']:.2f}",
-        f"The worst remaining stalls ({min(late):.0f}–{max(late):.0f} ms)",
+        f"The worst remaining stalls ({min(late):.0f}–{max(late):.0f} ms)" if len(late) > 1 else f"The worst remaining stall ({max(late):.0f} ms)",
     ]
     return {"README.md": readme, "RESULTS.md": results, "RESULTS_ui.md": ui_doc}
 

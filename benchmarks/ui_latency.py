@@ -3,7 +3,8 @@
 Measures, in one run on this machine:
 
 1. event-loop latency: a 20 ms QTimer records how late each tick fires while
-   DDPM trains on mnist5k in the window (offscreen); p50 / p95 / worst;
+   DDPM trains on mnist5k in the window (offscreen); p50 / p95 / worst, and the
+   collections of Python's cycle collector, which run on the GUI thread (gui_thread_gc.py);
 2. steps per second of that run against ``genstudio train`` of the same
    config in a subprocess (ratio; alternated to share background noise), once
    with the default thread policy (CLI: all cores, studio: one fewer) and
@@ -134,10 +135,15 @@ def window_latency(app, out_root: Path, run_over: dict, seconds: float) -> dict:
     timer = QTimer()
     timer.setInterval(interval_ms)
     timer.timeout.connect(tick)
+    from genstudio.ui import gui_thread_gc
+
+    collector = gui_thread_gc.installed()  # the window installed it: Python's cycles are collected on this thread
+    collector.longest_ms, collections0 = 0.0, list(collector.collections)
     timer.start()
     frames0 = len(w.training_view.samples.frames)
     _pump_until(app, lambda: w.session is None, seconds)
     timer.stop()
+    gc_on_gui = {"collections_per_generation": [a - b for a, b in zip(collector.collections, collections0)], "longest_ms": round(collector.longest_ms, 2)}
     step = w.session.step if w.session else None
     frames = len(w.training_view.samples.frames) - frames0
     _close(app, w)
@@ -151,6 +157,7 @@ def window_latency(app, out_root: Path, run_over: dict, seconds: float) -> dict:
         "steps_reached": step,
         "seconds": seconds,
         "late_ticks": late,
+        "gc_on_gui_thread": gc_on_gui,
     }
 
 
