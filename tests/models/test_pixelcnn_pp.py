@@ -172,6 +172,15 @@ def test_polyak_average_is_used_for_evaluation_and_sampling():
     a = model.sample(2, torch.Generator().manual_seed(0))
     b = model.sample(2, torch.Generator().manual_seed(0), use_ema=False)
     assert not torch.equal(a, b) and model.use_ema
+    # Drawing with the raw weights writes nothing shared: another thread's likelihood stays the averaged one.
+    import threading
+
+    seen: list[torch.Tensor] = []
+    worker = threading.Thread(target=lambda: [seen.append(model.log_prob(batch.x)) for _ in range(5)])
+    worker.start()
+    model.sample(2, torch.Generator().manual_seed(0), use_ema=False)
+    worker.join()
+    assert all(torch.equal(s, with_avg) for s in seen)
     # no average at all: evaluation uses the raw weights
     plain = tiny(ema_decay=0.0)
     assert plain.polyak is None and plain._active_net() is plain.net

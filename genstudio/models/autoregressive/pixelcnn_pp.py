@@ -48,6 +48,7 @@ with stride-2 layers makes intricate; the benchmark measures what it gives.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -327,16 +328,22 @@ class PixelCNNPP(ImageAutoregressive):
     def sample_options(self) -> dict[str, Any]:
         return {"cached": True, "temperature": 1.0, "use_ema": True}
 
+    def sampling_model(self, use_ema: bool = True) -> "PixelCNNPP":
+        """The model itself, or a shallow copy that reads the other weights (``use_ema``): nothing shared is written,
+        so a panel may draw with the raw weights on one thread while another reads the averaged ones."""
+        if use_ema == self.use_ema:
+            return self
+        view = copy.copy(self)
+        view.__dict__["use_ema"] = use_ema  # the copy's own flag; ``self.use_ema`` is untouched
+        return view
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         opts = {**self.sample_options(), **kwargs}
-        self.use_ema, before = bool(opts["use_ema"]), self.use_ema
-        try:
-            t = None
-            for t in self._generate(n, generator, cached=bool(opts["cached"]), temperature=float(opts["temperature"])):
-                pass
-        finally:
-            self.use_ema = before
+        t = None
+        for t in self._generate(n, generator, cached=bool(opts["cached"]), temperature=float(opts["temperature"]),
+                                use_ema=bool(opts["use_ema"])):
+            pass
         return self.to_data(t)
 
     def logits_at(self, inp: torch.Tensor, c: int, i: int, j: int, labels: torch.Tensor | None = None,
