@@ -35,7 +35,6 @@ class GuiThreadCollector(QObject):
 
     def __init__(self, app: QCoreApplication, interval_ms: int = INTERVAL_MS):
         super().__init__(app)
-        self.threshold = gc.get_threshold()
         self.collections = [0, 0, 0]  # per generation, for tests and the curious
         self.longest_ms = 0.0  # the longest collection so far (the GUI thread waits for it; benchmarks report it)
         self._timer = QTimer(self, interval=interval_ms)
@@ -44,6 +43,11 @@ class GuiThreadCollector(QObject):
         self._timer.start()
         # The application outlives every window; when it goes, the interpreter collects as usual again.
         self.destroyed.connect(lambda *_: gc.enable())
+
+    @property
+    def threshold(self) -> tuple[int, int, int]:
+        """gc's own thresholds (disabling automatic collection leaves them as they are)."""
+        return gc.get_threshold()
 
     def check(self) -> None:
         """Collect the generations whose counts passed their thresholds (gc's own rule, run here)."""
@@ -61,6 +65,7 @@ class GuiThreadCollector(QObject):
 
 
 def installed() -> GuiThreadCollector | None:
+    """The running application's collector, or None before :func:`ensure_installed` ran."""
     app = QCoreApplication.instance()
     return getattr(app, "_genstudio_gc", None) if app is not None else None
 
