@@ -415,6 +415,22 @@ def likelihood_methods(d: dict[str, Any] | None = None) -> str:
     return "".join(out)
 
 
+def flow_methods() -> str:
+    """Issue 21: the flows' methods, 5-minute screens on mnist5k, each one setting away from the row it names (flow_methods.py)."""
+    d = load("flow_methods")
+    verdicts = d.get("verdicts", {})
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        floors = sorted({round(r["fid_floor"], 2) for r in rows if r.get("fid_floor") is not None})
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; {rows[0]['minutes']:g} minutes of training each, one torch "
+                   f"thread, seed {rows[0]['seed']}; FID and bits/dim of the last checkpoint at n={rows[0]['n']} (floor "
+                   f"{', '.join(map(str, floors))}); ink: the samples' mean pixel over the held-out digits'.\n\n")
+        body = [[r["model"], r["variant"], r["what"], f"{r['steps']:,}", f"**{num(r['fid'])}**", num(r["bpd"]), f"{r['ink_ratio']:.2f}",
+                 f"{num(r['precision'])} / {num(r['recall'])}", verdicts.get(r["variant"], "not decided")] for r in rows]
+        out.append(table(["model", "variant", "what changed", "steps", "FID", "bits/dim", "ink", "precision / recall", "verdict"], body))
+    return "".join(out)
+
+
 def sgan_accuracy() -> str:
     """Issue 22: SGAN's validation accuracy with 10 labels per class against a plain classifier trained on the
     same labelled examples, at one step budget (sgan_accuracy.py)."""
@@ -508,6 +524,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
     "ddpm_methods": ddpm_methods, "vae_methods": vae_methods, "vae_mixture": vae_mixture, "likelihood_methods": likelihood_methods,
+    "flow_methods": flow_methods,
 }
 
 

@@ -79,18 +79,18 @@ def check_layer(layer, x: torch.Tensor, atol: float = 1e-4) -> None:
 @pytest.mark.parametrize("kind", Coupling.KINDS)
 def test_vector_coupling(kind):
     torch.manual_seed(0)
-    out = 2 if kind == "additive" else 4
-    layer = Coupling(alternating_mask(2, 1), coupling_mlp(2, 8, 2, out), kind)
+    out = 2 * Coupling.outputs_per_channel(kind, 3)
+    layer = Coupling(alternating_mask(2, 1), coupling_mlp(2, 8, 2, out), kind, components=3)
     perturb(layer)
     check_layer(layer, torch.randn(5, 2))
 
 
 @pytest.mark.parametrize("mask_fn", [checkerboard_mask, channel_mask])
-@pytest.mark.parametrize("kind", ["affine", "affine-sigmoid"])
+@pytest.mark.parametrize("kind", ["affine", "affine-sigmoid", "mixture-logistic"])
 def test_image_coupling(mask_fn, kind):
     torch.manual_seed(0)
     mask = mask_fn(2, 4, 4, 1)
-    layer = Coupling(mask, ConvResNet(3, 4, 4, 1), kind)
+    layer = Coupling(mask, ConvResNet(3, 4, 2 * Coupling.outputs_per_channel(kind), 1), kind)
     perturb(layer)
     check_layer(layer, torch.randn(3, 2, 4, 4))
 
@@ -180,6 +180,9 @@ def test_autoregressive_affine(conditioned_on):
 WHOLE_FLOWS = {
     "realnvp-points": lambda: RealNVP(RealNVPConfig(couplings=4, hidden=8), POINTS),
     "realnvp-image": lambda: RealNVP(RealNVPConfig(scales=2, channels=4, blocks=1), TINY_IMAGE),
+    "realnvp-points-mixture": lambda: RealNVP(RealNVPConfig(couplings=4, hidden=8, coupling="mixture-logistic", components=3), POINTS),
+    "realnvp-image-mixture": lambda: RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0, coupling="mixture-logistic"), TINY_IMAGE),
+    "realnvp-image-split-prior": lambda: RealNVP(RealNVPConfig(scales=2, channels=4, blocks=1, split_prior=True), TINY_IMAGE),
     "maf-points": lambda: MAF(MAFConfig(flow_layers=3, hidden=8), POINTS),
     "maf-image": lambda: MAF(MAFConfig(flow_layers=2, hidden=32), TINY_IMAGE),
     "iaf-points": lambda: IAF(IAFConfig(flow_layers=3, hidden=8), POINTS),
@@ -187,6 +190,7 @@ WHOLE_FLOWS = {
     "nice-image": lambda: NICE(NICEConfig(couplings=2, hidden=16, hidden_layers=1), TINY_IMAGE),
     "glow-points": lambda: Glow(GlowConfig(steps=3, hidden=8), POINTS),
     "glow-image": lambda: Glow(GlowConfig(levels=2, steps=2, channels=4, blocks=0), TINY_IMAGE),
+    "glow-image-split-prior": lambda: Glow(GlowConfig(levels=2, steps=2, channels=4, blocks=0, split_prior=True), TINY_IMAGE),
     "glow-image-unsqueezable": lambda: Glow(GlowConfig(steps=2, channels=4, blocks=0, lu=False), DataInfo("image", (1, 3, 3))),
 }
 
@@ -338,6 +342,28 @@ def test_glow_levels_and_actnorm_flag_in_state_dict():
     assert len(flags) == 4  # the weight average (on by default) keeps its own copy of each flag
     model.train_step(Batch(torch.rand(8, 1, 8, 8), -torch.ones(8, dtype=torch.long)))
     assert all(bool(model.state_dict()[k]) for k in flags)  # the average's too: sampling with it never re-initialises
+
+
+def test_split_prior_starts_as_the_standard_normal_and_old_checkpoints_load_as_they_were():
+    """Glow's learned prior on factored-out parts is zero-initialised: the same weights with and without it give
+    the same latent and likelihood, and a checkpoint written before it existed loads with that zero prior."""
+    torch.manual_seed(0)
+    info = DataInfo("image", (1, 8, 8))
+    old = Glow(GlowConfig(levels=2, steps=1, channels=4, blocks=0, split_prior=False), info)
+    old.train_step(Batch(torch.rand(8, 1, 8, 8), -torch.ones(8, dtype=torch.long)))
+    perturb(old.flow, 0.05)
+    new = Glow(GlowConfig(levels=2, steps=1, channels=4, blocks=0, split_prior=True), info)
+    assert new.flow.split_priors is not None and old.flow.split_priors is None
+    missing = {k for k in new.state_dict() if "split_priors." in k}
+    assert missing and not missing & set(old.state_dict())  # the flow's and the average's copies
+    new.load_state_dict(old.state_dict())
+    x = torch.rand(4, 1, 8, 8)
+    torch.testing.assert_close(new.log_prob(x), old.log_prob(x))
+    # Trained, the prior moves off zero and the two flows no longer agree on the same latent.
+    with torch.no_grad():
+        new.flow.split_priors[0].net.bias.fill_(0.5)
+    z = torch.randn(2, new.latent_dim)
+    assert not torch.allclose(new.decode(z, use_ema=False), old.decode(z, use_ema=False))
 
 
 def test_large_images_are_refused_by_autoregressive_flows():

@@ -150,6 +150,14 @@ class FlowModel(GenerativeModel):
             self.ema = EMA(average_of(self, ["flow"]), decay=decay)
             # Checkpoints from before the average existed start it from their weights.
             self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", ["flow"]))
+        if getattr(self.flow, "split_priors", None) is not None:
+            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: self._fill_missing_split_priors(sd, prefix))
+
+    def _fill_missing_split_priors(self, state_dict: dict, prefix: str) -> None:
+        """A checkpoint from before Glow learned its split priors: zeros, the standard normal prior it was trained with."""
+        for key, value in self.state_dict().items():
+            if "split_priors." in key and f"{prefix}{key}" not in state_dict:
+                state_dict[f"{prefix}{key}"] = torch.zeros_like(value)
 
     def build_flow(self) -> FlowNetwork:  # pragma: no cover - abstract
         raise NotImplementedError

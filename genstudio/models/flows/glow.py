@@ -10,9 +10,10 @@ last convolution so each step starts as the identity). Images use the
 multi-scale architecture: each of the L levels squeezes, applies K steps,
 and (except the last) factors half the channels out (figure 2b).
 
-Left out: the learned prior on factored-out parts (a zero-initialised
-convolution of the kept half in the paper's code) — every part here has a
-standard normal prior — and the additive-coupling option.
+``split_prior`` gives each factored-out part the paper's learned prior: a
+Gaussian whose mean and scale a zero-initialised convolution reads from the
+kept half (``split`` in the paper's code); off (the default, measured), every
+part has a standard normal prior. Left out: the additive-coupling option.
 
 Images too small or odd-sized to squeeze get one level without a squeeze;
 on one channel its couplings use checkerboard masks. Points (any vector
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genstudio.core.config import param
+from genstudio.core.config import param, param_of
 
 from .base import FlowModel, FlowTrainingConfig
 from .layers import (
@@ -51,6 +52,12 @@ class GlowConfig(FlowTrainingConfig):
     hidden: int = param(128, "points: width of each coupling's MLP", min=8, max=2048)
     hidden_layers: int = param(2, "points: hidden layers in each coupling's MLP", min=1, max=8)
     lu: bool = param(True, "LU-decomposed 1x1 convolutions (O(C) log-det, paper eq. 10)")
+    # Off by default: on mnist5k at logit_alpha 0.05 a 10-minute seed-0 run with it scored FID 83.7 (1.76 bits/dim)
+    # against 56.0 and 43.3 (1.75-1.76) for two runs without it (benchmarks/RESULTS.md, likelihood methods).
+    split_prior: bool = param(False, "images: learned prior on each factored-out part given the kept part (the paper's split); off: N(0, I)")
+    # The RealNVP paper's MNIST constant (section 4.1): on mnist5k, 5 minutes, Glow reached FID 39.3 and 1.42 bits/dim
+    # with it against 100.5 and 1.90 at 0.05 (benchmarks/RESULTS.md, likelihood methods).
+    logit_alpha: float = param_of(FlowTrainingConfig, "logit_alpha", default=1e-6)
     # Polyak weights by default (benchmarks/RESULTS.md, likelihood methods): on mnist5k at half the 10-minute step
     # budget (3,562 steps) the average's last three checkpoints scored FID 78.7, 77.5, 77.3, the raw weights' 89.3, 91.5, 70.7.
     # RealNVP keeps its raw weights (its average scored worse at every checkpoint).
@@ -96,4 +103,4 @@ class Glow(FlowModel):
             if level < self.num_levels - 1:
                 c //= 2
             levels.append(layers)
-        return FlowNetwork(levels, self.data_info.shape)
+        return FlowNetwork(levels, self.data_info.shape, split_priors=cfg.split_prior)

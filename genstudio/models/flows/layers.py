@@ -159,9 +159,9 @@ class Coupling(FlowLayer):
     so a checkerboard coupling knows which pixels it is predicting.
     """
 
-    KINDS = ("additive", "affine", "affine-sigmoid")
+    KINDS = ("additive", "affine", "affine-sigmoid", "mixture-logistic")
 
-    def __init__(self, mask: torch.Tensor, net: nn.Module, kind: str = "affine", label: str = "coupling"):
+    def __init__(self, mask: torch.Tensor, net: nn.Module, kind: str = "affine", label: str = "coupling", components: int = 4):
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"coupling kind must be one of {', '.join(self.KINDS)}; got {kind!r}")
@@ -169,8 +169,16 @@ class Coupling(FlowLayer):
         self.net = net
         self.kind = kind
         self.label = label
-        if kind == "affine":
+        self.components = components
+        if kind in ("affine", "mixture-logistic"):
             self.scale = nn.Parameter(torch.ones(mask.shape[1]))
+        if kind == "mixture-logistic":
+            _spread_mixture_means(net, components, mask.shape[1])
+
+    @staticmethod
+    def outputs_per_channel(kind: str, components: int = 4) -> int:
+        """How many conditioner outputs each transformed channel takes: t; s and t; or a, b and K weights, means, scales."""
+        return {"additive": 1, "affine": 2, "affine-sigmoid": 2}.get(kind, 2 + 3 * components)
 
     def _net_input(self, x_masked: torch.Tensor) -> torch.Tensor:
         if x_masked.dim() == 4:
@@ -190,13 +198,42 @@ class Coupling(FlowLayer):
             s = F.logsigmoid(raw + 2.0)
         return t * free, s * free
 
+    def _mixture_params(self, x_masked: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Flow++'s per-dimension parameters: log-scale a, shift b, and K log-weights, means and log-scales."""
+        # Back to the input's precision: under bf16 autocast the mixture's log-sum-exps would lose the tails.
+        h = self.net(self._net_input(x_masked)).to(x_masked.dtype)
+        k, c = self.components, self.mask.shape[1]
+        h = h.view(h.shape[0], 2 + 3 * k, c, *h.shape[2:])
+        raw_a, b = h[:, 0], h[:, 1]
+        a = _channel_view(self.scale, raw_a) * torch.tanh(raw_a)
+        log_w = torch.log_softmax(h[:, 2 : 2 + k], dim=1)
+        means, log_s = h[:, 2 + k : 2 + 2 * k], h[:, 2 + 2 * k :].clamp(min=-7.0)  # Flow++ bounds the scales too
+        return a, b, log_w, means, log_s
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.kind == "mixture-logistic":
+            return self._mixture_forward(x)
         t, s = self._shift_and_log_scale(x * self.mask)
         if s is None:
             return x + t, x.new_zeros(x.shape[0])
         return x * torch.exp(s) + t, _sum_per_example(s)
 
+    def _mixture_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Flow++ (Ho et al. 2019, eq. 9): y = logit(MixLogCDF(x; w, mu, s)) * exp(a) + b on the free part. The
+        # mixture's CDF can put a pixel's two modes (ink, background) on either side of the Gaussian's bulk,
+        # which one affine map per coupling cannot.
+        a, b, log_w, means, log_s = self._mixture_params(x * self.mask)
+        free = 1.0 - self.mask
+        logit_c, log_pdf = mixture_logistic_logit_cdf(x, log_w, means, log_s)
+        y = logit_c * torch.exp(a) + b
+        return self.mask * x + free * y, _sum_per_example(free * (log_pdf + a))
+
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mixture-logistic":
+            a, b, log_w, means, log_s = self._mixture_params(y * self.mask)
+            z = ((y - b) * torch.exp(-a)).clamp(-INVERSE_LOG_SCALE_CAP, INVERSE_LOG_SCALE_CAP)
+            x = mixture_logistic_inverse(z, log_w, means, log_s)
+            return self.mask * y + (1.0 - self.mask) * x
         # The masked part is unchanged, so the conditioner sees the same input as in forward.
         t, s = self._shift_and_log_scale(y * self.mask)
         if s is None:
@@ -205,6 +242,47 @@ class Coupling(FlowLayer):
         # scale near 0 inverts to e^30 and more); capped, such a sample comes out saturated instead of
         # inf, whose inf * 0 in the next layer's mask turns into NaN. Data never comes near (s > -30).
         return (y - t) * torch.exp((-s).clamp(max=INVERSE_LOG_SCALE_CAP))
+
+
+def _spread_mixture_means(net: nn.Module, components: int, channels: int) -> None:
+    """The conditioner's zero output gives K equal components, whose gradients would stay equal forever; their
+    means start spread over [-1, 1] instead (the coupling then starts close to, not at, the identity)."""
+    last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    with torch.no_grad():
+        bias = last.bias.view(2 + 3 * components, channels)
+        bias[2 + components : 2 + 2 * components] = torch.linspace(-1.0, 1.0, components).view(-1, 1)
+
+
+def mixture_logistic_logit_cdf(
+    x: torch.Tensor, log_w: torch.Tensor, means: torch.Tensor, log_s: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """logit(F(x)) and log |d logit(F(x)) / dx| for F the CDF of a mixture of logistics (components on dim 1).
+
+    Both from log-sum-exps of log-sigmoids, so they stay finite where F is within float precision of 0 or 1:
+    logit F = log F - log(1 - F), and its derivative is f / (F (1 - F)).
+    """
+    u = (x.unsqueeze(1) - means) * torch.exp(-log_s)
+    log_cdf = torch.logsumexp(log_w + F.logsigmoid(u), dim=1)
+    log_sf = torch.logsumexp(log_w + F.logsigmoid(-u), dim=1)
+    log_pdf = torch.logsumexp(log_w - log_s + F.logsigmoid(u) + F.logsigmoid(-u), dim=1)
+    return log_cdf - log_sf, log_pdf - log_cdf - log_sf
+
+
+def mixture_logistic_inverse(
+    z: torch.Tensor, log_w: torch.Tensor, means: torch.Tensor, log_s: torch.Tensor, iterations: int = 60
+) -> torch.Tensor:
+    """The x with logit(F(x)) = z, by bisection (Flow++ inverts its coupling the same way).
+
+    The bracket is exact: F(x) lies between the smallest and largest component CDF, and component k reaches
+    logit z at mu_k + s_k z, so the root lies between the smallest and largest of those.
+    """
+    ends = means + torch.exp(log_s) * z.unsqueeze(1)
+    lo, hi = ends.min(dim=1).values, ends.max(dim=1).values
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        below = mixture_logistic_logit_cdf(mid, log_w, means, log_s)[0] < z
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 class DiagonalScaling(FlowLayer):
@@ -349,6 +427,36 @@ class Permute(FlowLayer):
         return y.flip(1)
 
 
+class SplitPrior(nn.Module):
+    """Glow's learned prior on a factored-out part: N(mu(h), exp(log_sigma(h))^2) given the kept part h.
+
+    Written as the bijection eps = (z - mu) * exp(-log_sigma) with log-det -sum log_sigma, so the latent
+    stays standard normal and the prior, sampling and the latent views need no special case. mu and
+    log_sigma come from one zero-initialised 3 x 3 convolution of h (``split`` with ``conv2d_zeros`` in the
+    Glow code), so a new part starts with the standard normal prior RealNVP uses, and a checkpoint from
+    before the prior existed loads with zeros here and means what it meant.
+    """
+
+    def __init__(self, kept_channels: int, part_channels: int):
+        super().__init__()
+        self.net = nn.Conv2d(kept_channels, 2 * part_channels, 3, padding=1)
+        nn.init.zeros_(self.net.weight)
+        nn.init.zeros_(self.net.bias)
+
+    def _mean_and_log_sigma(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, raw = self.net(kept).chunk(2, dim=1)
+        # Bounded like the couplings' scales (tanh), so an early large step cannot blow up the latent.
+        return mu, 3.0 * torch.tanh(raw / 3.0)
+
+    def forward(self, part: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_sigma = self._mean_and_log_sigma(kept)
+        return (part - mu) * torch.exp(-log_sigma), -_sum_per_example(log_sigma)
+
+    def inverse(self, eps: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+        mu, log_sigma = self._mean_and_log_sigma(kept)
+        return eps * torch.exp(log_sigma) + mu
+
+
 # -- the stack -----------------------------------------------------------------
 
 
@@ -360,7 +468,7 @@ class FlowNetwork(nn.Module):
     A single level is a plain stack, as used for vectors.
     """
 
-    def __init__(self, levels: list[list[FlowLayer]], in_shape: tuple[int, ...]):
+    def __init__(self, levels: list[list[FlowLayer]], in_shape: tuple[int, ...], split_priors: bool = False):
         super().__init__()
         self.levels = nn.ModuleList(nn.ModuleList(level) for level in levels)
         self.in_shape = tuple(in_shape)
@@ -377,6 +485,12 @@ class FlowNetwork(nn.Module):
                 self.factored_shapes.append(half)
                 shape = half
         self.final_shape = shape
+        # Glow's learned prior on each factored-out part (figure 2b, ``split`` in the paper's code), one per split.
+        self.split_priors = (
+            nn.ModuleList(SplitPrior(s[0], s[0]) for s in self.factored_shapes)
+            if split_priors and len(self.in_shape) == 3
+            else None
+        )
 
     def layers(self) -> list[FlowLayer]:
         return [layer for level in self.levels for layer in level]
@@ -398,8 +512,11 @@ class FlowNetwork(nn.Module):
                 logdet = logdet + ld
                 if k < last and j == len(level) - 1:
                     half = x.shape[1] // 2
-                    factored.append(x[:, :half])
-                    x = x[:, half:]
+                    part, x = x[:, :half], x[:, half:]
+                    if self.split_priors is not None:
+                        part, ld = self.split_priors[k](part, x)
+                        logdet = logdet + ld
+                    factored.append(part)
                 if record:
                     states.append(torch.cat([f.flatten(1) for f in factored] + [x.flatten(1)], 1))
                     logdets.append(logdet)
@@ -422,7 +539,10 @@ class FlowNetwork(nn.Module):
         x = parts[-1].reshape(n, *self.final_shape)
         for k in range(len(self.levels) - 1, -1, -1):
             if k < len(self.levels) - 1:
-                x = torch.cat([parts[k].reshape(n, *self.factored_shapes[k]), x], 1)
+                part = parts[k].reshape(n, *self.factored_shapes[k])
+                if self.split_priors is not None:
+                    part = self.split_priors[k].inverse(part, x)
+                x = torch.cat([part, x], 1)
             for layer in reversed(self.levels[k]):
                 # Bounded, so an overflowing sample stays finite (see Coupling.inverse); the states of real
                 # data and of the prior's typical draws are orders of magnitude inside the bound.
