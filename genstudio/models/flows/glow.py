@@ -60,7 +60,6 @@ class GlowConfig(FlowTrainingConfig):
     logit_alpha: float = param_of(FlowTrainingConfig, "logit_alpha", default=1e-6)
     # Polyak weights by default (benchmarks/RESULTS.md, likelihood methods): on mnist5k at half the 10-minute step
     # budget (3,562 steps) the average's last three checkpoints scored FID 78.7, 77.5, 77.3, the raw weights' 89.3, 91.5, 70.7.
-    # RealNVP keeps its raw weights (its average scored worse at every checkpoint).
     ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
     warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
 

@@ -19,7 +19,15 @@ Points (and any vector data) use MLP conditioners with alternating masks.
 
 The number of scales is capped by the image size: every scale but the last
 halves H and W, so ``scales`` is reduced until they divide evenly
-(``self.num_scales`` is the number used).
+(``self.num_scales`` is the number used). The default of 3 takes 28 x 28
+digits down to a 7 x 7 scale, as the paper's stacks run down to 4 x 4.
+
+Beyond the paper, each measured on mnist5k (benchmarks/flow_methods.py):
+``split_prior`` (on) gives each factored-out part Glow's learned Gaussian
+prior given the kept part; ``coupling = "mixture-logistic"`` swaps the
+affine map for Flow++'s mixture-of-logistics CDF (Ho et al. 2019), which
+can give one pixel two modes; ``actnorm`` follows every coupling with
+Glow's data-initialised actnorm in place of the paper's batch norm.
 """
 
 from __future__ import annotations
@@ -42,9 +50,9 @@ class RealNVPConfig(FlowTrainingConfig):
     # 3 on 28 x 28 reaches a 7 x 7 scale, as the paper's stacks run down to 4 x 4 on 32 x 32: with 2 the deepest
     # couplings saw 14 x 14 patches and the samples were blobs without a digit's outline (benchmarks/RESULTS.md).
     scales: int = param(3, "images: scales of the multi-scale architecture (capped by the image size)", min=1, max=6)
-    # 64 channels and 2 blocks (868k parameters), measured on mnist5k on one CPU thread (benchmarks/RESULTS.md):
-    # FID 35 after 2.5 minutes and 140 after 10 (775 steps); 32 channels and 1 block (126k) ran 1,382 steps in
-    # those 10 minutes and scored 207, drawing only specks (both at temperature 1).
+    # 64 channels and 2 blocks (868k parameters with 2 scales), measured on mnist5k on one CPU thread with the
+    # 2-scale default of 2026-12-04 (benchmarks/RESULTS.md): FID 35 after 2.5 minutes and 140 after 10 (775 steps);
+    # 32 channels and 1 block (126k) ran 1,382 steps in those 10 minutes and scored 207, drawing only specks.
     channels: int = param(64, "images: channels of each coupling's ResNet", min=4, max=512)
     blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
     coupling: str = param(
@@ -55,9 +63,13 @@ class RealNVPConfig(FlowTrainingConfig):
     actnorm: bool = param(False, "images: an actnorm after every coupling (Glow's data-initialised stand-in for the paper's batch norm)")
     # On by default: on mnist5k (5 minutes, 3 scales) it took FID from 103 to 83 and bits/dim from 2.48 to 2.27.
     split_prior: bool = param(True, "images: Glow's learned prior on each factored-out part given the kept part; off: N(0, I) as in the paper")
-    # The paper's MNIST constant (section 4.1): with it, FID 61 and 1.58 bits/dim against 83 and 2.27 at 0.05.
+    # The paper's MNIST constant (section 4.1): with it 1.58 bits/dim against 2.27 at 0.05 after 5 minutes (FID 100 against
+    # 83 at the last checkpoint, 61 six steps before it: RealNVP's FID swings from one checkpoint to the next).
     logit_alpha: float = param_of(FlowTrainingConfig, "logit_alpha", default=1e-6)
-    ema_decay: float = param(0.0, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
+    # Polyak weights (benchmarks/RESULTS.md, time to quality): on mnist5k in 10 minutes the raw weights' FID swung
+    # between 29.5 and 77.5 from one checkpoint to the next and ended at 74.1, the average's fell steadily to 59.2
+    # (1.44 bits/dim against 1.59). With the 2-scale, alpha-0.05 default of before, the average had scored worse.
+    ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
     warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
 
 
