@@ -92,12 +92,17 @@ class StepEstimator(QObject):
         self._set("<i>Estimating the time of the run…</i>")
         self._timer.start()
 
-    def cancel(self) -> None:
-        """Drop the pending and the running measurement (the running one stops at its next step)."""
+    def cancel(self) -> bool:
+        """Drop the pending and the running measurement (the running one stops at its next step).
+
+        True when one was dropped: the form's "Estimating the time of the run…" is then left over.
+        """
+        dropped = self.busy()
         self._timer.stop()
         if self._cancel is not None:
             self._cancel.set()
         self._ticket = -1
+        return dropped
 
     def busy(self) -> bool:
         return self._timer.isActive() or self._ticket >= 0

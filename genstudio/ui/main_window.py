@@ -161,8 +161,7 @@ class MainWindow(
     def _estimate_soon(self) -> None:
         """Measure the configured run's step time again (debounced; the previous measurement is dropped)."""
         if self.session is not None or self.model_panel.is_read_only():
-            measuring = self.estimator.busy()
-            self.estimator.cancel()
+            measuring = self.estimator.cancel()
             if self.model_panel.is_read_only():
                 # An opened run's settings are not the next run's: the form says what this run took instead,
                 # and a dropped measurement leaves no "Estimating the time of the run…" behind.

@@ -43,6 +43,20 @@ def test_an_opened_run_leaves_no_estimate_in_progress_on_the_form(window, qtbot,
     assert "Estimating" not in label.text() and "Estimated" not in label.text()
 
 
+def test_training_started_during_an_estimate_leaves_no_estimate_in_progress(window, qtbot):
+    """Train pressed while the form's step time is still being measured (as the first launch's --train does):
+    the measurement is dropped, and its "Estimating the time of the run…" went with it (it stayed for the run)."""
+    qtbot.waitUntil(window.dataset_panel.is_usable, timeout=60_000)
+    window.model_panel.run_form.set_values({"steps": 2, "batch_size": 8, "preview_every_s": 0, "eval_every": 0})
+    assert window.estimator.busy()
+    label = window.model_panel.estimate_label
+    assert "Estimating" in label.text()
+    assert window.start_training()
+    assert "Estimating" not in label.text(), label.text()
+    qtbot.waitUntil(lambda: window.session is None, timeout=120_000)
+    assert "Estimating" not in label.text() and "Estimated" not in label.text(), label.text()
+
+
 def test_a_narrow_run_title_keeps_its_step_and_cuts_the_folder(window, qtbot, ddpm_run):
     """The run title elides at its end (the folder name), never in the middle of "step 352 / 1,200"."""
     assert window.open_run(ddpm_run)
