@@ -3,6 +3,8 @@ and the Diffusion tab's forward process with no model at all."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from genstudio.core.runs import RunFolder
@@ -137,6 +139,11 @@ def test_live_run_before_its_first_weights_shows_its_own_schedule(qtbot, tmp_pat
     assert "cosine schedule, T = 50" in panel.status.text() and "waiting for the live weights" in panel.status.text()
     events.close()
     panel.shutdown()
+    # A second shutdown (the window closing after the lab closed, or a SIGTERM) found nothing left to disconnect,
+    # and PySide printed "RuntimeWarning: Failed to disconnect ... from signal arrived(int)".
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        panel.shutdown()
     panel.close()
 
 

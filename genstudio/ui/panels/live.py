@@ -122,8 +122,9 @@ class CheckpointPanel(QWidget):
         self.loader.loaded.connect(self._loaded)
         self.loader.failed.connect(self.show_failure)
         feed = context.live_weights
-        if feed is not None:
-            feed.arrived.connect(self._live_weights_arrived)
+        # Kept to disconnect exactly once: a second shutdown, or a feed already gone with its session,
+        # made PySide print "Failed to disconnect" on every close.
+        self._feed_connection = feed.arrived.connect(self._live_weights_arrived) if feed is not None else None
 
     # -- what a panel defines ---------------------------------------------------------------
     def load_job(self, run_dir: Path, snapshot: Any = None) -> Callable[[], Any]:
@@ -246,12 +247,9 @@ class CheckpointPanel(QWidget):
     def shutdown(self) -> None:
         self._closed = True
         self.loader.close()
-        feed = self.context.live_weights
-        if feed is not None:
-            try:
-                feed.arrived.disconnect(self._live_weights_arrived)
-            except (RuntimeError, TypeError):  # already gone with the session
-                pass
+        connection, self._feed_connection = self._feed_connection, None
+        if connection is not None:
+            QObject.disconnect(connection)  # False, quietly, when the feed was already deleted
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
