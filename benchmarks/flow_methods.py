@@ -50,7 +50,7 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "realnvp-3-scales-split-prior-mixture": (
         "realnvp", {**REALNVP_3_SP, "coupling": "mixture-logistic"}, "and Flow++'s mixture-of-logistics couplings (4 components), not actnorm"),
     "realnvp-3-scales-split-prior-alpha1e-6": (
-        "realnvp", {**REALNVP_3_SP, "logit_alpha": 1e-6}, "and the paper's MNIST logit alpha 1e-6, affine couplings (today's default)"),
+        "realnvp", {**REALNVP_3_SP, "logit_alpha": 1e-6}, "and the paper's MNIST logit alpha 1e-6, affine couplings (today's default but for its Polyak weights)"),
     "glow-split-prior": ("glow", GLOW_SP, "Glow with its learned split prior, logit alpha 0.05"),
     "glow-split-prior-alpha1e-6": ("glow", {**GLOW_SP, "logit_alpha": 1e-6}, "and logit alpha 1e-6"),
 }
