@@ -165,8 +165,25 @@ def score_checkpoints(run_dir: Path, dataset: str, n: int, every: int = 1) -> li
     return points
 
 
+def chart_rows(results: list[dict], dataset: str) -> list[dict]:
+    """The rows the chart draws: per model its default config's newest row (seed 0 where there is one).
+
+    Variants, second seeds and older passes stay in the table; on one chart they made two dozen lines
+    whose legend covered the plot.
+    """
+    best: dict[str, dict] = {}
+    for r in results:
+        if r["dataset"] != dataset or r.get("variant") or not r.get("points"):
+            continue
+        key = (r.get("date", ""), (r.get("seed") or 0) == 0)
+        have = best.get(r["model"])
+        if have is None or key > (have.get("date", ""), (have.get("seed") or 0) == 0):
+            best[r["model"]] = r
+    return sorted(best.values(), key=lambda r: r["model"])
+
+
 def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
-    """One line per model: metric against minutes of training, the floor dashed."""
+    """One line per model (its default's newest row): metric against minutes of training, the floor dashed; the legend beside it."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
     import pyqtgraph.exporters
@@ -175,36 +192,43 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     name = {"fid": "FID", "mmd2": "MMD²"}.get(metric, metric)
-    w = pg.PlotWidget(title=f"{name} on {dataset} against training time ({platform.machine()}, {cpu_count()} cores)")
-    w.resize(900, 520)
-    w.setLabel("bottom", "training time (minutes)")
-    w.setLabel("left", name)
+    w = pg.GraphicsLayoutWidget()
+    w.resize(1000, 520)
+    plot_item = w.addPlot(title=f"{name} on {dataset} against training time ({platform.machine()}, {cpu_count()} cores)")
+    plot_item.setLabel("bottom", "training time (minutes)")
+    plot_item.setLabel("left", name)
     log = metric == "fid"  # MMD^2 is unbiased: near the floor it is noise around 0, negative values included
-    w.setLogMode(y=log)
-    w.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#bbb"))  # eleven lines cross its corner
+    plot_item.setLogMode(y=log)
+    legend = pg.LegendItem(pen=pg.mkPen("#bbb"), brush=pg.mkBrush(255, 255, 255))
+    w.addItem(legend)
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8"]
     floors: dict[str, float] = {}  # one floor per reference (grey and binarised real data differ)
-    for i, r in enumerate(x for x in results if x["dataset"] == dataset):
+    for i, r in enumerate(chart_rows(results, dataset)):
         pts = [p for p in r["points"] if metric in p and math.isfinite(p[metric]) and (p[metric] > 0 or not log)]
         if not pts:
             continue
-        xs = [p["train_s"] / 60 for p in pts]
-        ys = [p[metric] for p in pts]
-        again = sum(q["model"] == r["model"] and q["dataset"] == dataset for q in results) > 1  # a model measured again: its date
-        w.plot(xs, ys, pen=pg.mkPen(colours[i % len(colours)], width=2), symbol="o", symbolSize=6,
-               symbolBrush=colours[i % len(colours)], name=label(r) + (f" ({r['date']})" if again else ""))
+        colour = colours[i % len(colours)]
+        curve = plot_item.plot([p["train_s"] / 60 for p in pts], [p[metric] for p in pts], pen=pg.mkPen(colour, width=2), symbol="o",
+                               symbolSize=6, symbolBrush=colour)
+        seed = f", seed {r['seed']}" if r.get("seed") else ""
+        legend.addItem(curve, f"{r['model']} ({r.get('date', '')}{seed})")
         if f"{metric}_floor" in pts[-1]:
             floors[pts[-1].get("reference_data", "as loaded")] = pts[-1][f"{metric}_floor"]
     styles = [pg.QtCore.Qt.PenStyle.DashLine, pg.QtCore.Qt.PenStyle.DotLine]
     for j, (data, floor) in enumerate(sorted(floors.items())):
         if floor > 0 or not log:
             pen = pg.mkPen("#555", width=1, style=styles[j % len(styles)])
-            w.addLine(y=math.log10(floor) if log else floor, pen=pen)
+            plot_item.addLine(y=math.log10(floor) if log else floor, pen=pen)
             what = "" if len(floors) == 1 else f", {data}"
-            w.plotItem.legend.addItem(pg.PlotDataItem(pen=pen), f"floor (real vs real{what}) {floor:.3g}")
+            legend.addItem(pg.PlotDataItem(pen=pen), f"floor (real vs real{what}) {floor:.3g}")
+    # The plot, not the legend, takes the spare width.
+    w.ci.layout.setColumnStretchFactor(0, 1)
+    w.ci.layout.setColumnStretchFactor(1, 0)
+    w.ci.layout.setColumnMaximumWidth(1, legend.layout.preferredWidth() + 10)
+    w.show()  # (offscreen) so the layout places the columns before the export
     app.processEvents()
-    exporter = pg.exporters.ImageExporter(w.plotItem)
-    exporter.parameters()["width"] = 900
+    exporter = pg.exporters.ImageExporter(w.scene())
+    exporter.parameters()["width"] = 1000
     exporter.export(str(path))
 
 
