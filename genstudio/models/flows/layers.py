@@ -444,7 +444,7 @@ class SplitPrior(nn.Module):
         nn.init.zeros_(self.net.bias)
 
     def _mean_and_log_sigma(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, raw = self.net(kept).chunk(2, dim=1)
+        mu, raw = self.net(kept).to(kept.dtype).chunk(2, dim=1)  # under bf16 autocast, back to the state's precision
         # Bounded like the couplings' scales (tanh), so an early large step cannot blow up the latent.
         return mu, 3.0 * torch.tanh(raw / 3.0)
 
