@@ -38,10 +38,10 @@ from genstudio.metrics.evaluate import evaluate_run
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_methods.json"
 
 #: name -> (model, settings, what changed against the variant before it). Every screened setting is explicit.
-REALNVP_2 = {"scales": 2, "split_prior": False, "logit_alpha": 0.05, "coupling": "affine", "actnorm": False}
+REALNVP_2 = {"scales": 2, "split_prior": False, "logit_alpha": 0.05, "coupling": "affine", "actnorm": False, "ema_decay": 0.0}
 REALNVP_3 = {**REALNVP_2, "scales": 3}
 REALNVP_3_SP = {**REALNVP_3, "split_prior": True}
-GLOW_SP = {"split_prior": True, "logit_alpha": 0.05}
+GLOW_SP = {"split_prior": True, "logit_alpha": 0.05, "ema_decay": 0.999}
 VARIANTS: dict[str, tuple[str, dict, str]] = {
     "realnvp-2-scales": ("realnvp", REALNVP_2, "the old default: 2 scales, N(0, I) on the factored-out parts, logit alpha 0.05"),
     "realnvp-3-scales": ("realnvp", REALNVP_3, "a third scale (28, 14, 7)"),
@@ -59,7 +59,7 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
 def train(name: str, out: Path, minutes: float, seed: int) -> None:
     model, settings, _ = VARIANTS[name]
     sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items()]
-    sets += ["threads=1", "checkpoint_every=100", "steps=10000000"]
+    sets += ["run.threads=1", "run.checkpoint_every=100", "run.steps=10000000"]  # run.: Glow's model has a "steps" too
     cmd = [sys.executable, "-m", "genstudio", "train", "--model", model, "--dataset", "mnist5k", "--minutes", str(minutes),
            "--seed", str(seed), "--out", str(out)] + [a for s in sets for a in ("--set", s)]
     subprocess.run(cmd, check=True)
