@@ -225,6 +225,9 @@ def plot(results: list[dict], dataset: str, metric: str, path: Path) -> None:
     w.ci.layout.setColumnStretchFactor(0, 1)
     w.ci.layout.setColumnStretchFactor(1, 0)
     w.ci.layout.setColumnMaximumWidth(1, legend.layout.preferredWidth() + 10)
+    # ... and a short legend keeps its own height at the top instead of spreading its entries down the column.
+    legend.setMaximumHeight(legend.layout.preferredHeight() + 10)
+    w.ci.layout.setAlignment(legend, pg.QtCore.Qt.AlignmentFlag.AlignTop)
     w.show()  # (offscreen) so the layout places the columns before the export
     app.processEvents()
     exporter = pg.exporters.ImageExporter(w.scene())
