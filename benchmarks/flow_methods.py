@@ -38,7 +38,7 @@ from genstudio.metrics.evaluate import evaluate_run
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_methods.json"
 
 #: name -> (model, settings, what changed against the variant before it). Every screened setting is explicit.
-REALNVP_2 = {"scales": 2, "split_prior": False, "logit_alpha": 0.05, "coupling": "affine", "actnorm": False, "ema_decay": 0.0}
+REALNVP_2 = {"scales": 2, "channels": 64, "split_prior": False, "logit_alpha": 0.05, "coupling": "affine", "actnorm": False, "ema_decay": 0.0}
 REALNVP_3 = {**REALNVP_2, "scales": 3}
 REALNVP_3_SP = {**REALNVP_3, "split_prior": True}
 GLOW_SP = {"split_prior": True, "logit_alpha": 0.05, "ema_decay": 0.999}

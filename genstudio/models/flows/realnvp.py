@@ -50,10 +50,11 @@ class RealNVPConfig(FlowTrainingConfig):
     # 3 on 28 x 28 reaches a 7 x 7 scale, as the paper's stacks run down to 4 x 4 on 32 x 32: with 2 the deepest
     # couplings saw 14 x 14 patches and the samples were blobs without a digit's outline (benchmarks/RESULTS.md).
     scales: int = param(3, "images: scales of the multi-scale architecture (capped by the image size)", min=1, max=6)
-    # 64 channels and 2 blocks (868k parameters with 2 scales), measured on mnist5k on one CPU thread with the
-    # 2-scale default of 2026-12-04 (benchmarks/RESULTS.md): FID 35 after 2.5 minutes and 140 after 10 (775 steps);
-    # 32 channels and 1 block (126k) ran 1,382 steps in those 10 minutes and scored 207, drawing only specks.
-    channels: int = param(64, "images: channels of each coupling's ResNet", min=4, max=512)
+    # Sized for a CPU's ten minutes (benchmarks/RESULTS.md, time to quality; mnist5k, one thread, with today's other
+    # defaults): 32 channels and 2 blocks (388k parameters) learn about as much a step as 64 channels (1.43M) at 2.9x
+    # the steps, and ended at FID 38.2 and 40.2 on two seeds (1.34 / 1.32 bits/dim) against 59.2 and 72.0 (1.44);
+    # 64 channels with 1 block made 978 steps and scored 49.9.
+    channels: int = param(32, "images: channels of each coupling's ResNet", min=4, max=512)
     blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
     coupling: str = param(
         "affine", "the couplings' elementwise map: RealNVP's affine, or Flow++'s mixture of logistics (a CDF, then logit)",
