@@ -9,6 +9,8 @@ the channel axis is always dimension 1.
   eq. 4) and RealNVP / Glow (affine, Dinh et al. 2017 eq. 4-5). Written with
   a binary mask b as in RealNVP eq. 9: y = b*x + (1-b)*(x*exp(s(b*x)) + t(b*x)),
   so checkerboard, channel and alternating-dimension masks are one class.
+  Its ``mixture-logistic`` kind is Flow++'s elementwise map instead (Ho et
+  al. 2019): the logit of a mixture of logistics' CDF, then an affine map.
 - :class:`DiagonalScaling`: NICE's final scaling layer (section 3.3).
 - :class:`ActNorm`: Glow's per-channel affine layer with data-dependent
   initialisation (Kingma & Dhariwal 2018, section 3.1).
@@ -20,7 +22,9 @@ the channel axis is always dimension 1.
 :class:`FlowNetwork` stacks them in levels and factors half of the channels
 out after every level but the last (RealNVP's multi-scale architecture,
 section 3.6), so the latent is the concatenation of every factored-out part,
-flattened: it has exactly as many dimensions as the data.
+flattened: it has exactly as many dimensions as the data. With
+``split_priors`` each factored-out part gets Glow's learned prior given the
+kept part (:class:`SplitPrior`).
 """
 
 from __future__ import annotations
