@@ -223,7 +223,7 @@ class Coupling(FlowLayer):
         return x * torch.exp(s) + t, _sum_per_example(s)
 
     def _mixture_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Flow++ (Ho et al. 2019, eq. 9): y = logit(MixLogCDF(x; w, mu, s)) * exp(a) + b on the free part. The
+        # Flow++ (Ho et al. 2019, its mixture-of-logistics coupling): y = logit(MixLogCDF(x; w, mu, s)) * exp(a) + b. The
         # mixture's CDF can put a pixel's two modes (ink, background) on either side of the Gaussian's bulk,
         # which one affine map per coupling cannot.
         a, b, log_w, means, log_s = self._mixture_params(x * self.mask)
