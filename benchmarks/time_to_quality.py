@@ -105,11 +105,6 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def label(row: dict) -> str:
-    """The model id, and its variant's settings when it is not the default config."""
-    return f"{row['model']} ({row['variant']})" if row.get("variant") else row["model"]
-
-
 def probe_speed(model_id: str, dataset: str, threads: int, overrides: dict | None = None, run_overrides: dict | None = None) -> float:
     """Steps per second of the config over 10 steps (after 2 warm-up steps)."""
     out = Path(tempfile.mkdtemp(prefix="gs-ttq-probe-"))
@@ -171,14 +166,14 @@ def chart_rows(results: list[dict], dataset: str) -> list[dict]:
     Variants, second seeds and older passes stay in the table; on one chart they made two dozen lines
     whose legend covered the plot.
     """
+    def newest_seed0_first(r: dict) -> tuple[str, bool]:
+        return r.get("date", ""), (r.get("seed") or 0) == 0
+
     best: dict[str, dict] = {}
     for r in results:
-        if r["dataset"] != dataset or r.get("variant") or not r.get("points"):
-            continue
-        key = (r.get("date", ""), (r.get("seed") or 0) == 0)
-        have = best.get(r["model"])
-        if have is None or key > (have.get("date", ""), (have.get("seed") or 0) == 0):
-            best[r["model"]] = r
+        if r["dataset"] == dataset and not r.get("variant") and r.get("points"):
+            if r["model"] not in best or newest_seed0_first(r) > newest_seed0_first(best[r["model"]]):
+                best[r["model"]] = r
     return sorted(best.values(), key=lambda r: r["model"])
 
 

@@ -95,13 +95,16 @@ class StepEstimator(QObject):
     def cancel(self) -> bool:
         """Drop the pending and the running measurement (the running one stops at its next step).
 
-        True when one was dropped: the form's "Estimating the time of the run…" is then left over.
+        True when one was dropped; its "Estimating the time of the run…" goes with it (it stayed on the form for
+        a whole run when Train was pressed during a measurement).
         """
         dropped = self.busy()
         self._timer.stop()
         if self._cancel is not None:
             self._cancel.set()
         self._ticket = -1
+        if dropped:
+            self._set("")
         return dropped
 
     def busy(self) -> bool:

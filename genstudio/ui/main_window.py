@@ -161,13 +161,10 @@ class MainWindow(
     def _estimate_soon(self) -> None:
         """Measure the configured run's step time again (debounced; the previous measurement is dropped)."""
         if self.session is not None or self.model_panel.is_read_only():
-            measuring = self.estimator.cancel()
+            self.estimator.cancel()  # a dropped measurement takes its "Estimating the time of the run…" with it
             if self.model_panel.is_read_only():
-                # An opened run's settings are not the next run's: the form says what this run took instead,
-                # and a dropped measurement leaves no "Estimating the time of the run…" behind.
+                # An opened run's settings are not the next run's: the form says what this run took instead.
                 self.model_panel.estimate_label.setText(run_facts_text(self.shown_meta))
-            elif measuring:
-                self.model_panel.estimate_label.setText("")
             return
         ds = self.dataset_panel.dataset if self.dataset_panel.is_usable() else None
         if ds is None or self.model_panel.compatibility_error() is not None or not (self.model_panel.model_form.is_valid() and self.model_panel.run_form.is_valid()):

@@ -54,9 +54,7 @@ class RunControllerMixin:
             self.training_view.show_banner(f"Cannot start: {e}", "error")
             return False
         out = new_run_dir(self.runs_browser.root, spec.run.model, spec.run.dataset)
-        if self.estimator.cancel():
-            # The dropped measurement's "Estimating the time of the run…" would stay on the form for the whole run.
-            self.model_panel.estimate_label.setText("")
+        self.estimator.cancel()
         cls = self.model_panel.model_class()
         self._begin(spec, out, resume=False, groups=getattr(cls, "metric_groups", {}))
         return True

@@ -154,7 +154,7 @@ class FlowModel(GenerativeModel):
             self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: self._fill_missing_split_priors(sd, prefix))
 
     def _fill_missing_split_priors(self, state_dict: dict, prefix: str) -> None:
-        """A checkpoint from before Glow learned its split priors: zeros, the standard normal prior it was trained with."""
+        """A checkpoint from before the flow had split priors: zeros, the standard normal prior it was trained with."""
         for key, value in self.state_dict().items():
             if "split_priors." in key and f"{prefix}{key}" not in state_dict:
                 state_dict[f"{prefix}{key}"] = torch.zeros_like(value)
