@@ -35,7 +35,7 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     # Issue 21: weight averages for sampling and bits/dim (gated-pixelcnn samples from them by default: its
     # last checkpoints stopped swinging), the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
     "gated-pixelcnn": {"ema_decay", "first_kernel"},  # and a first layer that sees 7 rows up, not 3
-    # and, for the two flows, the RealNVP paper's MNIST logit constant for both, a third scale reaching 7 x 7, 32 channels and Glow's learned
+    # and, for the two flows, the RealNVP paper's MNIST logit constant for both, a third scale reaching 7 x 7, 16 channels and Glow's learned
     # prior on the factored-out parts for RealNVP; Flow++'s mixture couplings and actnorm can be asked for
     # (benchmarks/RESULTS.md, likelihood methods).
     "realnvp": {"ema_decay", "warmup_steps", "logit_alpha", "scales", "split_prior", "coupling", "components", "actnorm", "channels"},

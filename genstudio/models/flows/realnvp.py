@@ -51,10 +51,11 @@ class RealNVPConfig(FlowTrainingConfig):
     # couplings saw 14 x 14 patches and the samples were blobs without a digit's outline (benchmarks/RESULTS.md).
     scales: int = param(3, "images: scales of the multi-scale architecture (capped by the image size)", min=1, max=6)
     # Sized for a CPU's ten minutes (benchmarks/RESULTS.md, time to quality; mnist5k, one thread, with today's other
-    # defaults): 32 channels and 2 blocks (388k parameters) learn about as much a step as 64 channels (1.43M) at 2.9x
-    # the steps, and ended at FID 38.2 and 40.2 on two seeds (1.34 / 1.32 bits/dim) against 59.2 and 72.0 (1.44);
-    # 64 channels with 1 block made 978 steps and scored 49.9.
-    channels: int = param(32, "images: channels of each coupling's ResNet", min=4, max=512)
+    # defaults): each halving of the conditioners' width learned about as much a step and made about twice the steps.
+    # 16 channels (112k parameters) ended at FID 31.9 and 34.9 on two seeds (1.32 / 1.30 bits/dim), 32 channels
+    # at 38.2 and 40.2 (1.34 / 1.32), 64 channels at 59.2 and 72.0 (1.44); 64 channels with 1 block scored 49.9.
+    # Give a longer run or a GPU more width.
+    channels: int = param(16, "images: channels of each coupling's ResNet", min=4, max=512)
     blocks: int = param(2, "images: residual blocks in each coupling's ResNet", min=0, max=16)
     coupling: str = param(
         "affine", "the couplings' elementwise map: RealNVP's affine, or Flow++'s mixture of logistics (a CDF, then logit)",
