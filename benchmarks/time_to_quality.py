@@ -47,6 +47,7 @@ Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -65,7 +66,8 @@ from genstudio.core.device import cpu_count
 from genstudio.core.engine import train
 from genstudio.core.loading import load_run_model
 from genstudio.core.runs import RunFolder
-from genstudio.core.spec import RunSpec
+from genstudio.core.spec import RunConfig, RunSpec
+from genstudio.core.registry import get_model_class
 from genstudio.metrics.evaluate import evaluate_run
 from genstudio.core.resources import resource_path
 from genstudio.data.dataset import load_dataset
@@ -334,7 +336,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
             run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else "")
                               + ("-preset" if args.preset else "") + (f"-seed{args.seed}" if args.seed else ""))
             model_overrides, run_overrides = preset(model_id, dataset) if args.preset else ({}, {})
-            model_overrides.update(args.overrides)
+            # --set takes model settings and the run's own (batch_size): a run setting the model does not also have
+            # goes to the run.
+            run_fields = {f.name for f in dataclasses.fields(RunConfig)}
+            model_fields = {f.name for f in dataclasses.fields(get_model_class(model_id).config_class)}
+            for key, value in args.overrides.items():
+                (run_overrides if key in run_fields and key not in model_fields else model_overrides)[key] = value
             load, prerequisite = None, None
             if args.rescore:
                 if not (run_dir / "meta.json").is_file():
@@ -406,7 +413,7 @@ def main() -> None:
     ap.add_argument("--score-every", type=int, default=1, help="score every K-th checkpoint (and the last), for models slow to sample")
     ap.add_argument("--load", default="", help="with --rescore: 1-minute load averages read while the run trained, when its row was not saved")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a model setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64")
+                    help="a model or run setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64, --set batch_size=32")
     args = ap.parse_args()
     args.overrides = parse_overrides(args.set)
     args.variant = ",".join(f"{k}={v}" for k, v in args.overrides.items()) or None

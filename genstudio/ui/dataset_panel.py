@@ -325,7 +325,9 @@ class DatasetPanel(QWidget):
         self._debounce.start()
 
     def is_loading(self) -> bool:
-        return self._loader.busy()
+        """The chosen dataset is still loading (an earlier choice's load that is still running does not count:
+        its result is dropped, and nothing reports when it ends)."""
+        return self._loader.latest_pending()
 
     def reload(self, download: bool = False) -> None:
         self._debounce.stop()

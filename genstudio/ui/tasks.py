@@ -55,6 +55,7 @@ class BackgroundCall(QObject):
         self._signals.failed.connect(self._on_failed)
         self.ticket = 0
         self.pending = 0
+        self._latest_reported = 0
 
     def start(self, fn: Callable[[], Any]) -> int:
         gui_thread_gc.ensure_installed()  # a pool thread must never collect the window's cycles
@@ -64,12 +65,23 @@ class BackgroundCall(QObject):
         return self.ticket
 
     def _on_done(self, ticket: int, result: object) -> None:
-        self.pending -= 1
+        self._reported(ticket)
         self.done.emit(ticket, result)
 
     def _on_failed(self, ticket: int, exc: object, tb: str) -> None:
-        self.pending -= 1
+        self._reported(ticket)
         self.failed.emit(ticket, exc, tb)
 
+    def _reported(self, ticket: int) -> None:
+        self.pending -= 1
+        if ticket == self.ticket:
+            self._latest_reported = ticket
+
     def busy(self) -> bool:
+        """Some call, superseded or not, is still running on the pool."""
         return self.pending > 0
+
+    def latest_pending(self) -> bool:
+        """The latest call has not reported yet. A superseded call still running does not count: its result
+        is dropped, so whoever waits for the latest one must not wait for it."""
+        return self._latest_reported != self.ticket

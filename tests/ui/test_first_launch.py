@@ -107,6 +107,47 @@ def test_a_start_page_recipe_sets_up_trains_and_opens_its_tab(window, qtbot, mon
     assert window.training_view.tabs.tabText(window.training_view.tabs.currentIndex()) == "Training"
 
 
+def test_a_recipe_trains_while_the_launch_datasets_load_is_still_running(qtbot, settings, tmp_path, monkeypatch):
+    """A recipe clicked while the window's first dataset still loads trains once its own data has loaded.
+
+    The superseded load's result is dropped without a signal, so it must not count as loading: it did,
+    and the recipe waited for ever (seen when this file's recipe test ran first, before mnist5k was cached).
+    """
+    import threading
+
+    from genstudio.core.recipes import Recipe
+    from genstudio.ui import dataset_panel
+    from genstudio.ui.main_window import MainWindow
+
+    release = threading.Event()
+    real_load = dataset_panel.load
+
+    def held_launch_load(dataset_id, overrides):
+        if dataset_id == "mnist5k":
+            release.wait(60)
+        return real_load(dataset_id, overrides)
+
+    monkeypatch.setattr(dataset_panel, "load", held_launch_load)
+    recipe = Recipe("toy-moons", "Toy", "", "moons", "toy", 1, "Training", {"steps": 20, "log_every": 1, "eval_every": 0, "checkpoint_every": 0}, {}, {"n_points": 300})
+    monkeypatch.setitem(load_recipes().recipes, "toy-moons", recipe)
+    w = MainWindow(settings=settings, runs_root=tmp_path / "runs")
+    qtbot.addWidget(w)
+    try:
+        dp = w.dataset_panel
+        assert dp.dataset_id() == "mnist5k"
+        qtbot.waitUntil(dp.is_loading, timeout=10_000)
+        assert w.train_recipe("toy-moons")
+        qtbot.waitUntil(lambda: w.session is not None, timeout=30_000)
+        assert dp.dataset.info.name == "moons" and not dp.is_loading()
+        assert dp._loader.busy()  # the launch's load is still held: it did not block the recipe
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: w.session is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not w.dataset_panel._loader.busy(), timeout=30_000)
+    assert w.dataset_panel.dataset.info.name == "moons"  # the late result of the old choice was dropped
+    w.shutdown(30_000)
+
+
 def test_the_estimate_appears_and_is_replaced_when_the_form_changes(window, qtbot):
     mp = window.model_panel
     window.dataset_panel.options_form.set_values({"n_points": 300})
