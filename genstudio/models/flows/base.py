@@ -42,7 +42,9 @@ Optional, read from the config where a model declares them (RealNVP, Glow):
 ``ema_decay`` keeps an average of the flow's weights (core.ema) that
 sampling, ``log_prob``, ``encode``, ``decode`` and the layer views use, as the
 diffusion models do; ``warmup_steps`` ramps the learning rate up linearly
-(Glow's code warms up too).
+(Glow's code warms up too); ``dequantization = "variational"`` draws u from
+Flow++'s learned q(u | x) instead of U(0, 1)^D and subtracts log q from the
+bound (flows.dequantization).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from genstudio.core.ema import EMA, average_of, fill_missing_average
 from genstudio.core.model import GenerativeModel, optimizer_step, rand, randn
 from genstudio.models.nets import point_normalisation
 
+from .dequantization import VariationalDequantizer
 from .layers import FlowNetwork
 
 LOG_2PI = math.log(2 * math.pi)
@@ -139,6 +142,10 @@ class FlowModel(GenerativeModel):
             self.register_buffer("centre", centre)
             self.register_buffer("scale", scale)
         self.flow: FlowNetwork = self.build_flow()
+        # Images: Flow++'s learned dequantisation noise where the config asks for it (flows.dequantization).
+        self.dequantizer: VariationalDequantizer | None = None
+        if self.is_image and getattr(config, "dequantization", "uniform") == "variational":
+            self.dequantizer = VariationalDequantizer(tuple(data_info.shape))
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
         warmup = int(getattr(config, "warmup_steps", 0))
         self.lr_schedule = (
@@ -231,12 +238,24 @@ class FlowModel(GenerativeModel):
         return ["data", pre] + self.flow.layer_labels()
 
     # -- Likelihood ----------------------------------------------------------------
-    def _log_prob_with_noise(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        """Per-example log-likelihood in nats: discrete (dequantised, see module doc) for images."""
+    def _dequantization_noise(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images: the noise one dequantisation of ``x`` draws from, u ~ U(0, 1) or, for the learned q, eps ~ N(0, I)."""
+        if generator is None:  # training: the run's RNG stream, laid out as the batch is (channels-last too)
+            return torch.randn_like(x) if self.dequantizer is not None else torch.rand_like(x)
+        return (randn if self.dequantizer is not None else rand)(x.shape, generator, x.device)
+
+    def _log_prob_with_noise(self, x: torch.Tensor, noise: torch.Tensor | None, dequantizer: VariationalDequantizer | None = None) -> torch.Tensor:
+        """Per-example log-likelihood in nats: discrete (dequantised, see module doc) for images.
+
+        With a learned dequantiser ``noise`` is its eps, and the bound subtracts log q(u | x) (Flow++ eq. 12).
+        """
         if self.is_image:
+            log_q = 0.0
+            if dequantizer is not None:
+                noise, log_q = dequantizer(x, noise)
             y = dequantize(x, noise)
             z, logdet = self.forward_with_logdet(y)
-            return self._prior_log_prob(z) + logdet - self.latent_dim * math.log(BINS)
+            return self._prior_log_prob(z) + logdet - self.latent_dim * math.log(BINS) - log_q
         z, logdet = self.forward_with_logdet(x)
         return self._prior_log_prob(z) + logdet
 
@@ -246,8 +265,9 @@ class FlowModel(GenerativeModel):
         self.eval()
         noise = None
         if self.is_image:
-            noise = rand(x.shape, torch.Generator().manual_seed(EVAL_SEED), x.device)
-        return self.sampling_model(use_ema)._log_prob_with_noise(x, noise)
+            noise = self._dequantization_noise(x, torch.Generator().manual_seed(EVAL_SEED))
+        # The averaged view averages the flow only; the dequantiser's live weights give a valid bound with it.
+        return self.sampling_model(use_ema)._log_prob_with_noise(x, noise, self.dequantizer)
 
     def _metrics(self, nll: torch.Tensor) -> dict[str, float]:
         out = {"loss": nll.item(), "nll": nll.item()}
@@ -258,9 +278,9 @@ class FlowModel(GenerativeModel):
     # -- training ------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
-        noise = torch.rand_like(batch.x) if self.is_image else None
+        noise = self._dequantization_noise(batch.x) if self.is_image else None
         with self.autocast():
-            nll = -self._log_prob_with_noise(batch.x, noise).mean()
+            nll = -self._log_prob_with_noise(batch.x, noise, self.dequantizer).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=self.config.clip_grad)
         if self.lr_schedule is not None:
             self.lr_schedule.step()

@@ -62,6 +62,10 @@ class GlowConfig(FlowTrainingConfig):
     # budget (3,562 steps) the average's last three checkpoints scored FID 78.7, 77.5, 77.3, the raw weights' 89.3, 91.5, 70.7.
     ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
     warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
+    dequantization: str = param(
+        "uniform", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
+        choices=("uniform", "variational"),
+    )
 
 
 class Glow(FlowModel):

@@ -273,6 +273,7 @@ class ImageReport:
     latent_parts: list[tuple[str, torch.Tensor]]  # C x H x W per scale, for ``example``
     times: DirectionTimes
     notes: list[str] = field(default_factory=list)
+    dequantization: str = "uniform"  # or "variational": bits/dim is then Flow++'s bound with the learned q(u | x)
 
 
 @torch.no_grad()
@@ -292,6 +293,7 @@ def image_report(model: FlowModel, val_x: torch.Tensor, n_samples: int = 8, seed
         example=val_x[0].cpu(),
         latent_parts=[(label, part[0].cpu()) for label, part in split_latent(model, z)],
         times=time_directions(model, val_x, n_samples, repeats=1, seed=seed),
+        dequantization="variational" if model.dequantizer is not None else "uniform",
     )
 
 

@@ -73,6 +73,10 @@ class RealNVPConfig(FlowTrainingConfig):
     # (1.44 bits/dim against 1.59). With the 2-scale, alpha-0.05 default of before, the average had scored worse.
     ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
     warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
+    dequantization: str = param(
+        "uniform", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
+        choices=("uniform", "variational"),
+    )
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:

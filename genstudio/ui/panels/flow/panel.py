@@ -103,7 +103,8 @@ class FlowPanel(PlaneViews, ImageViews, CheckpointPanel):
             parts.append(f"density mass on the view {p.maps.mass():.3f}")
         if v.image is not None:
             r = v.image
-            parts.append(f"{r.bits_per_dim:.3f} bits/dim (exact flow likelihood of uniformly dequantised 8-bit data; {r.nll_nats:.1f} nats per image)")
+            how = "uniformly dequantised" if r.dequantization == "uniform" else "variationally dequantised (Flow++)"
+            parts.append(f"{r.bits_per_dim:.3f} bits/dim (exact flow likelihood of {how} 8-bit data; {r.nll_nats:.1f} nats per image)")
         parts.append(f"invertibility error max |x − f⁻¹(f(x))| = {v.invertibility_error:.2e} on validation data")
         return " · ".join(parts)
 
