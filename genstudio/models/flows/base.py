@@ -83,6 +83,21 @@ class FlowTrainingConfig:
     )
 
 
+@dataclass
+class FlowOptions:
+    """Settings some flows offer (RealNVP, Glow), declared once; each config places them with ``param_of``.
+
+    Not a base class: the configs place them after their architecture, where the form shows them.
+    """
+
+    ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
+    warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
+    dequantization: str = param(
+        "uniform", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
+        choices=("uniform", "variational"),
+    )
+
+
 # -- preprocessing as pure functions -------------------------------------------------
 
 

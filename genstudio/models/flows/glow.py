@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from genstudio.core.config import param, param_of
 
-from .base import FlowModel, FlowTrainingConfig
+from .base import FlowModel, FlowOptions, FlowTrainingConfig
 from .layers import (
     ActNorm,
     ConvResNet,
@@ -60,12 +60,9 @@ class GlowConfig(FlowTrainingConfig):
     logit_alpha: float = param_of(FlowTrainingConfig, "logit_alpha", default=1e-6)
     # Polyak weights by default (benchmarks/RESULTS.md, likelihood methods): on mnist5k at half the 10-minute step
     # budget (3,562 steps) the average's last three checkpoints scored FID 78.7, 77.5, 77.3, the raw weights' 89.3, 91.5, 70.7.
-    ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
-    warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
-    dequantization: str = param(
-        "uniform", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
-        choices=("uniform", "variational"),
-    )
+    ema_decay: float = param_of(FlowOptions, "ema_decay")
+    warmup_steps: int = param_of(FlowOptions, "warmup_steps")
+    dequantization: str = param_of(FlowOptions, "dequantization")
 
 
 class Glow(FlowModel):

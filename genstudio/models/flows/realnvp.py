@@ -38,7 +38,7 @@ import torch
 
 from genstudio.core.config import param, param_of
 
-from .base import FlowModel, FlowTrainingConfig
+from .base import FlowModel, FlowOptions, FlowTrainingConfig
 from .layers import ActNorm, ConvResNet, Coupling, FlowLayer, FlowNetwork, Squeeze, alternating_mask, channel_mask, checkerboard_mask, coupling_mlp
 
 
@@ -71,12 +71,9 @@ class RealNVPConfig(FlowTrainingConfig):
     # Polyak weights (benchmarks/RESULTS.md, time to quality): on mnist5k in 10 minutes the raw weights' FID swung
     # between 29.5 and 77.5 from one checkpoint to the next and ended at 74.1, the average's fell steadily to 59.2
     # (1.44 bits/dim against 1.59). With the 2-scale, alpha-0.05 default of before, the average had scored worse.
-    ema_decay: float = param(0.999, "decay of the weight average (warmed up as in core.ema) used for sampling and bits/dim; 0 turns it off", min=0.0, max=0.99999)
-    warmup_steps: int = param(0, "linear learning-rate warm-up over this many steps (0: none)", min=0, max=100000)
-    dequantization: str = param(
-        "uniform", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
-        choices=("uniform", "variational"),
-    )
+    ema_decay: float = param_of(FlowOptions, "ema_decay")
+    warmup_steps: int = param_of(FlowOptions, "warmup_steps")
+    dequantization: str = param_of(FlowOptions, "dequantization")
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:
