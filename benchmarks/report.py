@@ -431,6 +431,26 @@ def flow_methods() -> str:
     return "".join(out)
 
 
+def flow_temperature() -> str:
+    """Issue 21: the flows' 10-minute defaults sampled at several temperatures, on the same weights (flow_temperature.py)."""
+    d = load("flow_temperature")
+    out = []
+    for machine, rows in by_machine(d["rows"]).items():
+        rows = sorted(rows, key=lambda r: (r["model"], r["seed"], -r["temperature"]))
+        out.append(f"Machine: {machine}; {dates(rows, d.get('date', ''))}; the last checkpoint of each time-to-quality row of today's "
+                   f"defaults; FID at n={rows[0]['n']} (floor {num(rows[0]['fid_floor'])}); ink: the samples' mean pixel over the "
+                   "held-out digits'.\n\n")
+        best = {}
+        for r in rows:
+            k = (r["model"], r["seed"])
+            best[k] = min(best.get(k, r["fid"]), r["fid"])
+        body = [[r["model"], str(r["seed"]), f"{r['steps']:,}", f"{r['temperature']:g}",
+                 f"**{num(r['fid'])}**" if r["fid"] == best[(r["model"], r["seed"])] else num(r["fid"]),
+                 f"{r['ink_ratio']:.2f}", f"{num(r['precision'])} / {num(r['recall'])}"] for r in rows]
+        out.append(table(["model", "seed", "steps", "T", "FID", "ink", "precision / recall"], body))
+    return "".join(out)
+
+
 def sgan_accuracy() -> str:
     """Issue 22: SGAN's validation accuracy with 10 labels per class against a plain classifier trained on the
     same labelled examples, at one step budget (sgan_accuracy.py)."""
@@ -524,7 +544,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
     "ddpm_methods": ddpm_methods, "vae_methods": vae_methods, "vae_mixture": vae_mixture, "likelihood_methods": likelihood_methods,
-    "flow_methods": flow_methods,
+    "flow_methods": flow_methods, "flow_temperature": flow_temperature,
 }
 
 

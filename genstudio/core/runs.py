@@ -165,10 +165,17 @@ class RunFolder:
             spec = RunSpec.from_toml_file(self.config_path, require=("model", "dataset"))
         except ConfigError as e:
             raise RunError(str(e)) from None  # the message names the file
+        written = tomllib.loads(self.config_path.read_text())
         # A run written before checkpoint retention existed kept every checkpoint: resuming it must
         # not start deleting them (``--set keep_last=3`` opts in).
-        if "keep_last" not in tomllib.loads(self.config_path.read_text()).get("run", {}):
+        if "keep_last" not in written.get("run", {}):
             spec = spec.with_overrides(run={"keep_last": 0})
+        # A model setting added since the run was written: the run trained as the setting's old behaviour,
+        # which may not be today's default (a flow's dequantisation); its checkpoint holds no weights for the new one.
+        before = {k: v for k, v in getattr(type(spec.model), "absent_in_older_runs", {}).items()
+                  if hasattr(spec.model, k) and k not in written.get("model", {})}
+        if before:
+            spec = spec.with_overrides(model=before)
         return spec
 
     # -- metrics ----------------------------------------------------------------

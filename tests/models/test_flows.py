@@ -269,7 +269,7 @@ def test_empty_network_is_identity():
 
 
 def identity_image_flow(info: DataInfo, alpha: float) -> RealNVP:
-    model = RealNVP(RealNVPConfig(logit_alpha=alpha, channels=4, blocks=0), info)
+    model = RealNVP(RealNVPConfig(logit_alpha=alpha, channels=4, blocks=0, dequantization="uniform"), info)
     model.flow = FlowNetwork([[]], info.shape)
     return model
 
@@ -418,7 +418,7 @@ def test_variational_dequantisation_trains_with_the_flow_and_is_kept_in_its_chec
     again = RealNVP(cfg, TINY_IMAGE)
     again.load_state_dict(model.state_dict())
     torch.testing.assert_close(again.log_prob(x), model.log_prob(x))
-    assert RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0), TINY_IMAGE).dequantizer is None
+    assert RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0, dequantization="uniform"), TINY_IMAGE).dequantizer is None
     assert RealNVP(RealNVPConfig(couplings=2, hidden=8, dequantization="variational"), POINTS).dequantizer is None  # points are continuous
 
 
@@ -583,7 +583,7 @@ def test_speed_summary_names_the_fast_direction():
 def test_image_report_latent_scales_and_temperatures():
     torch.manual_seed(0)
     info = DataInfo("image", (1, 8, 8))
-    model = RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0), info)
+    model = RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0, dequantization="uniform"), info)
     x = torch.randint(0, 256, (6, 1, 8, 8)).float() / 255
     model.train_step(Batch(x, -torch.ones(6, dtype=torch.long)))
     report = flow_inspect.image_report(model, x, n_samples=3)
@@ -628,3 +628,27 @@ def test_flows_offer_latent_so_the_latent_explorer_opens_them(name):
     z = model.encode(x)
     assert z.shape == (3, model.latent_dim)
     torch.testing.assert_close(model.decode(z), x, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("model_id", ["realnvp", "glow"])
+def test_a_run_written_before_the_dequantisation_setting_keeps_its_uniform_noise(tmp_path, model_id):
+    """Its checkpoint has no dequantiser, and it trained on uniform noise: so it reads as uniform whatever the default."""
+    import tomli_w
+
+    from genstudio.core.runs import RunFolder
+    from genstudio.core.spec import RunSpec
+
+    for written, expected in ((None, "uniform"), ("variational", "variational"), ("uniform", "uniform")):
+        d = RunSpec.create(model_id, "digits").to_dict()
+        d["model"].pop("dequantization")
+        if written is not None:
+            d["model"]["dequantization"] = written
+        folder = tmp_path / f"{model_id}-{written}"
+        folder.mkdir()
+        (folder / "config.toml").write_text(tomli_w.dumps(d))
+        assert RunFolder(folder).spec().model.dequantization == expected
+    # A flow without the setting is untouched.
+    d = RunSpec.create("nice", "digits").to_dict()
+    (tmp_path / "nice").mkdir()
+    (tmp_path / "nice" / "config.toml").write_text(tomli_w.dumps(d))
+    assert not hasattr(RunFolder(tmp_path / "nice").spec().model, "dequantization")
