@@ -29,7 +29,7 @@ def test_the_packaged_defaults_of_the_slow_models():
     assert model_run_defaults("ddpm", "points") == {"steps": 2000}  # a 2-D step is far cheaper
     assert model_run_defaults("ddpm", "image") == {"steps": 1200}
     assert model_run_defaults("gated-pixelcnn") == {"steps": 700, "batch_size": 32}  # batches of 32: more steps in the same minutes
-    assert model_run_defaults("realnvp", "image")["steps"] == 400 and model_run_defaults("realnvp", "points")["steps"] == 2000
+    assert model_run_defaults("realnvp", "image")["steps"] == 1000 and model_run_defaults("realnvp", "points")["steps"] == 2000
     assert model_run_defaults("cascade")["steps"] == 500
     assert model_run_defaults("vae")["steps"] == 3000 and model_run_defaults("dcgan")["steps"] == 3000
     assert run_defaults_vary_by_kind("ddpm") and not run_defaults_vary_by_kind("vae")

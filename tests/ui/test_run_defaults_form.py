@@ -32,7 +32,7 @@ def test_the_form_shows_each_models_default_steps(panel):
 def test_the_data_kind_picks_its_default_and_the_form_and_the_command_line_agree(panel):
     panel.select("realnvp")
     panel.set_dataset("digits", "image", (1, 8, 8))
-    assert steps(panel) == 400
+    assert steps(panel) == 1000
     panel.set_dataset("moons", "points", (2,))
     assert steps(panel) == 2000
     cli = RunSpec.create("realnvp", "moons", data_kind="points").run.steps
@@ -72,4 +72,6 @@ def test_the_window_trains_the_number_of_steps_the_form_shows(window, qtbot):
     window.dataset_panel.select("digits")
     window.model_panel.select("gated-pixelcnn")
     qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
-    assert window.build_spec().run.steps == 400 == steps(window.model_panel)
+    run = window.build_spec().run
+    assert run.steps == 700 == steps(window.model_panel)
+    assert run.batch_size == 32 == window.model_panel.run_form.values()["batch_size"]  # its batches too
