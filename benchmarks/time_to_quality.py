@@ -47,7 +47,6 @@ Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -66,7 +65,7 @@ from genstudio.core.device import cpu_count
 from genstudio.core.engine import train
 from genstudio.core.loading import load_run_model
 from genstudio.core.runs import RunFolder
-from genstudio.core.spec import RunConfig, RunSpec
+from genstudio.core.spec import RunSpec, split_overrides
 from genstudio.core.registry import get_model_class
 from genstudio.metrics.evaluate import evaluate_run
 from genstudio.core.resources import resource_path
@@ -336,12 +335,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
             run_dir = root / (f"{model_id}-{dataset}" + (f"-{args.variant.replace('=', '').replace(',', '-')}" if args.variant else "")
                               + ("-preset" if args.preset else "") + (f"-seed{args.seed}" if args.seed else ""))
             model_overrides, run_overrides = preset(model_id, dataset) if args.preset else ({}, {})
-            # --set takes model settings and the run's own (batch_size): a run setting the model does not also have
-            # goes to the run.
-            run_fields = {f.name for f in dataclasses.fields(RunConfig)}
-            model_fields = {f.name for f in dataclasses.fields(get_model_class(model_id).config_class)}
-            for key, value in args.overrides.items():
-                (run_overrides if key in run_fields and key not in model_fields else model_overrides)[key] = value
+            # --set takes model settings and the run's own (batch_size), routed as `genstudio train --set` routes them.
+            run_set, model_set, data_set = split_overrides(args.overrides, get_model_class(model_id))
+            if data_set:
+                raise SystemExit(f"--set {', '.join(data_set)}: data settings are not varied here; the rows compare models on one dataset")
+            run_overrides.update(run_set)
+            model_overrides.update(model_set)
             load, prerequisite = None, None
             if args.rescore:
                 if not (run_dir / "meta.json").is_file():

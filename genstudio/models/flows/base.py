@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -62,8 +62,10 @@ from genstudio.core.ema import EMA, average_of, fill_missing_average
 from genstudio.core.model import GenerativeModel, optimizer_step, rand, randn
 from genstudio.models.nets import point_normalisation
 
-from .dequantization import VariationalDequantizer
 from .layers import FlowNetwork
+
+if TYPE_CHECKING:  # imported where it is built: flows.dequantization uses this module's prior density
+    from .dequantization import VariationalDequantizer
 
 LOG_2PI = math.log(2 * math.pi)
 BINS = 256  # 8-bit data
@@ -167,6 +169,8 @@ class FlowModel(GenerativeModel):
         # Images: Flow++'s learned dequantisation noise where the config asks for it (flows.dequantization).
         self.dequantizer: VariationalDequantizer | None = None
         if self.is_image and getattr(config, "dequantization", "uniform") == "variational":
+            from .dequantization import VariationalDequantizer
+
             self.dequantizer = VariationalDequantizer(tuple(data_info.shape))
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
         warmup = int(getattr(config, "warmup_steps", 0))

@@ -19,33 +19,12 @@ Both are trained together on the bound; sampling never uses q.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConvResNet, checkerboard_mask
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-class _ConditionalAffineCoupling(nn.Module):
-    """h -> h * exp(s) + t on the free pixels, s and t from the masked h and the image's features."""
-
-    def __init__(self, mask: torch.Tensor, context_channels: int, hidden: int, blocks: int):
-        super().__init__()
-        self.register_buffer("mask", mask)
-        channels = mask.shape[1]
-        self.net = ConvResNet(channels + 1 + context_channels, hidden, 2 * channels, blocks)  # zero output: starts as identity
-        self.scale = nn.Parameter(torch.ones(channels))  # RealNVP's code: s = scale * tanh(raw), bounded early on
-
-    def forward(self, h: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = self.mask.expand(h.shape[0], -1, -1, -1)
-        raw, t = self.net(torch.cat([h * m, m[:, :1], context], 1)).to(h.dtype).chunk(2, dim=1)
-        free = 1.0 - m
-        s = self.scale.view(1, -1, 1, 1) * torch.tanh(raw) * free
-        return h * torch.exp(s) + t * free, s.flatten(1).sum(1)
+from .base import standard_normal_log_prob
+from .layers import ConvResNet, Coupling, checkerboard_mask
 
 
 class VariationalDequantizer(nn.Module):
@@ -56,13 +35,15 @@ class VariationalDequantizer(nn.Module):
         c, h, w = shape
         # The image's features, shared by every coupling (Flow++ conditions its dequantiser the same way).
         self.features = nn.Sequential(nn.Conv2d(c, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU())
+        # RealNVP's affine couplings, their conditioners seeing the features too (each starts as the identity).
         self.couplings = nn.ModuleList(
-            _ConditionalAffineCoupling(checkerboard_mask(c, h, w, i % 2), hidden, hidden, blocks) for i in range(couplings)
+            Coupling(checkerboard_mask(c, h, w, i % 2), ConvResNet(c + 1 + hidden, hidden, 2 * c, blocks), "affine", label="dequantiser")
+            for i in range(couplings)
         )
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``x`` (k / 255) and standard normal ``eps`` of the same shape -> (u, log q(u | x))."""
-        log_q = -0.5 * (eps.pow(2) + LOG_2PI).flatten(1).sum(1)
+        log_q = standard_normal_log_prob(eps)
         context = self.features(x - 0.5).to(eps.dtype)
         h = eps
         for coupling in self.couplings:

@@ -160,7 +160,9 @@ class Coupling(FlowLayer):
       the identity and can only shrink; actnorm in every step supplies the growth.
 
     For images the conditioner also sees the mask as an extra input channel,
-    so a checkerboard coupling knows which pixels it is predicting.
+    so a checkerboard coupling knows which pixels it is predicting, and, where
+    the caller passes one, a ``context`` of the same height and width (the
+    features a conditional flow is conditioned on: Flow++'s dequantiser).
     """
 
     KINDS = ("additive", "affine", "affine-sigmoid", "mixture-logistic")
@@ -184,15 +186,16 @@ class Coupling(FlowLayer):
         """How many conditioner outputs each transformed channel takes: t; s and t; or a, b and K weights, means, scales."""
         return {"additive": 1, "affine": 2, "affine-sigmoid": 2}.get(kind, 2 + 3 * components)
 
-    def _net_input(self, x_masked: torch.Tensor) -> torch.Tensor:
+    def _net_input(self, x_masked: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        extra = [] if context is None else [context]
         if x_masked.dim() == 4:
             m = self.mask[:, :1].expand(x_masked.shape[0], 1, *x_masked.shape[2:])
-            return torch.cat([x_masked, m], 1)
-        return x_masked
+            return torch.cat([x_masked, m, *extra], 1)
+        return torch.cat([x_masked, *extra], 1) if extra else x_masked
 
-    def _shift_and_log_scale(self, x_masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _shift_and_log_scale(self, x_masked: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         free = 1.0 - self.mask
-        h = self.net(self._net_input(x_masked))
+        h = self.net(self._net_input(x_masked, context))
         if self.kind == "additive":
             return h * free, None
         raw, t = h.chunk(2, dim=1)
@@ -202,10 +205,10 @@ class Coupling(FlowLayer):
             s = F.logsigmoid(raw + 2.0)
         return t * free, s * free
 
-    def _mixture_params(self, x_masked: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _mixture_params(self, x_masked: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Flow++'s per-dimension parameters: log-scale a, shift b, and K log-weights, means and log-scales."""
         # Back to the input's precision: under bf16 autocast the mixture's log-sum-exps would lose the tails.
-        h = self.net(self._net_input(x_masked)).to(x_masked.dtype)
+        h = self.net(self._net_input(x_masked, context)).to(x_masked.dtype)
         k, c = self.components, self.mask.shape[1]
         h = h.view(h.shape[0], 2 + 3 * k, c, *h.shape[2:])
         raw_a, b = h[:, 0], h[:, 1]
@@ -214,32 +217,32 @@ class Coupling(FlowLayer):
         means, log_s = h[:, 2 + k : 2 + 2 * k], h[:, 2 + 2 * k :].clamp(min=-7.0)  # Flow++ bounds the scales too
         return a, b, log_w, means, log_s
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "mixture-logistic":
-            return self._mixture_forward(x)
-        t, s = self._shift_and_log_scale(x * self.mask)
+            return self._mixture_forward(x, context)
+        t, s = self._shift_and_log_scale(x * self.mask, context)
         if s is None:
             return x + t, x.new_zeros(x.shape[0])
         return x * torch.exp(s) + t, _sum_per_example(s)
 
-    def _mixture_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _mixture_forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # Flow++ (Ho et al. 2019, its mixture-of-logistics coupling): y = logit(MixLogCDF(x; w, mu, s)) * exp(a) + b. The
         # mixture's CDF can put a pixel's two modes (ink, background) on either side of the Gaussian's bulk,
         # which one affine map per coupling cannot.
-        a, b, log_w, means, log_s = self._mixture_params(x * self.mask)
+        a, b, log_w, means, log_s = self._mixture_params(x * self.mask, context)
         free = 1.0 - self.mask
         logit_c, log_pdf = mixture_logistic_logit_cdf(x, log_w, means, log_s)
         y = logit_c * torch.exp(a) + b
         return self.mask * x + free * y, _sum_per_example(free * (log_pdf + a))
 
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+    def inverse(self, y: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "mixture-logistic":
-            a, b, log_w, means, log_s = self._mixture_params(y * self.mask)
+            a, b, log_w, means, log_s = self._mixture_params(y * self.mask, context)
             z = ((y - b) * torch.exp(-a)).clamp(-INVERSE_LOG_SCALE_CAP, INVERSE_LOG_SCALE_CAP)
             x = mixture_logistic_inverse(z, log_w, means, log_s)
             return self.mask * y + (1.0 - self.mask) * x
         # The masked part is unchanged, so the conditioner sees the same input as in forward.
-        t, s = self._shift_and_log_scale(y * self.mask)
+        t, s = self._shift_and_log_scale(y * self.mask, context)
         if s is None:
             return y - t
         # A latent far from the data's region can ask for a factor exp(-s) beyond float32 (Glow's sigmoid
