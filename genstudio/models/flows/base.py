@@ -51,10 +51,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from genstudio.core.config import param
 from genstudio.core.data_types import Batch, DataInfo
@@ -62,12 +61,10 @@ from genstudio.core.ema import EMA, average_of, fill_missing_average
 from genstudio.core.model import GenerativeModel, optimizer_step, rand, randn
 from genstudio.models.nets import point_normalisation
 
+from .dequantization import VariationalDequantizer
 from .layers import FlowNetwork
+from .priors import standard_logistic_log_prob, standard_normal_log_prob
 
-if TYPE_CHECKING:  # imported where it is built: flows.dequantization uses this module's prior density
-    from .dequantization import VariationalDequantizer
-
-LOG_2PI = math.log(2 * math.pi)
 BINS = 256  # 8-bit data
 # Fixed seed for the dequantisation noise of ``evaluate`` and ``log_prob``:
 # reproducible numbers that never advance the training RNG stream.
@@ -127,15 +124,6 @@ def inverse_logit_transform(s: torch.Tensor, alpha: float) -> torch.Tensor:
     return (torch.sigmoid(s) - alpha) / (1 - 2 * alpha)
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (z.pow(2) + LOG_2PI).flatten(1).sum(1)
-
-
-def standard_logistic_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """NICE's prior (section 3.4): log p(z) = -(softplus(z) + softplus(-z)) per dimension."""
-    return -(F.softplus(z) + F.softplus(-z)).flatten(1).sum(1)
-
-
 def bits_per_dim(nll_nats: torch.Tensor | float, dim: int) -> torch.Tensor | float:
     return nll_nats / (dim * math.log(2))
 
@@ -169,8 +157,6 @@ class FlowModel(GenerativeModel):
         # Images: Flow++'s learned dequantisation noise where the config asks for it (flows.dequantization).
         self.dequantizer: VariationalDequantizer | None = None
         if self.is_image and getattr(config, "dequantization", "uniform") == "variational":
-            from .dequantization import VariationalDequantizer
-
             self.dequantizer = VariationalDequantizer(tuple(data_info.shape))
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
         warmup = int(getattr(config, "warmup_steps", 0))

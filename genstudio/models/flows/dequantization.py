@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .base import standard_normal_log_prob
 from .layers import ConvResNet, Coupling, checkerboard_mask
+from .priors import standard_normal_log_prob
 
 
 class VariationalDequantizer(nn.Module):
