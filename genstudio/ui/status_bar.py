@@ -57,11 +57,19 @@ class StudioStatusBar(QStatusBar):
         self.update_memory()
 
     def set_device(self, device: str | None, threads: int | None) -> None:
+        """The run's device and threads; ``None`` before a run: what a run started now would use.
+
+        The process's own torch thread count is not that: the studio gives a run one
+        thread fewer than the free cores (core.device.default_threads), so the idle
+        bar would otherwise say 2 and the run then 1.
+        """
         if device is None:
             import torch
 
+            from genstudio.core.device import default_threads
+
             device = "cuda" if torch.cuda.is_available() else "cpu"
-            threads = torch.get_num_threads()
+            threads = default_threads(gui=True)
         self.device.setText(f"device: {device}")
         self.threads.setText(f"threads: {threads}")
 
