@@ -72,6 +72,18 @@ def test_kid_is_labelled_as_genstudio_eval_prints_it(report):
     assert "KID not scaled" in text
 
 
+def test_every_time_to_quality_model_has_its_family_and_place(report):
+    """A model measured but missing from the report's maps had a blank family cell and sorted last (glow did)."""
+    from genstudio.core.registry import get_model_class
+
+    label = {"adversarial": "GAN"}
+    for stem in ("time_to_quality", "time_to_quality_30min"):
+        for row in json.loads((BENCHMARKS / "results" / f"{stem}.json").read_text())["rows"]:
+            family = get_model_class(row["model"]).family
+            assert report.FAMILY.get(row["model"]) == label.get(family, family), row["model"]
+            assert row["model"] in report.TTQ_ORDER, row["model"]
+
+
 def test_every_row_names_its_machine(report):
     for path in sorted(report.RESULTS.glob("*.json")):
         data = json.loads(path.read_text())

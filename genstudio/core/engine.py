@@ -144,6 +144,7 @@ class _Steps:
     def take_one(self) -> None:
         s = self.state
         batch = self.to_layout(next(self.batches).to(s.device))
+        s.model.set_progress(s.progress())
         values = s.model.train_step(batch)
         for k, v in values.items():
             if not math.isfinite(v):

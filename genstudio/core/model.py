@@ -84,6 +84,15 @@ class GenerativeModel(nn.Module):
         """
         return self.autocast_context()
 
+    def set_progress(self, fraction: float) -> None:
+        """How far the run is through its budget (0 to 1), told before every training step.
+
+        The budget is the run's steps, or its time limit (``max_minutes``) where
+        that comes first, so a schedule keyed to it ends where the run ends
+        whichever way the user sized it (``RunState.progress``). Models whose
+        learning rate follows the budget override this; the rest ignore it.
+        """
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The model's optimisers by name, so the engine can checkpoint and restore them."""
         return {}

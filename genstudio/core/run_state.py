@@ -97,6 +97,18 @@ class RunState:
     def elapsed(self) -> float:
         return self.clock.elapsed()
 
+    def progress(self) -> float:
+        """The fraction of the run's budget spent, 0 to 1: its steps, or its time limit where that comes first.
+
+        The time counts as the time limit does (this process's training time).
+        Under torchrun the ranks' clocks differ a little, and a learning rate
+        keyed to them would part the replicas, so there the steps alone count.
+        """
+        done = self.step / self.total if self.total > 0 else 0.0
+        if self.rc.max_minutes > 0 and not self.dctx.active:
+            done = max(done, self.elapsed() / (self.rc.max_minutes * 60))
+        return min(1.0, done)
+
     def wall_time(self) -> float:
         """Training seconds of the whole run, earlier processes included (meta.json's wall_time_s)."""
         return self.wall_before + self.clock.elapsed()

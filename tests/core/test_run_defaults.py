@@ -28,8 +28,9 @@ def test_the_packaged_defaults_of_the_slow_models():
     assert model_run_defaults("ddpm") == {"steps": 1200}
     assert model_run_defaults("ddpm", "points") == {"steps": 2000}  # a 2-D step is far cheaper
     assert model_run_defaults("ddpm", "image") == {"steps": 1200}
-    assert model_run_defaults("gated-pixelcnn") == {"steps": 700, "batch_size": 32}  # batches of 32: more steps in the same minutes
-    assert model_run_defaults("realnvp", "image")["steps"] == 1000 and model_run_defaults("realnvp", "points")["steps"] == 2000
+    assert model_run_defaults("gated-pixelcnn") == {"steps": 1800, "batch_size": 16}  # batches of 16: more steps in the same minutes
+    assert model_run_defaults("realnvp", "image") == {"steps": 2000, "batch_size": 32}  # images: batches of 32
+    assert model_run_defaults("realnvp", "points") == {"steps": 2000}  # 2-D points: the run's batch of 64
     assert model_run_defaults("cascade")["steps"] == 500
     assert model_run_defaults("vae")["steps"] == 3000 and model_run_defaults("dcgan")["steps"] == 3000
     assert run_defaults_vary_by_kind("ddpm") and not run_defaults_vary_by_kind("vae")
@@ -62,7 +63,7 @@ def test_a_spec_without_steps_takes_the_models_default_and_explicit_values_win()
     assert RunSpec.create("made", "digits").run.steps == RunConfig.steps  # no defaults of its own: RunConfig's
     # A config file that leaves steps out gets the model's default; one that says it keeps it.
     run = RunSpec.from_dict({"run": {"model": "gated-pixelcnn", "dataset": "digits"}}).run
-    assert (run.steps, run.batch_size) == (700, 32)
+    assert (run.steps, run.batch_size) == (1800, 16)
     assert RunSpec.from_dict({"run": {"model": "gated-pixelcnn", "dataset": "digits", "steps": 9}}).run.steps == 9
 
 
@@ -78,7 +79,7 @@ def test_the_command_line_without_steps_uses_the_models_default_for_its_data():
 def test_a_config_file_without_steps_gets_the_default_and_one_with_steps_keeps_them(tmp_path):
     without = tmp_path / "a.toml"
     without.write_text('[run]\nmodel = "gated-pixelcnn"\ndataset = "digits"\n')
-    assert parsed("--config", str(without)).run.steps == 700
+    assert parsed("--config", str(without)).run.steps == 1800
     with_steps = tmp_path / "b.toml"
     with_steps.write_text('[run]\nmodel = "gated-pixelcnn"\ndataset = "digits"\nsteps = 21\n')
     assert parsed("--config", str(with_steps)).run.steps == 21

@@ -31,12 +31,13 @@ def test_the_form_shows_each_models_default_steps(panel):
 
 def test_the_data_kind_picks_its_default_and_the_form_and_the_command_line_agree(panel):
     panel.select("realnvp")
+    batch = lambda: panel.run_form.values()["batch_size"]  # noqa: E731
     panel.set_dataset("digits", "image", (1, 8, 8))
-    assert steps(panel) == 1000
+    assert (steps(panel), batch()) == (2000, 32)  # images train in batches of 32
     panel.set_dataset("moons", "points", (2,))
-    assert steps(panel) == 2000
-    cli = RunSpec.create("realnvp", "moons", data_kind="points").run.steps
-    assert steps(panel) == cli
+    assert (steps(panel), batch()) == (2000, 64)  # 2-D points keep the run's 64
+    cli = RunSpec.create("realnvp", "moons", data_kind="points").run
+    assert (steps(panel), batch()) == (cli.steps, cli.batch_size)
 
 
 def test_values_set_on_purpose_stay_when_the_model_or_data_changes(panel, qtbot):
@@ -73,5 +74,5 @@ def test_the_window_trains_the_number_of_steps_the_form_shows(window, qtbot):
     window.model_panel.select("gated-pixelcnn")
     qtbot.waitUntil(window.dataset_panel.is_usable, timeout=30_000)
     run = window.build_spec().run
-    assert run.steps == 700 == steps(window.model_panel)
-    assert run.batch_size == 32 == window.model_panel.run_form.values()["batch_size"]  # its batches too
+    assert run.steps == 1800 == steps(window.model_panel)
+    assert run.batch_size == 16 == window.model_panel.run_form.values()["batch_size"]  # its batches too

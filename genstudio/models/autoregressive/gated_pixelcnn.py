@@ -63,6 +63,7 @@ class GatedPixelCNNConfig:
     # Polyak weights by default (benchmarks/RESULTS.md, likelihood methods): on mnist5k at half the 10-minute step
     # budget the raw weights' last three checkpoints scored FID 50, 98, 42 (spread 131 %), the average's 63, 58, 58 (8 %).
     ema_decay: float = param_of(AutoregressiveTrainingConfig, "ema_decay", default=0.999)
+    lr_schedule: str = param_of(AutoregressiveTrainingConfig, "lr_schedule")
 
 
 def gate_groups(p: int, colours: int) -> torch.Tensor:
