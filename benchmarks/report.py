@@ -107,8 +107,8 @@ def engine_overhead() -> str:
 
 FAMILY = {"dcgan": "GAN", "gan": "GAN", "wgan": "GAN", "sgan": "GAN", "vae": "autoencoder", "ddpm": "diffusion",
           "gated-pixelcnn": "autoregressive", "pixelcnn++": "autoregressive", "vq-prior": "autoregressive",
-          "realnvp": "flow", "maf": "flow", "iaf": "flow"}
-TTQ_ORDER = ["dcgan", "wgan", "sgan", "vae", "ddpm", "gated-pixelcnn", "pixelcnn++", "vq-prior", "realnvp", "maf", "iaf", "gan"]
+          "realnvp": "flow", "glow": "flow", "maf": "flow", "iaf": "flow", "gan": "GAN"}
+TTQ_ORDER = ["dcgan", "wgan", "sgan", "vae", "ddpm", "gated-pixelcnn", "pixelcnn++", "vq-prior", "realnvp", "glow", "maf", "iaf", "gan"]
 
 
 def _ttq_extras(r: dict[str, Any]) -> list[str]:
