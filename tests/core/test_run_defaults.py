@@ -33,7 +33,7 @@ def test_the_packaged_defaults_of_the_slow_models():
     assert model_run_defaults("realnvp", "points") == {"steps": 2000}  # 2-D points: the run's batch of 64
     assert model_run_defaults("glow", "image") == {"steps": 3000, "batch_size": 32} and model_run_defaults("glow", "points") == {}
     assert model_run_defaults("cascade")["steps"] == 500
-    assert model_run_defaults("vae")["steps"] == 3000 and model_run_defaults("dcgan")["steps"] == 3000
+    assert model_run_defaults("vae")["steps"] == 3000 and model_run_defaults("dcgan") == {"steps": 5000, "batch_size": 32}
     assert run_defaults_vary_by_kind("ddpm") and not run_defaults_vary_by_kind("vae")
     assert model_run_defaults("no-such-model") == {} and model_run_defaults("../recipes") == {}
 
