@@ -242,8 +242,8 @@ class ImageAutoregressive(GenerativeModel):
         return {"adam": self.opt}
 
     def set_progress(self, fraction: float) -> None:
-        """A linear fall of the learning rate to 0 over the run's budget (Li et al. 2020, budgeted training:
-        for every budget they measured it beat a constant rate and matched or beat the step and cosine schedules)."""
+        """A linear fall of the learning rate to 0 over the run's budget (Li et al. 2020, "Budgeted training":
+        the budget-aware schedule they found best across the budgets they measured)."""
         if getattr(self.config, "lr_schedule", "constant") == "linear":
             for group in self.opt.param_groups:
                 group["lr"] = self.config.lr * (1.0 - fraction)
