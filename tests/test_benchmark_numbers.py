@@ -80,7 +80,7 @@ def test_every_time_to_quality_model_has_its_family_and_place(report):
     for stem in ("time_to_quality", "time_to_quality_30min"):
         for row in json.loads((BENCHMARKS / "results" / f"{stem}.json").read_text())["rows"]:
             family = get_model_class(row["model"]).family
-            assert report.FAMILY.get(row["model"]) == label.get(family, family), row["model"]
+            assert report.family_of(row["model"]) == label.get(family, family), row["model"]
             assert row["model"] in report.TTQ_ORDER, row["model"]
 
 

@@ -18,9 +18,8 @@ from tests.core.test_engine import spec
 
 
 def state(step: int, total: int, minutes: float, elapsed_s: float, distributed: bool = False) -> SimpleNamespace:
-    fake = SimpleNamespace(step=step, total=total, rc=SimpleNamespace(max_minutes=minutes),
+    return SimpleNamespace(step=step, total=total, rc=SimpleNamespace(max_minutes=minutes),
                            dctx=SimpleNamespace(active=distributed), elapsed=lambda: elapsed_s)
-    return fake
 
 
 @pytest.mark.parametrize(
