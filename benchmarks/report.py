@@ -144,6 +144,11 @@ def _ttq_extras(r: dict[str, Any]) -> list[str]:
         sampler = f", {at['sampler']} {at['steps']}" if at.get("sampler") else ""
         also.append(f"at {num(at['minutes'])} min (step {at['checkpoint_step']:,}, {at['train_s'] / 60:.1f} min): FID at n={at['n']}{sampler} "
                     f"{num(at['fid'])}" + (f", {num(at['bpd'])} bits/dim" if "bpd" in at else ""))
+    spread = r.get("spread")
+    if spread:
+        sd = f", draws' SD {num(spread['draw_sd'], 2)}" if math.isfinite(spread.get("draw_sd", math.nan)) else ""
+        also.append(f"the last three checkpoints at n={spread['n']}, {spread['draws']} sample draws each: mean FID "
+                    f"{', '.join(num(m) for m in spread['means'])} (spread {spread['spread']:.0%}{sd})")
     pre = r.get("prerequisite")
     if pre:
         also.append(f"on a {pre['model']} of {pre['steps']:,} steps trained first ({pre['wall_s'] / 60:.1f} min, not counted)")

@@ -29,7 +29,11 @@ other work on a shared machine slows the steps. After the last checkpoint is
 scored, ``genstudio eval`` scores it at ``--eval-n`` (default 500; the model's
 validation metrics such as bits/dim or accuracy over that many held-out
 examples, and FID at that many samples; ``--eval-sampler`` / ``--eval-steps``
-for diffusion models), the sample size the issues state their goals at.
+for diffusion models), the sample size the issues state their goals at. Then
+each of the last three checkpoints is scored ``--spread-draws`` times (default
+3) at that size with different sample seeds: the row keeps each checkpoint's
+draws and the spread of their means, since one draw of a good model's FID
+varies by more than the 20 % the issue allows between checkpoints.
 
 Torch threads are fixed (``--threads``, default the studio's setting: one fewer
 than the cores, at least 1) rather than load-dependent, so that the scoring of
@@ -42,6 +46,7 @@ Usage: python benchmarks/time_to_quality.py [--minutes 10] [--points 8] [--n 256
        python benchmarks/time_to_quality.py --report     # redraw plots and table from the results file
        python benchmarks/time_to_quality.py --runs realnvp:mnist5k --set channels=64   # a variant, its own row
        python benchmarks/time_to_quality.py --out DIR --rescore --runs realnvp:mnist5k   # score kept runs again
+       python benchmarks/time_to_quality.py --spread-only --runs gated-pixelcnn:mnist5k --seed 1   # the spread of a saved row
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import tempfile
 import time
 import tomllib
@@ -80,6 +86,8 @@ DEFAULT_RUNS = "vae:mnist5k,dcgan:mnist5k,ddpm:mnist5k,realnvp:mnist5k,gated-pix
 PREREQUISITES = {"vq-prior": ("codebook_run", "vq-vae")}
 #: Run settings a preset may hold that the benchmark sets itself.
 OWN_RUN_SETTINGS = ("steps", "max_minutes", "checkpoint_every", "keep_last", "checkpoint_every_minutes", "threads", "seed")
+#: How many of a run's last checkpoints ``--spread-draws`` scores (issue 21: "the last three checkpoints within 20 %").
+SPREAD_LAST = 3
 
 
 def preset(model_id: str, dataset: str) -> tuple[dict, dict]:
@@ -312,6 +320,36 @@ def final_eval(run_dir: Path, args: argparse.Namespace, checkpoint: int | None =
     return {k: v for k, v in result.items() if isinstance(v, (int, float, str)) or v is None}
 
 
+def checkpoint_spread(run_dir: Path, args: argparse.Namespace, known: dict | None = None) -> dict | None:
+    """The last ``SPREAD_LAST`` checkpoints, each scored ``args.spread_draws`` times at ``args.eval_n`` with sample seeds
+    0, 1, ...: each checkpoint's mean FID and the SD of its draws, and the spread of the means (largest over smallest, less 1).
+
+    One FID is one draw of samples. The same Gated PixelCNN checkpoint (mnist5k, FID about 5) scored 7.0, 6.3, 5.4,
+    4.9 and 4.3 at n=256 over five sample seeds (RESULTS.md), so one draw per checkpoint cannot tell whether a run's
+    last checkpoints lie within 20 % of each other. ``known``: the final eval (the last checkpoint, seed 0), reused.
+    """
+    if args.spread_draws <= 0 or args.eval_n <= 0:
+        return None
+    out = []
+    for step in RunFolder(run_dir).checkpoints()[-SPREAD_LAST:]:
+        fids = []
+        for seed in range(args.spread_draws):
+            if known and known.get("checkpoint_step") == step and seed == 0 and "fid" in known:
+                fids.append(known["fid"])
+                continue
+            r = evaluate_run(run_dir, n=args.eval_n, checkpoint=step, device="cpu", sampler=args.eval_sampler, steps=args.eval_steps,
+                             save=False, seed=seed)
+            if "fid" not in r:
+                return None  # 2-D points are scored by MMD², which the issue's spread does not speak of
+            fids.append(r["fid"])
+        out.append({"step": step, "fids": fids})
+        print("spread:", json.dumps(out[-1]), flush=True)
+    means = [statistics.fmean(c["fids"]) for c in out]
+    sd = math.sqrt(statistics.fmean(statistics.variance(c["fids"]) for c in out)) if args.spread_draws > 1 else math.nan
+    return {"n": args.eval_n, "draws": args.spread_draws, "checkpoints": out, "means": means, "spread": max(means) / min(means) - 1,
+            "draw_sd": sd}
+
+
 def checkpoint_time(elapsed: dict[int, float], step: int) -> float:
     """Training time at a checkpoint: that of the logged step nearest it (checkpoints need not fall on logged steps)."""
     return elapsed[min(elapsed, key=lambda s: abs(s - step))] if elapsed else math.nan
@@ -375,6 +413,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 row["prerequisite"] = prerequisite
             row["held_out"] = held_out_metrics(run_dir, args.val_n)
             row["eval"] = final_eval(run_dir, args)
+            spread = checkpoint_spread(run_dir, args, row["eval"])
+            if spread:
+                row["spread"] = spread
             if args.eval_at_minutes:
                 # A longer run passes through the shorter one: nothing in training depends on the time limit, so its
                 # checkpoint at 10 minutes is a 10-minute run of its seed, evaluated as the 10-minute rows are.
@@ -386,6 +427,23 @@ def measure(args: argparse.Namespace) -> list[dict]:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
     return results
+
+
+def add_spread(args: argparse.Namespace) -> None:
+    """``--spread-only``: the spread of the last checkpoints of saved rows, from the run folders their eval names."""
+    torch.set_num_threads(args.threads)
+    rows = json.loads(args.results.read_text())["rows"] if args.results.is_file() else []
+    for item in args.runs.split(","):
+        model_id, dataset = item.split(":")
+        key = (model_id, dataset, args.variant, args.seed)
+        row = next((r for r in rows if (r["model"], r["dataset"], r.get("variant"), r.get("seed")) == key), None)
+        run = Path(((row or {}).get("eval") or {}).get("run", ""))
+        if row is None or not (run / "meta.json").is_file():
+            raise SystemExit(f"--spread-only: no saved row of {key} in {args.results} whose run folder is on this machine")
+        spread = checkpoint_spread(run, args, row["eval"])
+        if spread is None:
+            raise SystemExit(f"--spread-only: {model_id} on {dataset} has no FID to spread (or --spread-draws / --eval-n is 0)")
+        save_results(args.results, [{**row, "spread": spread}], key=("model", "dataset", "variant", "seed"))
 
 
 def main() -> None:
@@ -411,6 +469,10 @@ def main() -> None:
     ap.add_argument("--val-n", type=int, default=500, help="the last checkpoint's validation metrics over this many held-out examples")
     ap.add_argument("--score-every", type=int, default=1, help="score every K-th checkpoint (and the last), for models slow to sample")
     ap.add_argument("--load", default="", help="with --rescore: 1-minute load averages read while the run trained, when its row was not saved")
+    ap.add_argument("--spread-draws", type=int, default=3,
+                    help=f"score each of the last {SPREAD_LAST} checkpoints this many times at --eval-n, sample seeds 0, 1, ... (0: off)")
+    ap.add_argument("--spread-only", action="store_true",
+                    help="only add the spread of the last checkpoints to the saved rows of --runs / --set / --seed (their run folders kept)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a model or run setting that differs from the default (a variant, kept as its own row), e.g. --set channels=64, --set batch_size=32")
     args = ap.parse_args()
@@ -420,6 +482,9 @@ def main() -> None:
         ap.error("--rescore needs --out, the folder the runs were kept in")
     if args.report:
         report(json.loads(args.results.read_text())["rows"], args.results.parent, args.results.stem)
+        return
+    if args.spread_only:
+        add_spread(args)
         return
     results = measure(args)
     # Rows of models not run this time are kept, so one model can be re-measured (or added) alone.

@@ -11,6 +11,7 @@ from genstudio.core.data_types import DataInfo
 from genstudio.core.engine import train
 from genstudio.core.registry import get_model_class
 from genstudio.core.run_state import RunState
+from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
 from tests.toy_models import ToyGaussian
 
@@ -69,3 +70,19 @@ def test_a_linear_run_checkpoints_the_rate_its_last_step_used(tmp_path):
     state = load_trainer_state(tmp_path / "r" / "checkpoints" / "step_00000008.state.pt")
     # The last of 8 steps ran at progress 7/8, so at an eighth of the rate.
     assert [g["lr"] for g in state["optimizers"]["adam"]["param_groups"]] == pytest.approx([run.model.lr / 8])
+
+
+def test_a_gated_run_written_before_the_schedule_existed_keeps_its_constant_rate(tmp_path):
+    """Its config.toml names no schedule, and it trained at a constant rate: resumed, it keeps that rate, not today's linear fall."""
+    import tomli_w
+
+    assert RunSpec.create("gated-pixelcnn", "digits").model.lr_schedule == "linear"  # today's default
+    for written, expected in ((None, "constant"), ("linear", "linear"), ("constant", "constant")):
+        d = RunSpec.create("gated-pixelcnn", "digits").to_dict()
+        d["model"].pop("lr_schedule")
+        if written is not None:
+            d["model"]["lr_schedule"] = written
+        folder = tmp_path / f"run-{written}"
+        folder.mkdir()
+        (folder / "config.toml").write_text(tomli_w.dumps(d))
+        assert RunFolder(folder).spec().model.lr_schedule == expected

@@ -72,7 +72,8 @@ class VQPriorConfig:
     output_hidden: int = param_of(GatedPixelCNNConfig, "output_hidden", default=64, help="channels of the 1x1 layer before the K-way output")
     class_conditional: bool = param_of(GatedPixelCNNConfig, "class_conditional")
     label_dropout: float = param_of(GatedPixelCNNConfig, "label_dropout")
-    lr: float = param_of(GatedPixelCNNConfig, "lr")
+    # The shared 1e-3, not the Gated PixelCNN's 2e-3: that one is paired with its linear fall, which this prior lacks.
+    lr: float = param_of(GatedPixelCNNConfig, "lr", default=1e-3)
     grad_clip: float = param_of(GatedPixelCNNConfig, "grad_clip")
 
 
