@@ -128,3 +128,40 @@ def test_saved_rows_carry_the_machine_they_ran_on(tmp_path, monkeypatch):
     assert kept == {"model": "a", "v": 1, "machine": "old cpu"}  # a kept row keeps its own machine
     assert new["v"] == 3 and new["machine"] == bench_common.machine_line()
     assert json.loads(path.read_text())["rows"] == rows
+
+
+def test_the_spread_of_the_last_checkpoints_averages_several_draws(report, monkeypatch):
+    """Issue 21's "last three checkpoints within 20 %" on the mean of several sample draws per checkpoint, the
+    final eval reused as the last checkpoint's first draw, and the row's table cell says so."""
+    import argparse
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_ttq_spread", BENCHMARKS / "time_to_quality.py")
+        ttq = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ttq)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    fids = {(100, 0): 6.0, (100, 1): 5.0, (100, 2): 4.0, (200, 0): 5.0, (200, 1): 4.0, (200, 2): 3.0,
+            (300, 1): 5.0, (300, 2): 3.0}
+    asked = []
+
+    def fake_eval(run_dir, n, checkpoint, seed, **kw):
+        asked.append((checkpoint, seed))
+        return {"fid": fids[(checkpoint, seed)]}
+
+    monkeypatch.setattr(ttq, "evaluate_run", fake_eval)
+    monkeypatch.setattr(ttq, "RunFolder", lambda path: SimpleNamespace(checkpoints=lambda: [50, 100, 200, 300]))
+    args = argparse.Namespace(spread_draws=3, eval_n=500, eval_sampler=None, eval_steps=None)
+    spread = ttq.checkpoint_spread(Path("run"), args, {"checkpoint_step": 300, "fid": 4.0})
+    assert (300, 0) not in asked and (50, 0) not in asked  # the final eval is reused; only the last three are scored
+    assert spread["means"] == pytest.approx([5.0, 4.0, 4.0])
+    assert spread["spread"] == pytest.approx(0.25)
+    assert spread["draw_sd"] == pytest.approx(1.0)  # each checkpoint's three draws lie 1 apart
+    cell = report._ttq_extras({"spread": spread})
+    assert cell == ["the last three checkpoints at n=500, 3 sample draws each: mean FID 5, 4, 4 (spread 25%, draws' SD 1)"]
+    # 2-D points have no FID: no spread.
+    monkeypatch.setattr(ttq, "evaluate_run", lambda *a, **kw: {"mmd2": 0.001})
+    assert ttq.checkpoint_spread(Path("run"), args) is None
+    assert ttq.checkpoint_spread(Path("run"), argparse.Namespace(**{**vars(args), "spread_draws": 0})) is None
