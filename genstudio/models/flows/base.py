@@ -63,7 +63,7 @@ from genstudio.models.nets import point_normalisation
 
 from .dequantization import VariationalDequantizer
 from .layers import FlowNetwork
-from .priors import standard_logistic_log_prob, standard_normal_log_prob
+from .priors import ClassPrior, standard_logistic_log_prob, standard_normal_log_prob
 
 BINS = 256  # 8-bit data
 # Fixed seed for the dequantisation noise of ``evaluate`` and ``log_prob``:
@@ -76,7 +76,7 @@ class FlowTrainingConfig:
     """Settings every flow shares; each model's config adds its architecture."""
 
     #: What a run folder's config.toml written before a setting existed trained with (core.runs reads it).
-    absent_in_older_runs: ClassVar[dict[str, Any]] = {"dequantization": "uniform"}
+    absent_in_older_runs: ClassVar[dict[str, Any]] = {"dequantization": "uniform", "class_conditional": False}
 
     lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
     clip_grad: float = param(100.0, "clip the gradient norm to this (0: off); flows have rare large gradients", min=0.0, max=1e6)
@@ -101,6 +101,9 @@ class FlowOptions:
     dequantization: str = param(
         "variational", "images: the dequantisation noise, uniform (RealNVP) or variational (Flow++: a conditional flow q(u | x) trained with the model)",
         choices=("uniform", "variational"),
+    )
+    class_conditional: bool = param(
+        False, "data with labels: Glow's class-conditional prior (a learned mean and scale of z for each class); samples are drawn class by class",
     )
 
 
@@ -158,6 +161,14 @@ class FlowModel(GenerativeModel):
         self.dequantizer: VariationalDequantizer | None = None
         if self.is_image and getattr(config, "dequantization", "uniform") == "variational":
             self.dequantizer = VariationalDequantizer(tuple(data_info.shape))
+        # Glow's class-conditional prior where the config asks for it and the data has labels (flows.priors).
+        self.class_prior: ClassPrior | None = None
+        self.num_classes = 0
+        if getattr(config, "class_conditional", False) and data_info.num_classes > 0:
+            self.num_classes = data_info.num_classes
+            self.class_prior = ClassPrior(self.num_classes, self.latent_dim)
+        #: What the weight average holds: the flow and, where there is one, the class prior it is sampled with.
+        self._averaged = ["flow"] + (["class_prior"] if self.class_prior is not None else [])
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
         warmup = int(getattr(config, "warmup_steps", 0))
         self.lr_schedule = (
@@ -166,9 +177,9 @@ class FlowModel(GenerativeModel):
         self.ema: EMA | None = None
         decay = float(getattr(config, "ema_decay", 0.0))
         if decay > 0:
-            self.ema = EMA(average_of(self, ["flow"]), decay=decay)
+            self.ema = EMA(average_of(self, self._averaged), decay=decay)
             # Checkpoints from before the average existed start it from their weights.
-            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", ["flow"]))
+            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", self._averaged))
         if getattr(self.flow, "split_priors", None) is not None:
             self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: self._fill_missing_split_priors(sd, prefix))
 
@@ -187,7 +198,7 @@ class FlowModel(GenerativeModel):
         another reads the model."""
         if self.ema is None or not use_ema:
             return self
-        return self.ema.averaged_view(self, ["flow"])
+        return self.ema.averaged_view(self, self._averaged)
 
     # -- data space <-> the flow's input ---------------------------------------------
     def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,7 +214,15 @@ class FlowModel(GenerativeModel):
             return inverse_logit_transform(h, self.config.logit_alpha)
         return h * self.scale + self.centre
 
-    def _prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+    def _prior_log_prob(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(z), or with a class prior log p(z | y) where ``labels`` gives y (>= 0) and the marginal elsewhere."""
+        if self.class_prior is not None:
+            marginal = self.class_prior.marginal_log_prob(z)
+            if labels is None:
+                return marginal
+            known = labels >= 0
+            conditional = self.class_prior.log_prob(z, labels.clamp(min=0))
+            return torch.where(known, conditional, marginal)
         return standard_logistic_log_prob(z) if self.prior == "logistic" else standard_normal_log_prob(z)
 
     # -- Invertible ----------------------------------------------------------------
@@ -256,10 +275,12 @@ class FlowModel(GenerativeModel):
             return torch.randn_like(x) if self.dequantizer is not None else torch.rand_like(x)
         return (randn if self.dequantizer is not None else rand)(x.shape, generator, x.device)
 
-    def _log_prob_with_noise(self, x: torch.Tensor, noise: torch.Tensor | None, dequantizer: VariationalDequantizer | None = None) -> torch.Tensor:
+    def _log_prob_with_noise(self, x: torch.Tensor, noise: torch.Tensor | None, dequantizer: VariationalDequantizer | None = None,
+                             labels: torch.Tensor | None = None) -> torch.Tensor:
         """Per-example log-likelihood in nats: discrete (dequantised, see module doc) for images.
 
         With a learned dequantiser ``noise`` is its eps, and the bound subtracts log q(u | x) (Flow++ eq. 12).
+        With a class prior and ``labels``, of x given its class (training); without, of x alone.
         """
         if self.is_image:
             log_q = 0.0
@@ -267,9 +288,9 @@ class FlowModel(GenerativeModel):
                 noise, log_q = dequantizer(x, noise)
             y = dequantize(x, noise)
             z, logdet = self.forward_with_logdet(y)
-            return self._prior_log_prob(z) + logdet - self.latent_dim * math.log(BINS) - log_q
+            return self._prior_log_prob(z, labels) + logdet - self.latent_dim * math.log(BINS) - log_q
         z, logdet = self.forward_with_logdet(x)
-        return self._prior_log_prob(z) + logdet
+        return self._prior_log_prob(z, labels) + logdet
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
@@ -291,13 +312,14 @@ class FlowModel(GenerativeModel):
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.train()
         noise = self._dequantization_noise(batch.x) if self.is_image else None
+        labels = batch.y.to(batch.x.device) if self.class_prior is not None and batch.y is not None else None
         with self.autocast():
-            nll = -self._log_prob_with_noise(batch.x, noise, self.dequantizer).mean()
+            nll = -self._log_prob_with_noise(batch.x, noise, self.dequantizer, labels).mean()
         optimizer_step(nll, self.opt, clip_grad_norm=self.config.clip_grad)
         if self.lr_schedule is not None:
             self.lr_schedule.step()
         if self.ema is not None:
-            self.ema.update(average_of(self, ["flow"]))
+            self.ema.update(average_of(self, self._averaged))
         return self._metrics(nll.detach())
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -323,20 +345,41 @@ class FlowModel(GenerativeModel):
         out = self.sampling_model(use_ema).inverse(z.to(self.device))
         return out.clamp(0, 1) if self.is_image else out
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """Draws from the prior, scaled by ``temperature`` (Glow section 5: T < 1 trades diversity for quality)."""
+    def prior_sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+                     labels: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
+        """Draws from the prior, scaled by ``temperature`` (Glow section 5: T < 1 trades diversity for quality).
+
+        With a class prior: from class ``labels`` (default: classes drawn uniformly, so the marginal), its
+        spread about the class mean scaled by ``temperature``; T = 0 gives each class's mean.
+        """
         shape = (n, self.latent_dim)
         if self.prior == "logistic":
             u = rand(shape, generator, self.device).clamp(1e-6, 1 - 1e-6)
             z = torch.log(u) - torch.log1p(-u)
         else:
             z = randn(shape, generator, self.device)
-        return z * temperature
+        if self.class_prior is None:
+            return z * temperature
+        if labels is None:
+            labels = torch.randint(0, self.num_classes, (n,), generator=generator).to(self.device)
+        return self.sampling_model(use_ema).class_prior.sample(labels.to(self.device), z * temperature)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
         opts = {**self.sample_options(), **kwargs}
-        return self.decode(self.prior_sample(n, generator, float(opts["temperature"])), use_ema=bool(opts["use_ema"]))
+        use_ema = bool(opts["use_ema"])
+        return self.decode(self.prior_sample(n, generator, float(opts["temperature"]), use_ema=use_ema), use_ema=use_ema)
+
+    @torch.no_grad()
+    def sample_conditional(self, labels: torch.Tensor, generator: torch.Generator | None = None, guidance_scale: float = 1.0,
+                           **kwargs: Any) -> torch.Tensor:
+        """Samples of the classes ``labels`` from a class prior (``guidance_scale`` has no meaning for a flow: ignored)."""
+        if self.class_prior is None:
+            raise ValueError(f"this {type(self).__name__} was trained without class_conditional: it has no class prior")
+        opts = {**self.sample_options(), **kwargs}
+        use_ema = bool(opts["use_ema"])
+        z = self.prior_sample(len(labels), generator, float(opts["temperature"]), labels=labels, use_ema=use_ema)
+        return self.decode(z, use_ema=use_ema)
 
     def sample_options(self) -> dict[str, Any]:
         # The previews and the in-training FID sample at temperature 1 too: cooling (Glow section 5) made

@@ -13,7 +13,11 @@ and (except the last) factors half the channels out (figure 2b).
 ``split_prior`` gives each factored-out part the paper's learned prior: a
 Gaussian whose mean and scale a zero-initialised convolution reads from the
 kept half (``split`` in the paper's code); off (the default, measured), every
-part has a standard normal prior. Left out: the additive-coupling option.
+part has a standard normal prior. ``class_conditional`` gives each class its
+own learned mean and scale of z (``ycond`` in the paper's code, flows.priors):
+training maximises log p(x | y), samples are drawn class by class, and the
+bits/dim are of the digits alone (the marginal over the classes, as exact).
+Left out: the additive-coupling option.
 
 Images too small or odd-sized to squeeze get one level without a squeeze;
 on one channel its couplings use checkerboard masks. Points (any vector
@@ -63,6 +67,7 @@ class GlowConfig(FlowTrainingConfig):
     ema_decay: float = param_of(FlowOptions, "ema_decay")
     warmup_steps: int = param_of(FlowOptions, "warmup_steps")
     dequantization: str = param_of(FlowOptions, "dequantization")
+    class_conditional: bool = param_of(FlowOptions, "class_conditional")
 
 
 class Glow(FlowModel):
