@@ -103,3 +103,17 @@ def test_a_run_written_before_the_setting_reads_as_unconditional(tmp_path):
     d["model"].pop("class_conditional")
     (tmp_path / "config.toml").write_text(tomli_w.dumps(d))
     assert RunFolder(tmp_path).spec().model.class_conditional is False
+
+
+def test_realnvp_offers_the_same_prior():
+    from genstudio.models.flows.realnvp import RealNVP, RealNVPConfig
+
+    torch.manual_seed(0)
+    model = RealNVP(RealNVPConfig(scales=2, channels=4, blocks=0, class_conditional=True), LABELLED)
+    assert isinstance(model, Conditional) and model.num_classes == 3
+    b = batch()
+    before = model.class_prior.mean.detach().clone()
+    model.train_step(b)
+    assert not torch.allclose(model.class_prior.mean, before)
+    cold = model.sample_conditional(torch.tensor([2, 2, 0]), torch.Generator().manual_seed(0), temperature=0.0)
+    torch.testing.assert_close(cold[0], cold[1])

@@ -27,7 +27,9 @@ Beyond the paper, each measured on mnist5k (benchmarks/flow_methods.py):
 prior given the kept part; ``coupling = "mixture-logistic"`` swaps the
 affine map for Flow++'s mixture-of-logistics CDF (Ho et al. 2019), which
 can give one pixel two modes; ``actnorm`` follows every coupling with
-Glow's data-initialised actnorm in place of the paper's batch norm.
+Glow's data-initialised actnorm in place of the paper's batch norm;
+``class_conditional`` gives each class Glow's learned prior mean and scale
+(flows.priors).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class RealNVPConfig(FlowTrainingConfig):
     ema_decay: float = param_of(FlowOptions, "ema_decay")
     warmup_steps: int = param_of(FlowOptions, "warmup_steps")
     dequantization: str = param_of(FlowOptions, "dequantization")
+    class_conditional: bool = param_of(FlowOptions, "class_conditional")
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:
