@@ -117,3 +117,20 @@ def test_realnvp_offers_the_same_prior():
     assert not torch.allclose(model.class_prior.mean, before)
     cold = model.sample_conditional(torch.tensor([2, 2, 0]), torch.Generator().manual_seed(0), temperature=0.0)
     torch.testing.assert_close(cold[0], cold[1])
+
+
+def test_the_flow_tabs_temperature_rows_walk_each_class_from_its_mean():
+    from genstudio.models.flows import inspect as flow_inspect
+
+    model = glow()
+    b = batch()
+    for _ in range(3):
+        model.train_step(b)
+    rows = flow_inspect.temperature_samples(model, 6, (0.0, 1.0))
+    # T = 0: each column is its class's mean, decoded, so columns 0 and 3 (both class 0) agree and 0 and 1 do not.
+    torch.testing.assert_close(rows[0.0][0], rows[0.0][3])
+    assert not torch.allclose(rows[0.0][0], rows[0.0][1])
+    means = model.decode(model.sampling_model().class_prior.mean[torch.arange(6) % 3])
+    torch.testing.assert_close(rows[0.0], means)
+    report = flow_inspect.image_report(model, b.x, n_samples=3)
+    assert report.class_prior and not flow_inspect.image_report(glow(class_conditional=False), b.x, n_samples=3).class_prior

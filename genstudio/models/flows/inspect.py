@@ -232,9 +232,17 @@ def measured_invertibility_error(model: FlowModel, x: torch.Tensor, seed: int = 
 
 @torch.no_grad()
 def temperature_samples(model: FlowModel, n: int, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0) -> dict[float, torch.Tensor]:
-    """n samples per temperature from one draw of the prior scaled by T, so rows differ only by T."""
+    """n samples per temperature from one draw of the prior scaled by T, so rows differ only by T.
+
+    With a class prior the columns are the classes 0, 1, ... in turn and T scales each draw's spread
+    about its class's mean (T = 0 gives the means), the noise the same in every row.
+    """
     if any(t < 0 for t in temperatures):
         raise ValueError(f"temperatures must be >= 0; got {temperatures}")
+    if getattr(model, "class_prior", None) is not None:
+        labels = torch.arange(n) % model.num_classes
+        return {float(t): model.decode(model.prior_sample(n, torch.Generator().manual_seed(seed), t, labels=labels)).cpu()
+                for t in temperatures}
     z = model.prior_sample(n, torch.Generator().manual_seed(seed))
     return {float(t): model.decode(z * t).cpu() for t in temperatures}
 
@@ -274,6 +282,7 @@ class ImageReport:
     times: DirectionTimes
     notes: list[str] = field(default_factory=list)
     dequantization: str = "uniform"  # or "variational": bits/dim is then Flow++'s bound with the learned q(u | x)
+    class_prior: bool = False  # the samples' columns are the classes 0, 1, ... in turn (temperature_samples)
 
 
 @torch.no_grad()
@@ -294,6 +303,7 @@ def image_report(model: FlowModel, val_x: torch.Tensor, n_samples: int = 8, seed
         latent_parts=[(label, part[0].cpu()) for label, part in split_latent(model, z)],
         times=time_directions(model, val_x, n_samples, repeats=1, seed=seed),
         dequantization="variational" if model.dequantizer is not None else "uniform",
+        class_prior=getattr(model, "class_prior", None) is not None,
     )
 
 

@@ -30,6 +30,10 @@ def heatmap_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
     return tile_grid(tiles, ncols=cols, pad=1, pad_value=255)
 
 
+PLAIN_PRIOR_CAPTION = "Samples at temperature T (rows; z ~ T · N(0, I), the same z in every row)"
+CLASS_PRIOR_CAPTION = "Samples at temperature T (rows; columns: classes 0, 1, ...; z ~ μ_y + T · σ_y · N(0, I), the same noise in every row)"
+
+
 class ImageViews:
     """Mixin (before QWidget): samples at several temperatures and a validation example's latent."""
 
@@ -41,7 +45,8 @@ class ImageViews:
         self.latent_row = QHBoxLayout()
         self.latent_views: list[tuple[QLabel, ImageView]] = []
         left = QVBoxLayout()
-        left.addWidget(caption("Samples at temperature T (rows; z ~ T · N(0, I), the same z in every row)"))
+        self.temperature_caption = caption(PLAIN_PRIOR_CAPTION)
+        left.addWidget(self.temperature_caption)
         left.addWidget(self.temperature_view, 1)
         right = QVBoxLayout()
         self.latent_caption = caption("A validation example and its latent z = f(x), one heatmap per channel and scale (blue < 0 < red)")
@@ -57,6 +62,7 @@ class ImageViews:
         return page
 
     def _set_image(self, r: fi.ImageReport) -> None:
+        self.temperature_caption.setText(CLASS_PRIOR_CAPTION if r.class_prior else PLAIN_PRIOR_CAPTION)
         temps = sorted(r.samples)
         imgs = torch.cat([r.samples[t] for t in temps])
         u8 = (imgs.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
