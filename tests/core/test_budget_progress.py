@@ -11,8 +11,8 @@ from genstudio.core.data_types import DataInfo
 from genstudio.core.engine import train
 from genstudio.core.registry import get_model_class
 from genstudio.core.run_state import RunState
-from genstudio.core.runs import RunFolder
 from genstudio.core.spec import RunSpec
+from tests.old_runs import model_read_back
 from tests.toy_models import ToyGaussian
 
 from tests.core.test_engine import spec
@@ -74,15 +74,7 @@ def test_a_linear_run_checkpoints_the_rate_its_last_step_used(tmp_path):
 
 def test_a_gated_run_written_before_the_schedule_existed_keeps_its_constant_rate(tmp_path):
     """Its config.toml names no schedule, and it trained at a constant rate: resumed, it keeps that rate, not today's linear fall."""
-    import tomli_w
-
     assert RunSpec.create("gated-pixelcnn", "digits").model.lr_schedule == "linear"  # today's default
     for written, expected in ((None, "constant"), ("linear", "linear"), ("constant", "constant")):
-        d = RunSpec.create("gated-pixelcnn", "digits").to_dict()
-        d["model"].pop("lr_schedule")
-        if written is not None:
-            d["model"]["lr_schedule"] = written
-        folder = tmp_path / f"run-{written}"
-        folder.mkdir()
-        (folder / "config.toml").write_text(tomli_w.dumps(d))
-        assert RunFolder(folder).spec().model.lr_schedule == expected
+        model = model_read_back(tmp_path / f"run-{written}", "gated-pixelcnn", "lr_schedule", written)
+        assert model.lr_schedule == expected

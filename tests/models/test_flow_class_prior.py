@@ -94,15 +94,13 @@ def test_without_labels_or_the_setting_there_is_no_class_prior():
 
 
 def test_a_run_written_before_the_setting_reads_as_unconditional(tmp_path):
-    import tomli_w
+    """Glow's default is the class prior now; a run folder written before the setting trained without one."""
+    from tests.old_runs import model_read_back
 
-    from genstudio.core.runs import RunFolder
-    from genstudio.core.spec import RunSpec
-
-    d = RunSpec.create("glow", "digits", model_overrides={"class_conditional": True}).to_dict()
-    d["model"].pop("class_conditional")
-    (tmp_path / "config.toml").write_text(tomli_w.dumps(d))
-    assert RunFolder(tmp_path).spec().model.class_conditional is False
+    for model_id in ("glow", "realnvp"):
+        for written, expected in ((None, False), (True, True), (False, False)):
+            model = model_read_back(tmp_path / f"{model_id}-{written}", model_id, "class_conditional", written)
+            assert model.class_conditional is expected
 
 
 def test_realnvp_offers_the_same_prior():

@@ -637,16 +637,10 @@ def test_a_run_written_before_the_dequantisation_setting_keeps_its_uniform_noise
 
     from genstudio.core.runs import RunFolder
     from genstudio.core.spec import RunSpec
+    from tests.old_runs import model_read_back
 
     for written, expected in ((None, "uniform"), ("variational", "variational"), ("uniform", "uniform")):
-        d = RunSpec.create(model_id, "digits").to_dict()
-        d["model"].pop("dequantization")
-        if written is not None:
-            d["model"]["dequantization"] = written
-        folder = tmp_path / f"{model_id}-{written}"
-        folder.mkdir()
-        (folder / "config.toml").write_text(tomli_w.dumps(d))
-        assert RunFolder(folder).spec().model.dequantization == expected
+        assert model_read_back(tmp_path / f"{model_id}-{written}", model_id, "dequantization", written).dequantization == expected
     # A flow without the setting is untouched.
     d = RunSpec.create("nice", "digits").to_dict()
     (tmp_path / "nice").mkdir()
