@@ -17,6 +17,7 @@ import torch
 from genstudio.core import config as cfg
 from genstudio.core.capabilities import Conditional, Encoder, Latent, Likelihood, capabilities_of
 from genstudio.core.engine import train
+from genstudio.core.events import Metrics, RunControl
 from genstudio.core.loading import build_model, load_run_model
 from genstudio.core.registry import get_model_class, model_ids
 from genstudio.core.runs import RunFolder
@@ -182,8 +183,17 @@ def test_checkpoint_round_trip_and_resume(model_id, kind, tmp_path):
 
     ev = list(train(spec_for(4), straight))
     assert ev[-1].status == "completed", ev[-1].message + ev[-1].traceback
-    list(train(spec_for(2), part))
-    ev = list(train(RunFolder(part).spec().with_overrides(run={"steps": 4}), part, resume=True))
+    # The same 4-step run, stopped after 2 steps and resumed: it must continue exactly where it stopped. (A run
+    # resumed with a larger budget re-plans a schedule keyed to the budget, the Gated PixelCNN's linear fall;
+    # tests/core/test_budget_progress.py covers that.)
+    control = RunControl()
+    control.pause()
+    control.step_once(2)
+    for e in train(spec_for(4), part, control=control):
+        if isinstance(e, Metrics) and e.split == "train" and e.step >= 2:
+            control.stop()
+    assert RunFolder(part).meta["step"] == 2
+    ev = list(train(RunFolder(part).spec(), part, resume=True))
     assert ev[-1].status == "completed", ev[-1].message + ev[-1].traceback
     a, _, _ = load_run_model(straight, device="cpu")
     b, _, _ = load_run_model(part, device="cpu")

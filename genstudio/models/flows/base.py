@@ -168,7 +168,7 @@ class FlowModel(GenerativeModel):
             self.num_classes = data_info.num_classes
             self.class_prior = ClassPrior(self.num_classes, self.latent_dim)
         #: What the weight average holds: the flow and, where there is one, the class prior it is sampled with.
-        self._averaged = ["flow"] + (["class_prior"] if self.class_prior is not None else [])
+        self._averaged_names = ["flow"] + (["class_prior"] if self.class_prior is not None else [])
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
         warmup = int(getattr(config, "warmup_steps", 0))
         self.lr_schedule = (
@@ -177,9 +177,9 @@ class FlowModel(GenerativeModel):
         self.ema: EMA | None = None
         decay = float(getattr(config, "ema_decay", 0.0))
         if decay > 0:
-            self.ema = EMA(average_of(self, self._averaged), decay=decay)
+            self.ema = EMA(average_of(self, self._averaged_names), decay=decay)
             # Checkpoints from before the average existed start it from their weights.
-            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", self._averaged))
+            self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: fill_missing_average(sd, prefix, "ema", self._averaged_names))
         if getattr(self.flow, "split_priors", None) is not None:
             self._register_load_state_dict_pre_hook(lambda sd, prefix, *rest: self._fill_missing_split_priors(sd, prefix))
 
@@ -198,7 +198,7 @@ class FlowModel(GenerativeModel):
         another reads the model."""
         if self.ema is None or not use_ema:
             return self
-        return self.ema.averaged_view(self, self._averaged)
+        return self.ema.averaged_view(self, self._averaged_names)
 
     # -- data space <-> the flow's input ---------------------------------------------
     def _to_flow_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -319,7 +319,7 @@ class FlowModel(GenerativeModel):
         if self.lr_schedule is not None:
             self.lr_schedule.step()
         if self.ema is not None:
-            self.ema.update(average_of(self, self._averaged))
+            self.ema.update(average_of(self, self._averaged_names))
         return self._metrics(nll.detach())
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
