@@ -50,7 +50,7 @@ from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.model import GenerativeModel, optimizer_step, rand
 from genstudio.core.run_refs import RunRefError, load_run_ref
 
-from .common import categorical_from_uniform
+from .common import AutoregressiveTrainingConfig, categorical_from_uniform
 from .gated_pixelcnn import GatedLayer, GatedPixelCNNConfig
 
 #: The models whose runs can serve as the codebook: they map images to a grid of code indices and back.
@@ -73,7 +73,7 @@ class VQPriorConfig:
     class_conditional: bool = param_of(GatedPixelCNNConfig, "class_conditional")
     label_dropout: float = param_of(GatedPixelCNNConfig, "label_dropout")
     # The shared 1e-3, not the Gated PixelCNN's 2e-3: that one is paired with its linear fall, which this prior lacks.
-    lr: float = param_of(GatedPixelCNNConfig, "lr", default=1e-3)
+    lr: float = param_of(AutoregressiveTrainingConfig, "lr")
     grad_clip: float = param_of(GatedPixelCNNConfig, "grad_clip")
 
 

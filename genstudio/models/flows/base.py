@@ -217,12 +217,13 @@ class FlowModel(GenerativeModel):
     def _prior_log_prob(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """log p(z), or with a class prior log p(z | y) where ``labels`` gives y (>= 0) and the marginal elsewhere."""
         if self.class_prior is not None:
-            marginal = self.class_prior.marginal_log_prob(z)
             if labels is None:
-                return marginal
+                return self.class_prior.marginal_log_prob(z)
             known = labels >= 0
             conditional = self.class_prior.log_prob(z, labels.clamp(min=0))
-            return torch.where(known, conditional, marginal)
+            if bool(known.all()):  # a labelled batch, as in training: no marginal over the classes needed
+                return conditional
+            return torch.where(known, conditional, self.class_prior.marginal_log_prob(z))
         return standard_logistic_log_prob(z) if self.prior == "logistic" else standard_normal_log_prob(z)
 
     # -- Invertible ----------------------------------------------------------------

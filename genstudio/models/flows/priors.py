@@ -45,7 +45,7 @@ class ClassPrior(nn.Module):
         """log p(z) = logsumexp_y log p(z | y) - log K per example, the classes equally likely."""
         k = self.mean.shape[0]
         diff = (z.unsqueeze(1) - self.mean.to(z.dtype)) * torch.exp(-self.log_scale.to(z.dtype))  # N x K x D
-        per_class = -0.5 * (diff.pow(2) + LOG_2PI).sum(2) - self.log_scale.to(z.dtype).sum(1)
+        per_class = standard_normal_log_prob(diff.flatten(0, 1)).view(-1, k) - self.log_scale.to(z.dtype).sum(1)
         return torch.logsumexp(per_class, dim=1) - math.log(k)
 
     def sample(self, labels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
