@@ -214,3 +214,18 @@ def test_live_run_loads_on_the_first_checkpoint(qtbot, tmp_path):
         panel.on_event(saved[-1])  # shown: loads at once
     assert panel.data.step == 10 and panel.tabs.isEnabled()
     panel.shutdown()
+
+
+def test_a_flow_with_a_class_prior_is_explored_as_one_latent_space(qtbot, tmp_path):
+    """Glow's default learns a prior per class, so it is Conditional; its map from z to x is the same for every
+    class, so the explorer encodes the examples without labels and offers no class sweep (it once failed to load)."""
+    # Not tiny_run: Glow's own "steps" (K per level) would take that helper's step count.
+    events = list(train(RunSpec.create("glow", "digits", {**RUN, "steps": 4}, {"channels": 8}), tmp_path / "glow"))
+    assert events[-1].status == "completed", events[-1].message + events[-1].traceback
+    panel = open_panel(qtbot, tmp_path / "glow")
+    wait_ready(qtbot, panel)
+    assert panel.data.model.class_prior is not None and panel.data.num_classes == 0
+    assert "encoded validation examples" in panel.data.source
+    assert panel.tabs.indexOf(panel.class_tab) < 0
+    panel.map_tab.click_at(0.0, 0.0)
+    assert panel.map_tab.decoded.array.shape[-2:] == (8, 8)

@@ -3,6 +3,7 @@ validation set encoded (or prior draws), the dimensions ranked, the latents proj
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ class ExplorerData:
     notes: list[str] = field(default_factory=list)
 
 
+def decodes_by_class(model: Any) -> bool:
+    """Whether the explorer's class sweep applies: a conditional model whose decoder takes the class (a CVAE, a
+    conditional GAN). A flow with a class prior is Conditional too, but its map from z to x is the same for every
+    class (the class moves only the prior), so it is explored as one latent space."""
+    return (isinstance(model, Conditional) and getattr(model, "num_classes", 0) > 0
+            and "labels" in inspect.signature(model.decode).parameters)
+
+
 def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples: int = MAX_EXAMPLES, snapshot: Any = None) -> ExplorerData:
     """Load the run's latest checkpoint, encode its validation set (or draw prior latents) and project them."""
     model, spec, step = load_model(run_dir, snapshot)  # a live snapshot (LiveWeights) or the latest checkpoint
@@ -57,7 +66,7 @@ def prepare_explorer(run_dir: str | Path, projection: str = "auto", max_examples
     notes: list[str] = []
     examples = labels = None
     reference = None
-    conditional = isinstance(model, Conditional) and getattr(model, "num_classes", 0) > 0
+    conditional = decodes_by_class(model)
     try:
         b = validation_batch(spec, max_examples)
         x, y = b.x, b.y
