@@ -157,6 +157,26 @@ def test_cached_sampling_equals_naive(name):
         assert torch.equal(*runs)
 
 
+def test_gated_dropout_trains_noisy_and_samples_and_scores_the_whole_network():
+    """Dropout (PixelCNN++ section 2.6) acts in training only: after a train step, sampling, its row cache and
+    log_prob run in eval mode, so they are deterministic and the cache still equals full passes."""
+    info = DataInfo("image", (1, 6, 6))
+    x = (torch.rand(8, 1, 6, 6, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    outs = {}
+    for p in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = GatedPixelCNN(GatedPixelCNNConfig(channels=12, layers=3, first_kernel=3, output_hidden=12, dropout=p), info)
+        model.train()
+        a, b = model.logits(x * 2 - 1), model.logits(x * 2 - 1)
+        outs[p] = torch.equal(a, b)
+        model.train_step(Batch(x, -torch.ones(8, dtype=torch.long)))
+        fast = model.sample(3, torch.Generator().manual_seed(7), cached=True)
+        slow = model.sample(3, torch.Generator().manual_seed(7), cached=False)
+        assert torch.equal(fast, slow)
+        assert torch.equal(model.log_prob(x), model.log_prob(x))
+    assert outs == {0.0: True, 0.5: False}
+
+
 def test_made_masks_and_order_resampling():
     torch.manual_seed(0)
     model = MADE(MADEConfig(hidden=30, layers=2, order="random", num_masks=3), DataInfo("image", (1, 4, 4)))
