@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from genstudio.core.checkpoint_files import load_trainer_state
-from genstudio.core.data_types import DataInfo
+from genstudio.core.data_types import Batch, DataInfo
 from genstudio.core.engine import train
 from genstudio.core.registry import get_model_class
 from genstudio.core.run_state import RunState
@@ -59,6 +60,26 @@ def test_a_linear_schedule_falls_to_zero_over_the_budget_and_constant_keeps_the_
     model = gated("constant")
     model.set_progress(0.9)
     assert model.opt.param_groups[0]["lr"] == pytest.approx(2e-3)
+
+
+@pytest.mark.parametrize("model_id", ["realnvp", "glow"])
+def test_a_flows_linear_fall_multiplies_its_warm_up(model_id):
+    """Step k of 8 with a 4-step warm-up runs at lr * min(1, (k + 1) / 4) * (1 - k / 8): the warm-up ramps, the fall follows."""
+    cls = get_model_class(model_id)
+    cfg = RunSpec.create(model_id, "digits", {"steps": 8}, {"lr_schedule": "linear", "warmup_steps": 4, "channels": 4},
+                         data_kind="image").model
+    model = cls(cfg, DataInfo("image", (1, 8, 8), name="digits", num_classes=10))
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    used = []
+    for k in range(8):
+        model.set_progress(k / 8)
+        used.append(model.opt.param_groups[0]["lr"])
+        model.train_step(Batch(x, torch.arange(4)))
+    assert used == pytest.approx([cfg.lr * min(1.0, (k + 1) / 4) * (1 - k / 8) for k in range(8)])
+    constant = cls(RunSpec.create(model_id, "digits", {"steps": 8}, {"warmup_steps": 4, "channels": 4}, data_kind="image").model,
+                   DataInfo("image", (1, 8, 8), name="digits", num_classes=10))
+    constant.set_progress(0.9)
+    assert constant.opt.param_groups[0]["lr"] == pytest.approx(cfg.lr / 4)  # the warm-up's alone
 
 
 def test_a_linear_run_checkpoints_the_rate_its_last_step_used(tmp_path):

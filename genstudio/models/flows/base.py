@@ -42,7 +42,8 @@ Optional, read from the config where a model declares them (RealNVP, Glow):
 ``ema_decay`` keeps an average of the flow's weights (core.ema) that
 sampling, ``log_prob``, ``encode``, ``decode`` and the layer views use, as the
 diffusion models do; ``warmup_steps`` ramps the learning rate up linearly
-(Glow's code warms up too); ``dequantization = "variational"`` draws u from
+(Glow's code warms up too) and ``lr_schedule = "linear"`` lets it fall to 0
+over the run's budget (Li et al. 2020); ``dequantization = "variational"`` draws u from
 Flow++'s learned q(u | x) instead of U(0, 1)^D and subtracts log q from the
 bound (flows.dequantization).
 """
@@ -104,6 +105,11 @@ class FlowOptions:
     )
     class_conditional: bool = param(
         False, "data with labels: Glow's class-conditional prior (a learned mean and scale of z for each class); samples are drawn class by class",
+    )
+    lr_schedule: str = param(
+        "constant",
+        "learning rate over the run: constant, or linear (after any warm-up, falls to 0 at the end of the run's steps or minutes, whichever comes first)",
+        choices=("constant", "linear"),
     )
 
 
@@ -328,6 +334,15 @@ class FlowModel(GenerativeModel):
 
     def schedulers(self) -> dict[str, Any]:
         return {"warmup": self.lr_schedule} if self.lr_schedule is not None else {}
+
+    def set_progress(self, fraction: float) -> None:
+        """With ``lr_schedule = "linear"`` the rate falls linearly to 0 over the run's budget (Li et al. 2020, "Budgeted
+        training"), on top of the warm-up: the warm-up's factor for this step times the fraction of the budget left."""
+        if getattr(self.config, "lr_schedule", "constant") != "linear":
+            return
+        warm = self.lr_schedule.lr_lambdas[0](self.lr_schedule.last_epoch) if self.lr_schedule is not None else 1.0
+        for group in self.opt.param_groups:
+            group["lr"] = self.config.lr * warm * (1.0 - fraction)
 
     @torch.no_grad()
     def evaluate(self, batch: Batch) -> dict[str, float]:

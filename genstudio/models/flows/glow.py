@@ -70,6 +70,7 @@ class GlowConfig(FlowTrainingConfig):
     # On by default for labelled data (benchmarks/RESULTS.md, time to quality): on mnist5k, seed 1, two 10-minute runs
     # side by side (1,834 and 1,824 steps), FID 20.7 at n=500 and 1.274 bits/dim with it against 28.4 and 1.282 without.
     class_conditional: bool = param_of(FlowOptions, "class_conditional", default=True)
+    lr_schedule: str = param_of(FlowOptions, "lr_schedule")
 
 
 class Glow(FlowModel):

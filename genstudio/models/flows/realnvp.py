@@ -77,6 +77,7 @@ class RealNVPConfig(FlowTrainingConfig):
     warmup_steps: int = param_of(FlowOptions, "warmup_steps")
     dequantization: str = param_of(FlowOptions, "dequantization")
     class_conditional: bool = param_of(FlowOptions, "class_conditional")
+    lr_schedule: str = param_of(FlowOptions, "lr_schedule")
 
 
 def usable_scales(height: int, width: int, wanted: int) -> int:
