@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import tempfile
-import tomllib
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -162,10 +161,10 @@ class RunFolder:
         if not self.config_path.is_file():
             raise RunError(f"'{self.path}' is not a run folder (no config.toml)")
         try:  # a run folder's config names its model and dataset: without them it is not this run's
-            spec = RunSpec.from_toml_file(self.config_path, require=("model", "dataset"))
+            written = RunSpec.read_toml_file(self.config_path, require=("model", "dataset"))
+            spec = RunSpec.from_written(written, self.config_path)
         except ConfigError as e:
             raise RunError(str(e)) from None  # the message names the file
-        written = tomllib.loads(self.config_path.read_text())
         # A run written before checkpoint retention existed kept every checkpoint: resuming it must
         # not start deleting them (``--set keep_last=3`` opts in).
         if "keep_last" not in written.get("run", {}):

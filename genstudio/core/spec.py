@@ -151,9 +151,9 @@ class RunSpec:
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
 
-    @classmethod
-    def from_toml_file(cls, path: str | Path, require: tuple[str, ...] = ()) -> "RunSpec":
-        """Read and validate a config file; every error names the file. ``require``: [run] keys that must be present."""
+    @staticmethod
+    def read_toml_file(path: str | Path, require: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The tables of a config file as written; every error names the file. ``require``: [run] keys that must be present."""
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file '{p}' does not exist")
@@ -166,10 +166,20 @@ class RunSpec:
         missing = [k for k in require if not isinstance(d.get("run"), dict) or k not in d["run"]]
         if missing:
             raise ConfigError(f"config file '{p}' has no {', '.join(missing)} in its [run] table; it is incomplete")
+        return d
+
+    @classmethod
+    def from_written(cls, d: dict[str, Any], path: str | Path) -> "RunSpec":
+        """Validate the tables ``read_toml_file`` read from ``path`` (named in every error)."""
         try:
             return cls.from_dict(d)
         except ConfigError as e:
-            raise ConfigError(f"config file '{p}': {e}") from None
+            raise ConfigError(f"config file '{Path(path)}': {e}") from None
+
+    @classmethod
+    def from_toml_file(cls, path: str | Path, require: tuple[str, ...] = ()) -> "RunSpec":
+        """Read and validate a config file; every error names the file. ``require``: [run] keys that must be present."""
+        return cls.from_written(cls.read_toml_file(path, require), path)
 
     def with_overrides(
         self, run: dict[str, Any] | None = None, model: dict[str, Any] | None = None, data: dict[str, Any] | None = None
