@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genstudio.testing.faults import SAVE_PHASES, die, kill_inside_checkpoint_write
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "reliability.json"
 STEPS, EVERY = 60, 10
@@ -53,7 +55,6 @@ TRAIN = [
     "--set", "sample_every=0", "--set", "preview_every_s=0", "--set", "preview_n=4", "--set", "threads=1",
     "--set", "keep_last=0",  # every checkpoint stays, so "the newest complete one" is known exactly
 ]  # fmt: skip
-SAVE_PHASES = ("weights-tmp", "weights-torn", "weights-renamed", "state-tmp", "state-renamed", "pointer-tmp", "pointer-renamed")
 FAULTS = ("kill-train", "kill-save", "disk-full", "second-process", "corrupt-checkpoint")
 TIMEOUT_S = 300  # a guard against a hung child
 PRELOAD = ["__main__", "torch", "torch._dynamo", "torch._inductor", "PIL.Image", "PIL.PngImagePlugin", "safetensors.torch",
@@ -63,43 +64,13 @@ PRELOAD = ["__main__", "torch", "torch._dynamo", "torch._inductor", "PIL.Image",
 # -- inside the child process ------------------------------------------------------------------
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _install(plan: dict[str, Any]) -> None:
     """Install this child's fault: wrappers around the run folder's writes, in this process only."""
     import genstudio.core.runs as runs
 
     kind = plan.get("fault")
     if kind == "kill-save":
-        stem, phase = f"step_{plan['step']:08d}", plan["phase"]
-        if phase in ("weights-tmp", "weights-torn"):
-            real_save = runs.save_file
-
-            def save_file(tensors, path, metadata=None):
-                real_save(tensors, path, metadata=metadata)
-                if stem in Path(path).name:
-                    if phase == "weights-torn":
-                        os.truncate(path, os.path.getsize(path) // 2)
-                    _die()
-
-            runs.save_file = save_file
-            return
-        real_replace, armed = os.replace, {"pointer": False}
-        target = {"weights": f"{stem}.safetensors", "state": f"{stem}.state.pt", "pointer": "latest.json"}[phase.split("-")[0]]
-
-        def replace(src, dst, *args, **kwargs):
-            name = Path(dst).name
-            hit = name == target and (target != "latest.json" or armed["pointer"])
-            if hit and phase.endswith("-tmp"):
-                _die()
-            real_replace(src, dst, *args, **kwargs)
-            armed["pointer"] = armed["pointer"] or name == f"{stem}.state.pt"
-            if hit:
-                _die()
-
-        os.replace = replace
+        kill_inside_checkpoint_write(plan["step"], plan["phase"])
     elif kind == "disk-full":
         stem = f"step_{plan['step']:08d}"
         if plan["file"] == "weights":
@@ -129,7 +100,7 @@ def _install(plan: dict[str, Any]) -> None:
             if kind == "slow":  # a longer run, same numbers: the second process surely meets it training
                 time.sleep(plan["sleep_s"])
             elif records and records[0].get("step") == plan["step"] and records[0].get("split") == "train":
-                _die()
+                die()
 
         runs.RunFolder.append_metrics = append_metrics
 

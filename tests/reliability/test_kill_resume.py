@@ -40,6 +40,7 @@ import torch
 from safetensors.torch import load_file
 
 from genstudio.core.runs import RunFolder
+from genstudio.testing.faults import COMPLETE_FROM, SAVE_PHASES, die, kill_inside_checkpoint_write
 
 STEPS, EVERY = 60, 10
 TRAIN = [
@@ -47,10 +48,6 @@ TRAIN = [
     "--set", f"checkpoint_every={EVERY}", "--set", "log_every=1", "--set", "eval_every=10", "--set", "sample_every=25",
     "--set", "preview_every_s=0", "--set", "preview_n=4", "--set", "threads=1",
 ]  # fmt: skip
-#: Phases of one checkpoint write, in the order save_checkpoint goes through them.
-SAVE_PHASES = ("weights-tmp", "weights-torn", "weights-renamed", "state-tmp", "state-renamed", "pointer-tmp", "pointer-renamed")
-#: From this phase on, the killed checkpoint's weights and state are both whole on disk.
-COMPLETE_FROM = SAVE_PHASES.index("state-renamed")
 SEEDS = range(20)
 TIMEOUT_S = 120  # a guard against a hung child, not a speed claim
 
@@ -77,45 +74,13 @@ def expected_resume_step(plan: dict) -> int | None:
 # -- the child process ------------------------------------------------------------------
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _install_kill(plan: dict) -> None:
     """Make this process SIGKILL itself at ``plan``'s point (wrappers installed in this child only)."""
     import genstudio.core.runs as runs
 
     kind = plan.get("kind")
     if kind == "save":
-        stem, phase = f"step_{plan['step']:08d}", plan["phase"]
-        if phase in ("weights-tmp", "weights-torn"):
-            real_save = runs.save_file
-
-            def save_file(tensors, path, metadata=None):
-                real_save(tensors, path, metadata=metadata)
-                if stem in Path(path).name:
-                    if phase == "weights-torn":  # as if killed half-way through the write
-                        os.truncate(path, os.path.getsize(path) // 2)
-                    _die()
-
-            runs.save_file = save_file
-            return
-        real_replace = os.replace
-        armed = {"pointer": False}
-
-        def replace(src, dst, *args, **kwargs):
-            name = Path(dst).name
-            target = {"weights": f"{stem}.safetensors", "state": f"{stem}.state.pt", "pointer": "latest.json"}[phase.split("-")[0]]
-            hit = name == target and (target != "latest.json" or armed["pointer"])
-            if hit and phase.endswith("-tmp"):
-                _die()
-            real_replace(src, dst, *args, **kwargs)
-            if name == f"{stem}.state.pt":
-                armed["pointer"] = True  # the next latest.json is this checkpoint's
-            if hit:
-                _die()
-
-        os.replace = replace
+        kill_inside_checkpoint_write(plan["step"], plan["phase"])
     elif kind == "step":
         from tests.toy_models import ToyGaussian
 
@@ -124,7 +89,7 @@ def _install_kill(plan: dict) -> None:
         def train_step(self, batch):
             out = real_step(self, batch)
             if self.steps_done == plan["step"]:
-                _die()
+                die()
             return out
 
         ToyGaussian.train_step = train_step
@@ -137,7 +102,7 @@ def _install_kill(plan: dict) -> None:
                 with open(self.metrics_path, "ab") as f:
                     f.write(line[: len(line) // 2])
                     f.flush()
-                _die()
+                die()
             real_append(self, records)
 
         runs.RunFolder.append_metrics = append_metrics
