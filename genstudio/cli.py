@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim); default: the one the previews and eval use")
     sm.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM)")
     sm.add_argument("--eta", type=float, help="DDIM eta")
+    sm.add_argument("--temperature", type=float,
+                    help="scale of the prior or the logits, for models that take one (flows, autoregressive models, autoencoders); "
+                         "Glow's paper samples at 0.7; default: 1")
     sm.add_argument("--label", type=int, help="class label, for conditional models")
     sm.add_argument("--checkpoint", type=int, help="checkpoint step (default: latest)")
     sm.add_argument("--device", default="auto")
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sampler", help="sampler, for models that have several (e.g. ddpm, ddim); default: the one the previews use")
     e.add_argument("--steps", type=int, help="sampler steps (e.g. 50 for DDIM), to measure NFE against quality")
     e.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    e.add_argument("--temperature", type=float, help="score samples at this temperature (models that take one); default: 1")
     e.add_argument("--inception", help="local torchvision inception_v3 state dict for the standard FID (default $GENSTUDIO_INCEPTION_WEIGHTS; never downloaded)")
     e.add_argument("--no-save", action="store_true", help="do not append the result to RUN/evals.jsonl")
 
@@ -392,7 +396,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from genstudio.core.capabilities import Conditional
     from genstudio.core.loading import load_run_model
-    from genstudio.core.previews import images_to_grid, sampling_settings, save_png
+    from genstudio.core.previews import images_to_grid, save_png
+    from genstudio.metrics.evaluate import sampling_kwargs
 
     if args.n < 1:
         raise CLIError(f"--n must be at least 1, got {args.n}")
@@ -403,29 +408,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model, spec, step = load_run_model(args.run, args.checkpoint, args.device)
     if out.suffix == ".wav" and model.data_info.kind != "audio":
         raise CLIError(f"--out ends in .wav but '{spec.run.model}' makes {model.data_info.kind} data; use a .npz")
-    options = model.sample_options()
-    kwargs = {}
-    for name, value in (("sampler", args.sampler), ("steps", args.steps), ("eta", args.eta)):
-        if value is not None:
-            if name not in options:
-                raise CLIError(f"model '{spec.run.model}' has no '{name}' option for sampling; it takes: {', '.join(options) or 'none'}")
-            kwargs[name] = value
-    choices = model.sample_choices() if hasattr(model, "sample_choices") else {}
-    for name, value in kwargs.items():
-        if name in choices and value not in choices[name]:
-            raise CLIError(f"unknown {name} '{value}'; choose from {', '.join(map(str, choices[name]))}")
-    if "steps" in kwargs and kwargs["steps"] < 1:
-        raise CLIError(f"--steps must be at least 1, got {kwargs['steps']}")
     if args.label is not None:
         if not isinstance(model, Conditional):
             raise CLIError(f"model '{spec.run.model}' is not conditional; drop --label")
         if not 0 <= args.label < model.num_classes:
             raise CLIError(f"--label must be in 0..{model.num_classes - 1}, got {args.label}")
-    schedule = getattr(model, "schedule", None)
-    if "steps" in kwargs and schedule is not None and kwargs["steps"] > schedule.num_timesteps:
-        raise CLIError(f"--steps must be at most the model's {schedule.num_timesteps} diffusion steps, got {kwargs['steps']}")
-    # The settings the previews and eval use, with the options given here over them.
-    kwargs = sampling_settings(model, **kwargs)
+    # The settings the previews and eval use, with the options given here over them (validated as eval validates them).
+    kwargs = sampling_kwargs(model, args.sampler, args.steps, args.temperature, args.eta)
     g = torch.Generator().manual_seed(args.seed)
     chunks, label_chunks = [], []
     chunk = 256
@@ -491,6 +480,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         save=not args.no_save,
         inception=args.inception,
         seed=args.seed,
+        temperature=args.temperature,
     )
     print(json.dumps(result, sort_keys=True))
     return 0

@@ -124,7 +124,9 @@ def test_sample_bad_input(tmp_path, capsys):
     assert code == 2 and "does not exist" in err
     out = trained(tmp_path, capsys)
     code, _, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.npz"), "--sampler", "ddim"], capsys)
-    assert code == 2 and "no 'sampler' option" in err
+    assert code == 2 and "no 'sampler' sampling option" in err
+    code, _, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.npz"), "--temperature", "0.7"], capsys)
+    assert code == 2 and "no 'temperature' sampling option" in err
     code, _, err = run_cli(["sample", str(out), "--out", str(tmp_path / "s.npz"), "--label", "1"], capsys)
     assert code == 2 and "not conditional" in err
     assert not (tmp_path / "s.npz").exists()
@@ -152,6 +154,29 @@ def test_eval_options_and_bad_input(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["eval", str(out)], capsys)
     assert code == 2 and "GENSTUDIO_INCEPTION_WEIGHTS" in err and "never downloads" in err
     assert len((out / "evals.jsonl").read_text().splitlines()) == 1  # failed evaluations append nothing
+
+
+def test_sample_and_eval_at_a_temperature(tmp_path, capsys):
+    """Glow's paper samples at T = 0.7 (section 5): sample and eval take the temperature, eval records it,
+    and T = 0 draws the prior's mode, the same point every time."""
+    out = tmp_path / "flow"
+    code, _, err = run_cli(["train", "--model", "realnvp", "--dataset", "moons", "--steps", "3", "--out", str(out), "--set", "n_points=300",
+                            "--set", "preview_n=4", "--set", "hidden=16", "--set", "threads=1"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["sample", str(out), "--n", "20", "--out", str(tmp_path / "t0.npz"), "--temperature", "0"], capsys)
+    assert code == 0, err
+    points = np.load(tmp_path / "t0.npz")["points"]
+    assert np.allclose(points, points[0])
+    code, _, err = run_cli(["sample", str(out), "--n", "20", "--out", str(tmp_path / "t1.npz")], capsys)
+    assert code == 0, err
+    assert not np.allclose(np.load(tmp_path / "t1.npz")["points"], points[0])
+    code, _, err = run_cli(["sample", str(out), "--out", str(tmp_path / "bad.npz"), "--temperature", "-1"], capsys)
+    assert code == 2 and "temperature must be 0 or more" in err and not (tmp_path / "bad.npz").exists()
+    code, stdout, err = run_cli(["eval", str(out), "--n", "60", "--no-save", "--temperature", "0.7"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["temperature"] == 0.7
+    code, stdout, err = run_cli(["eval", str(out), "--n", "60", "--no-save"], capsys)
+    assert code == 0 and "temperature" not in json.loads(stdout)
 
 
 def test_corrupt_checkpoint(tmp_path, capsys):

@@ -56,19 +56,21 @@ KEYS = (
 )
 
 
-def sampling_kwargs(model: Any, sampler: str | None, steps: int | None) -> dict[str, Any]:
-    """Keyword arguments for ``model.sample``: the previews' settings with the validated ``sampler`` / ``steps`` over them.
+def sampling_kwargs(model: Any, sampler: str | None, steps: int | None, temperature: float | None = None,
+                    eta: float | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``model.sample``: the previews' settings with the validated options given over them.
 
-    ConfigError when an option does not apply. Without options this is what
-    the preview grids and the in-training metrics draw with
-    (``core.previews.sampling_settings``), so eval scores what the user saw.
+    ConfigError when an option does not apply: ``sampler`` and ``steps`` (diffusion models), ``eta`` (DDIM),
+    ``temperature`` (the prior's or the logits' scale: flows, autoregressive models, the autoencoders; Glow
+    section 5 samples at 0.7). Without options this is what the preview grids and the in-training metrics draw
+    with (``core.previews.sampling_settings``), so eval scores what the user saw.
     """
     from genstudio.core.previews import sampling_settings
 
     kwargs: dict[str, Any] = {}
     options = model.sample_options()
     name = type(model).__name__
-    for key, value in (("sampler", sampler), ("steps", steps)):
+    for key, value in (("sampler", sampler), ("steps", steps), ("temperature", temperature), ("eta", eta)):
         if value is None:
             continue
         if key not in options:
@@ -84,6 +86,8 @@ def sampling_kwargs(model: Any, sampler: str | None, steps: int | None) -> dict[
         total = getattr(schedule, "num_timesteps", None)
         if total is not None and kwargs["steps"] > total:
             raise ConfigError(f"steps must be at most the model's {total} diffusion steps, got {kwargs['steps']}")
+    if "temperature" in kwargs and not (math.isfinite(kwargs["temperature"]) and kwargs["temperature"] >= 0):
+        raise ConfigError(f"temperature must be 0 or more (1 samples the model as trained), got {kwargs['temperature']}")
     return sampling_settings(model, **kwargs)
 
 
@@ -120,10 +124,12 @@ def evaluate_run(
     inception: str | Path | None = None,
     seed: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint of a run (the latest by default) on up to ``n`` held-out examples and ``n`` samples.
 
-    ``sampler`` / ``steps`` go to the model's sampler (diffusion models);
+    ``sampler`` / ``steps`` go to the model's sampler (diffusion models), ``temperature`` to models that
+    take one (``sampling_kwargs``);
     ``inception`` (or ``$GENSTUDIO_INCEPTION_WEIGHTS``) names local
     Inception-v3 weights for the standard FID. With ``save`` the result is
     appended as one JSON line to ``<run_dir>/evals.jsonl``. ``should_stop``
@@ -137,7 +143,7 @@ def evaluate_run(
         raise ConfigError(f"n must be at least 2, got {n}")
     inception_path = inception_weights_path(inception)
     model, spec, step = load_run_model(run_dir, checkpoint, device)
-    kwargs = sampling_kwargs(model, sampler, steps)
+    kwargs = sampling_kwargs(model, sampler, steps, temperature)
     ds = load_dataset(spec.run.dataset, spec.data)
     train_ds, val = ds.split(spec.data.val_fraction, spec.data.seed)
     held_out = val if val is not None else ds
@@ -153,6 +159,8 @@ def evaluate_run(
         "sampler": kwargs.get("sampler"),
         "steps": kwargs.get("steps"),
     }
+    if temperature is not None:  # the scores below are of samples at this temperature, not the model's default
+        result["temperature"] = kwargs["temperature"]
 
     # 1. The model's own validation metrics, averaged over held-out batches with fixed noise.
     sums: dict[str, float] = {}
