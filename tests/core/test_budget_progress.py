@@ -76,7 +76,8 @@ def test_a_flows_linear_fall_multiplies_its_warm_up(model_id):
         used.append(model.opt.param_groups[0]["lr"])
         model.train_step(Batch(x, torch.arange(4)))
     assert used == pytest.approx([cfg.lr * min(1.0, (k + 1) / 4) * (1 - k / 8) for k in range(8)])
-    constant = cls(RunSpec.create(model_id, "digits", {"steps": 8}, {"warmup_steps": 4, "channels": 4}, data_kind="image").model,
+    constant = cls(RunSpec.create(model_id, "digits", {"steps": 8}, {"lr_schedule": "constant", "warmup_steps": 4, "channels": 4},
+                                  data_kind="image").model,
                    DataInfo("image", (1, 8, 8), name="digits", num_classes=10))
     constant.set_progress(0.9)
     assert constant.opt.param_groups[0]["lr"] == pytest.approx(cfg.lr / 4)  # the warm-up's alone
@@ -93,9 +94,10 @@ def test_a_linear_run_checkpoints_the_rate_its_last_step_used(tmp_path):
     assert [g["lr"] for g in state["optimizers"]["adam"]["param_groups"]] == pytest.approx([run.model.lr / 8])
 
 
-def test_a_gated_run_written_before_the_schedule_existed_keeps_its_constant_rate(tmp_path):
+@pytest.mark.parametrize("model_id", ["gated-pixelcnn", "glow"])
+def test_a_run_written_before_the_schedule_existed_keeps_its_constant_rate(tmp_path, model_id):
     """Its config.toml names no schedule, and it trained at a constant rate: resumed, it keeps that rate, not today's linear fall."""
-    assert RunSpec.create("gated-pixelcnn", "digits").model.lr_schedule == "linear"  # today's default
+    assert RunSpec.create(model_id, "digits").model.lr_schedule == "linear"  # today's default
     for written, expected in ((None, "constant"), ("linear", "linear"), ("constant", "constant")):
-        model = model_read_back(tmp_path / f"run-{written}", "gated-pixelcnn", "lr_schedule", written)
+        model = model_read_back(tmp_path / f"run-{written}", model_id, "lr_schedule", written)
         assert model.lr_schedule == expected
