@@ -277,3 +277,13 @@ def test_pixelcnn_learns_binarised_digits():
     end = model.evaluate(vb)["nll"]
     assert start > 40
     assert end < 22.0, end
+
+
+def test_a_gated_run_written_before_dropout_existed_resumes_without_it(tmp_path):
+    """Its config.toml names no dropout, and it trained without: read back, it keeps 0, not today's 0.1."""
+    from genstudio.core.spec import RunSpec
+    from tests.old_runs import model_read_back
+
+    assert RunSpec.create("gated-pixelcnn", "digits").model.dropout == 0.1  # today's default
+    for written, expected in ((None, 0.0), (0.1, 0.1), (0.3, 0.3)):
+        assert model_read_back(tmp_path / f"run-{written}", "gated-pixelcnn", "dropout", written).dropout == expected

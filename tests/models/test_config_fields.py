@@ -35,7 +35,7 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     # Issue 21: weight averages for sampling and bits/dim (gated-pixelcnn samples from them by default: its
     # last checkpoints stopped swinging), the flows' learning-rate warm-up (benchmarks/likelihood_methods.py).
     # and a first layer that sees 7 rows up, not 3; a learning rate that falls linearly over the run's budget, from 2e-3.
-    # Dropout on the gated layers (PixelCNN++ section 2.6) can be asked for.
+    # Dropout 0.1 on the gated layers (PixelCNN++ section 2.6).
     "gated-pixelcnn": {"ema_decay", "first_kernel", "lr_schedule", "lr", "dropout"},
     # and, for the two flows, the RealNVP paper's MNIST logit constant for both, a third scale reaching 7 x 7, 16 channels and Glow's learned
     # prior on the factored-out parts for RealNVP; Flow++'s mixture couplings, actnorm and variational dequantisation can be asked for

@@ -89,6 +89,7 @@ def test_sampling_on_one_thread_never_changes_what_another_thread_computes():
 
     model = gated()
     train(model)
+    model.eval()  # as a panel holds its copy (ui/panels/model_source.py): dropout off on every thread
     x = batch(4, seed=5)
     inp = model.net_input(model.targets(x.x))
     reference = model.logits(inp, x.y).detach()
