@@ -74,8 +74,9 @@ class GatedPixelCNNConfig:
     lr_schedule: str = param_of(AutoregressiveTrainingConfig, "lr_schedule", default="linear")
     # PixelCNN++ (Salimans et al. 2017, section 2.6) regularises with dropout on the residual path. Without it the
     # linear fall above let a 30-minute run fit the 4,500 training digits closer than held-out ones (0.112 bits/dim at
-    # 10 minutes, 0.114 at 30); with 0.1, 0.109 at 30 minutes, and in 10 minutes FID 2.82 and 4.49 at n=500 and 0.114
-    # and 0.112 bits/dim against 3.99 and 4.76 and 0.115 and 0.113 (benchmarks/RESULTS.md, time to quality).
+    # 10 minutes, 0.114 at 30); with 0.1, 0.109 at 30 minutes (FID 2.34 at n=500 against 1.96), and in 10 minutes
+    # 0.114 and 0.112 bits/dim against 0.115 and 0.113, FID the same within the sampler's noise (2.82 and 4.49 at n=500
+    # against 3.99 and 4.76; three-draw means 3.45 and 4.14 against 3.18 and 4.47) (benchmarks/RESULTS.md).
     dropout: float = param(0.1, "dropout on each gated layer's horizontal output, before its residual and skip 1x1 convolutions", min=0.0, max=0.9)
 
 
