@@ -18,6 +18,10 @@ class on that fraction of examples, so the same network is also
 unconditional and sampling can use classifier-free guidance
 (Ho & Salimans 2022) on the logits.
 
+Dropout on each layer's gated output (PixelCNN++ section 2.6; 0.1 by default)
+regularises training only: sampling, its row cache and ``log_prob`` run in eval
+mode, on the whole network.
+
 Colour: the horizontal stack's channels are split into R, G, B groups and
 its convolutions' centre taps are masked by group (mask A in the first
 layer, B after), as in PixelCNN; the vertical stack sees only rows above,

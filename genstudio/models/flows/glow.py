@@ -17,6 +17,10 @@ part has a standard normal prior. ``class_conditional`` (on, for data with label
 own learned mean and scale of z (``ycond`` in the paper's code, flows.priors):
 training maximises log p(x | y), samples are drawn class by class, and the
 bits/dim are of the digits alone (the marginal over the classes, as exact).
+The learning rate falls linearly to 0 over the run's budget by default
+(``lr_schedule``, after the paper's warm-up where one is set). Samples at
+temperature T < 1 (section 5; the paper shows T = 0.7) come from
+``sample(..., temperature=T)`` and ``genstudio sample --temperature``.
 Left out: the additive-coupling option.
 
 Images too small or odd-sized to squeeze get one level without a squeeze;
