@@ -558,6 +558,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "train_speed": train_speed, "engine_overhead": engine_overhead, "time_to_quality": time_to_quality,
     "time_to_quality_30min": lambda: time_to_quality(load("time_to_quality_30min")),
     "time_to_quality_pairs": lambda: time_to_quality(load("time_to_quality_pairs")),
+    "time_to_quality_lr_pairs": lambda: time_to_quality(load("time_to_quality_lr_pairs")),
     "speedups_avx2": speedups_avx2, "speedups_bf16": speedups_bf16, "sampling_speed": sampling_speed, "threads": threads,
     "distributed_throughput": distributed_throughput, "reliability": reliability, "ui": ui,
     "ddpm_methods": ddpm_methods, "vae_methods": vae_methods, "vae_mixture": vae_mixture, "likelihood_methods": likelihood_methods,

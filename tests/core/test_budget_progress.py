@@ -94,7 +94,7 @@ def test_a_linear_run_checkpoints_the_rate_its_last_step_used(tmp_path):
     assert [g["lr"] for g in state["optimizers"]["adam"]["param_groups"]] == pytest.approx([run.model.lr / 8])
 
 
-@pytest.mark.parametrize("model_id", ["gated-pixelcnn", "glow"])
+@pytest.mark.parametrize("model_id", ["gated-pixelcnn", "glow", "realnvp"])
 def test_a_run_written_before_the_schedule_existed_keeps_its_constant_rate(tmp_path, model_id):
     """Its config.toml names no schedule, and it trained at a constant rate: resumed, it keeps that rate, not today's linear fall."""
     assert RunSpec.create(model_id, "digits").model.lr_schedule == "linear"  # today's default

@@ -40,9 +40,9 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     # and, for the two flows, the RealNVP paper's MNIST logit constant for both, a third scale reaching 7 x 7, 16 channels and Glow's learned
     # prior on the factored-out parts for RealNVP; Flow++'s mixture couplings, actnorm and variational dequantisation can be asked for
     # (benchmarks/RESULTS.md, likelihood methods); Glow's class-conditional prior, Glow's default and RealNVP's option.
-    # A learning rate that falls linearly over the run's budget can be asked for; Glow's default, from 2e-3.
+    # A learning rate that falls linearly over the run's budget, from 2e-3, for both.
     "realnvp": {"ema_decay", "warmup_steps", "logit_alpha", "scales", "split_prior", "coupling", "components", "actnorm", "channels", "dequantization",
-                "class_conditional", "lr_schedule"},
+                "class_conditional", "lr_schedule", "lr"},
     "glow": {"ema_decay", "warmup_steps", "logit_alpha", "split_prior", "dequantization", "class_conditional", "lr_schedule", "lr"},
     # Issue 21: the VAEs sample from a mixture fitted to the encoded training set, with a KL warm-up
     # (benchmarks/vae_methods.py) of 30 components (benchmarks/vae_mixture.py); a wider decoder can be asked for.
