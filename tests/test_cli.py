@@ -158,18 +158,22 @@ def test_eval_options_and_bad_input(tmp_path, capsys, monkeypatch):
 
 def test_sample_and_eval_at_a_temperature(tmp_path, capsys):
     """Glow's paper samples at T = 0.7 (section 5): sample and eval take the temperature, eval records it,
-    and T = 0 draws the prior's mode, the same point every time."""
+    and T = 0 draws the prior's mode, the same point every time for each class."""
     out = tmp_path / "flow"
     code, _, err = run_cli(["train", "--model", "realnvp", "--dataset", "moons", "--steps", "3", "--out", str(out), "--set", "n_points=300",
                             "--set", "preview_n=4", "--set", "hidden=16", "--set", "threads=1"], capsys)
     assert code == 0, err
     code, _, err = run_cli(["sample", str(out), "--n", "20", "--out", str(tmp_path / "t0.npz"), "--temperature", "0"], capsys)
     assert code == 0, err
-    points = np.load(tmp_path / "t0.npz")["points"]
-    assert np.allclose(points, points[0])
+    t0 = np.load(tmp_path / "t0.npz")
+    points, labels = t0["points"], t0["labels"]  # moons has two classes, and the class prior draws each in turn
+    assert sorted(set(labels.tolist())) == [0, 1]
+    for c in (0, 1):  # T = 0: each class's mean, mapped back
+        assert np.allclose(points[labels == c], points[labels == c][0])
     code, _, err = run_cli(["sample", str(out), "--n", "20", "--out", str(tmp_path / "t1.npz")], capsys)
     assert code == 0, err
-    assert not np.allclose(np.load(tmp_path / "t1.npz")["points"], points[0])
+    warm = np.load(tmp_path / "t1.npz")["points"]
+    assert not np.allclose(warm[labels == 0], warm[labels == 0][0])
     code, _, err = run_cli(["sample", str(out), "--out", str(tmp_path / "bad.npz"), "--temperature", "-1"], capsys)
     assert code == 2 and "temperature must be 0 or more" in err and not (tmp_path / "bad.npz").exists()
     code, stdout, err = run_cli(["eval", str(out), "--n", "60", "--no-save", "--temperature", "0.7"], capsys)

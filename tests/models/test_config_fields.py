@@ -39,7 +39,7 @@ CHANGED_DEFAULTS: dict[str, set[str]] = {
     "gated-pixelcnn": {"ema_decay", "first_kernel", "lr_schedule", "lr", "dropout"},
     # and, for the two flows, the RealNVP paper's MNIST logit constant for both, a third scale reaching 7 x 7, 16 channels and Glow's learned
     # prior on the factored-out parts for RealNVP; Flow++'s mixture couplings, actnorm and variational dequantisation can be asked for
-    # (benchmarks/RESULTS.md, likelihood methods); Glow's class-conditional prior, Glow's default and RealNVP's option.
+    # (benchmarks/RESULTS.md, likelihood methods); Glow's class-conditional prior, the default of both.
     # A learning rate that falls linearly over the run's budget, from 2e-3, for both.
     "realnvp": {"ema_decay", "warmup_steps", "logit_alpha", "scales", "split_prior", "coupling", "components", "actnorm", "channels", "dequantization",
                 "class_conditional", "lr_schedule", "lr"},
