@@ -77,7 +77,8 @@ class FlowTrainingConfig:
     """Settings every flow shares; each model's config adds its architecture."""
 
     #: What a run folder's config.toml written before a setting existed trained with (core.runs reads it).
-    absent_in_older_runs: ClassVar[dict[str, Any]] = {"dequantization": "uniform", "class_conditional": False}
+    #: (Only the keys a model's config has apply: RealNVP and Glow declare the FlowOptions.)
+    absent_in_older_runs: ClassVar[dict[str, Any]] = {"dequantization": "uniform", "class_conditional": False, "lr_schedule": "constant"}
 
     lr: float = param(1e-3, "Adam learning rate", min=1e-6, max=1e-1, log=True)
     clip_grad: float = param(100.0, "clip the gradient norm to this (0: off); flows have rare large gradients", min=0.0, max=1e6)

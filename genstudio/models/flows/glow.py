@@ -31,7 +31,6 @@ data) use K steps with a D x D invertible linear map and MLP couplings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from genstudio.core.config import param, param_of
 
@@ -54,9 +53,6 @@ from .realnvp import usable_scales
 
 @dataclass
 class GlowConfig(FlowTrainingConfig):
-    #: Runs written before these settings existed trained at a constant 1e-3 (core.runs reads this).
-    absent_in_older_runs: ClassVar[dict[str, Any]] = {**FlowTrainingConfig.absent_in_older_runs, "lr_schedule": "constant"}
-
     # 2e-3 falling linearly to 0 over the run (``lr_schedule`` below; Li et al. 2020): on mnist5k in 10 minutes, FID 19.3
     # and 14.6 at n=500 and 1.261 and 1.232 bits/dim, against 20.6 and 20.7 and 1.274 and 1.274 at a constant 1e-3
     # (benchmarks/RESULTS.md, time to quality).

@@ -35,7 +35,6 @@ Glow's data-initialised actnorm in place of the paper's batch norm;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 
@@ -47,9 +46,6 @@ from .layers import ActNorm, ConvResNet, Coupling, FlowLayer, FlowNetwork, Squee
 
 @dataclass
 class RealNVPConfig(FlowTrainingConfig):
-    #: Runs written before these settings existed trained at a constant 1e-3 (core.runs reads this).
-    absent_in_older_runs: ClassVar[dict[str, Any]] = {**FlowTrainingConfig.absent_in_older_runs, "lr_schedule": "constant"}
-
     # 2e-3 falling linearly to 0 over the run (``lr_schedule`` below; Li et al. 2020), as Glow's: on mnist5k in 10
     # minutes, two seeds each side by side with the constant 1e-3 at the same load, FID 22.2 and 25.6 at n=500 and 1.207
     # and 1.201 bits/dim against 26.2 and 29.1 and 1.226 and 1.211 (benchmarks/RESULTS.md, time to quality).
