@@ -35,6 +35,7 @@ DESCRIPTIVE_KEYS = {
     "run", "model", "dataset", "checkpoint_step", "n", "split", "sampler", "steps", "nfe", "eta",
     "sampling_seconds", "samples_per_second", "features", "time", "likelihood", "likelihood_data", "sweep", "error",
     "n_samples", "reference_split", "pr_k", "num_classes", "num_modes", "kid_std", "inception_weights", "seed",
+    "temperature",
 }  # fmt: skip
 #: metrics.jsonl keys that are bookkeeping, not metrics.
 LOG_KEYS = {"step", "split", "elapsed_s", "time", "steps_per_s", "eta_s", "wall_time_s"}
@@ -258,7 +259,8 @@ class RowCache:
             rec = evals[-1]
             row.metrics = metric_values(rec, DESCRIPTIVE_KEYS)
             row.source, row.source_step = "eval", as_int(rec.get("checkpoint_step"))
-            parts = [f"n={rec['n']}" if "n" in rec else "", f"sampler {rec['sampler']}" if rec.get("sampler") else "", str(rec.get("features") or "")]
+            parts = [f"n={rec['n']}" if "n" in rec else "", f"sampler {rec['sampler']}" if rec.get("sampler") else "",
+                     f"temperature {rec['temperature']}" if rec.get("temperature") is not None else "", str(rec.get("features") or "")]
             when = as_number(rec.get("time"))
             if when:
                 parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(when)))

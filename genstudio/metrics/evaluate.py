@@ -46,7 +46,7 @@ AUDIO_TIMING_CLIPS = 4
 #: The keys a reader of ``evals.jsonl`` can rely on, where they apply to the run's model and data.
 KEYS = (
     "run", "model", "dataset", "checkpoint_step", "n", "split", "time",
-    "sampler", "steps", "nfe", "sampling_seconds", "samples_per_second",
+    "sampler", "steps", "temperature", "nfe", "sampling_seconds", "samples_per_second",
     "features", "reference_data", "fid", "fid_floor", "kid", "kid_std", "kid_floor",
     "precision", "recall", "precision_floor", "recall_floor", "pr_k",
     "classifier_score", "classifier_score_real", "confidence", "class_coverage", "num_classes", "label_accuracy",

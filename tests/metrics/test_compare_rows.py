@@ -51,6 +51,14 @@ def test_row_prefers_eval_then_validation_log(tmp_path):
     assert ra.grid == a.sample_path(100) and ra.wall_time_s == 65.0 and ra.num_params == 1234 and ra.status == "completed"
 
 
+def test_an_eval_at_a_temperature_says_so_and_is_no_score(tmp_path):
+    """``genstudio eval --temperature 0.7`` records T: the row names it beside n and the sampler, and T is no metric column."""
+    run = fake_run(tmp_path, "t", evals=[{"checkpoint_step": 100, "n": 500, "temperature": 0.7, "fid": 23.6}])
+    row = cmp.RowCache().row(run)
+    assert row.metrics == {"fid": 23.6}
+    assert "temperature 0.7" in row.source_detail
+
+
 def test_sweep_lines_do_not_replace_the_row_eval_and_cache_rereads(tmp_path):
     run = fake_run(tmp_path, "d", model="ddpm", caps=["Denoiser"], evals=[{"checkpoint_step": 100, "fid": 20.0, "likelihood": "bound", "bits_per_dim": 1.5}])
     cache = cmp.RowCache()
